@@ -1,0 +1,26 @@
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Full `--help` text: usage line, description, options. */
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** Thrown for a command line the user can fix; printed without a stack, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Strict option parsing: unknown flags are a UsageError that names them. */
+export function parseCommandLine<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}

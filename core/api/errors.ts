@@ -1,0 +1,27 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export interface ErrorDetail {
+  /** JSON path of the offending field, e.g. `events[3].timestamp`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * The one error type the API throws on purpose: it carries its HTTP status and renders itself as
+ * `{ error: { code, message, details } }`, where `message` says what to fix.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}

@@ -1,0 +1,20 @@
+import { readFile } from 'node:fs/promises';
+import { instantiateKernels, WasmScorer } from '../../wasm/index.ts';
+
+export type WasmBuild = 'release' | 'debug';
+
+/** Compiles wasm/build/<build>.wasm (made by `npm run build:wasm`). */
+export async function loadWasmKernels(build: WasmBuild = 'release') {
+  const url = new URL(`../../wasm/build/${build}.wasm`, import.meta.url);
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(await readFile(url));
+  } catch {
+    throw new Error(`${url.pathname} is missing: run \`npm run build:wasm\``);
+  }
+  return instantiateKernels(await WebAssembly.compile(bytes));
+}
+
+export async function createWasmScorer(build: WasmBuild = 'release'): Promise<WasmScorer> {
+  return new WasmScorer(await loadWasmKernels(build));
+}

@@ -1,0 +1,31 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Node-side suites: core, training, kernels and the adapters against real servers.
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/edge/**'],
+          globalSetup: ['test/setup/infra.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 300_000,
+          // Milvus, Kafka and Dawn share two cores with the tests; running files one at a time
+          // keeps timeouts meaningful.
+          fileParallelism: false,
+        },
+      },
+      {
+        // The edge Worker, inside workerd through the Workers pool.
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        test: {
+          name: 'edge',
+          include: ['test/edge/**/*.test.ts'],
+        },
+      },
+    ],
+  },
+});

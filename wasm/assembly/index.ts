@@ -1,0 +1,9 @@
+// Kestrel's WASM kernels. Every kernel works on memory the caller hands in (byte offsets into
+// this module's linear memory) and never allocates: the host lays out its arrays above
+// `heapBase()` and grows memory itself.
+export { scoreDot } from "./score";
+
+/** First byte the host may use for its own arrays. */
+export function heapBase(): usize {
+  return __heap_base;
+}
