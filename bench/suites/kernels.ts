@@ -3,6 +3,9 @@
 // each timed call uploads the query, computes all N scores and hands them back to JS.
 import { scoreDot } from '../../core/domain/vectors.ts';
 import { createWasmScorer } from '../../core/kernels/wasm.ts';
+import { createNodeSession, createWebSession } from '../../core/ranking/onnx-session.ts';
+import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
+import { buildScoreModel, SCORE_MODEL_INPUTS } from '../../training/onnx/score-model.ts';
 import { time } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
@@ -45,6 +48,24 @@ export const suite: BenchSuite = {
     const wasm = await createWasmScorer('release');
     wasm.setItems(items, DIM);
     result.push(...rows('wasm-simd', (await time(() => wasm.score(query, out))).median));
+
+    // ORT: MatMul items[N, dim] x query[dim, 1]. ort-node runs with one intra-op thread, like
+    // the WASM kernel; ort-node-2t uses both cores of this machine.
+    const model = buildScoreModel(DIM);
+    const feeds = {
+      [SCORE_MODEL_INPUTS.items]: { data: items, dims: [N, DIM] },
+      [SCORE_MODEL_INPUTS.query]: { data: query, dims: [DIM, 1] },
+    };
+    const sessions: [string, () => Promise<OnnxSession>][] = [
+      ['ort-node', () => createNodeSession(model, { intraOpThreads: 1 })],
+      ['ort-node-2t', () => createNodeSession(model, { intraOpThreads: 2 })],
+      ['ort-web', () => createWebSession(model, { numThreads: 1 })],
+    ];
+    for (const [name, open] of sessions) {
+      const session = await open();
+      result.push(...rows(name, (await time(() => session.run(feeds))).median));
+      await session.release();
+    }
 
     return result;
   },

@@ -1,0 +1,48 @@
+// `npm start` for real: the CLI brings up the core and the edge (workerd via wrangler dev), the
+// edge reaches the core, and Ctrl-C stops both.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+describe('kestrel start', () => {
+  it('serves core and edge health, the edge sees the core, and SIGINT stops both', async () => {
+    const [corePort, edgePort] = [await freePort(), await freePort()];
+    const bin = fileURLToPath(new URL('../../bin/kestrel.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'start', '--core-port', String(corePort), '--edge-port', String(edgePort)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => output, { timeout: 90_000, interval: 250 }).toContain('Press Ctrl-C to stop.');
+      expect(output).toContain(`core  http://127.0.0.1:${corePort}`);
+
+      const core = await fetch(`http://127.0.0.1:${corePort}/healthz`);
+      expect(await core.json()).toMatchObject({ status: 'ok', tier: 'core' });
+      const edge = await fetch(`http://127.0.0.1:${edgePort}/healthz`);
+      expect(await edge.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' } });
+      const ready = await fetch(`http://127.0.0.1:${edgePort}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', core: `http://127.0.0.1:${corePort}` });
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exit).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${corePort}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${edgePort}/healthz`)).rejects.toThrow();
+  }, 120_000);
+});
