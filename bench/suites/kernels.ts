@@ -2,6 +2,8 @@
 // Items stay resident where the backend allows it (wasm memory, an ORT tensor, a GPU buffer);
 // each timed call uploads the query, computes all N scores and hands them back to JS.
 import { scoreDot } from '../../core/domain/vectors.ts';
+import { releaseDawnDevice, requestDawnDevice } from '../../core/gpu/dawn.ts';
+import { WgslScorer } from '../../core/gpu/score.ts';
 import { createWasmScorer } from '../../core/kernels/wasm.ts';
 import { createNodeSession, createWebSession } from '../../core/ranking/onnx-session.ts';
 import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
@@ -66,6 +68,16 @@ export const suite: BenchSuite = {
       result.push(...rows(name, (await time(() => session.run(feeds))).median));
       await session.release();
     }
+
+    // WGSL on Dawn: items resident in a GPU storage buffer; the query goes up and the scores
+    // come back through a mapped buffer on every call.
+    const gpu = await requestDawnDevice();
+    notes['wgsl-dawn adapter'] = `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description} (driver: ${gpu.driver})`.trim();
+    const wgsl = await WgslScorer.create(gpu.device);
+    wgsl.setItems(items, DIM);
+    result.push(...rows('wgsl-dawn', (await time(() => wgsl.score(query, out))).median));
+    wgsl.destroy();
+    await releaseDawnDevice();
 
     return result;
   },

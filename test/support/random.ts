@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto';
+
 /** A seeded source of uniform floats in [0, 1). */
 export type Rng = () => number;
 
@@ -16,8 +18,22 @@ export function mulberry32(seed: number): Rng {
   };
 }
 
+/**
+ * A seed for one test: `KESTREL_SEED` when set (to replay a failure), otherwise a fresh random
+ * 32-bit value. Put it in the assertion message so a failing run can be reproduced.
+ */
+export function freshSeed(): number {
+  const fixed = process.env.KESTREL_SEED;
+  if (fixed !== undefined && fixed !== '') {
+    const seed = Number(fixed);
+    if (!Number.isInteger(seed)) throw new RangeError(`KESTREL_SEED must be an integer, got '${fixed}'`);
+    return seed >>> 0;
+  }
+  return randomInt(0, 2 ** 32 - 1);
+}
+
 /** One standard-normal sample (Box–Muller). */
-function gaussian(rng: Rng): number {
+export function gaussian(rng: Rng): number {
   // 1 - u keeps the argument of log in (0, 1].
   const u = 1 - rng();
   const v = rng();
@@ -49,4 +65,40 @@ export function randomUnitVectors(n: number, dim: number, rng: Rng): Float32Arra
     for (let j = 0; j < dim; j++) out[base + j] = (row[j] ?? 0) * inv;
   }
   return out;
+}
+
+/**
+ * Exact inner products of `query` (length `dim`) with every row of the row-major `items`,
+ * accumulated in float64: the reference that float32 kernels and ANN indexes are checked against.
+ */
+export function referenceScores(query: ArrayLike<number>, items: ArrayLike<number>, dim: number): Float64Array {
+  if (query.length !== dim) throw new RangeError(`query has length ${query.length}, expected dim ${dim}`);
+  if (items.length % dim !== 0) throw new RangeError(`items length ${items.length} is not a multiple of dim ${dim}`);
+  const n = items.length / dim;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    const base = i * dim;
+    for (let j = 0; j < dim; j++) s += (query[j] ?? 0) * (items[base + j] ?? 0);
+    out[i] = s;
+  }
+  return out;
+}
+
+/**
+ * Relative L2 error ‖got − want‖₂ / ‖want‖₂ (0 when both are all zeros; Infinity when only
+ * `want` is). Throws when the lengths differ.
+ */
+export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) throw new RangeError(`length mismatch: got ${got.length}, want ${want.length}`);
+  let diff2 = 0;
+  let norm2 = 0;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] ?? 0;
+    const d = (got[i] ?? 0) - w;
+    diff2 += d * d;
+    norm2 += w * w;
+  }
+  if (norm2 === 0) return diff2 === 0 ? 0 : Number.POSITIVE_INFINITY;
+  return Math.sqrt(diff2 / norm2);
 }
