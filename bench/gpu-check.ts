@@ -4,22 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { releaseDawnDevice, requestDawnDevice } from '../core/gpu/dawn.ts';
 import { WgslScorer } from '../core/gpu/score.ts';
-import { time } from './harness.ts';
+import { randomMatrix, time } from './harness.ts';
 
 const DIM = 64;
 const SIZES = [10_000, 100_000, 1_000_000];
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (s >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 function relativeError(out: Float32Array, query: Float32Array, items: Float32Array): number {
   let diff = 0;
@@ -39,8 +27,8 @@ console.log(`adapter: ${adapter} (driver: ${gpu.driver})`);
 const scorer = await WgslScorer.create(gpu.device);
 const rows = [];
 for (const n of SIZES) {
-  const items = random(n * DIM, n);
-  const query = random(DIM, 7);
+  const items = randomMatrix(n * DIM, n);
+  const query = randomMatrix(DIM, 7);
   scorer.setItems(items, DIM);
   const out = await scorer.score(query);
   const err = relativeError(out, query, items);

@@ -31,6 +31,19 @@ export interface Timing {
   runs: number;
 }
 
+/** Deterministic uniform floats in [-0.5, 0.5) (xorshift32), so runs compare like with like. */
+export function randomMatrix(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = (s >>> 0) / 4294967296 - 0.5;
+  }
+  return out;
+}
+
 /** Times `fn` (ms, via performance.now) after `warmup` unrecorded calls. */
 export async function time(fn: () => unknown, { warmup = 5, runs = 30 } = {}): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await fn();

@@ -8,7 +8,7 @@ import { createWasmScorer } from '../../core/kernels/wasm.ts';
 import { createNodeSession, createWebSession } from '../../core/ranking/onnx-session.ts';
 import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
 import { buildScoreModel, SCORE_MODEL_INPUTS } from '../../training/onnx/score-model.ts';
-import { time } from '../harness.ts';
+import { randomMatrix, time } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
 const N = 100_000;
@@ -21,19 +21,6 @@ function rows(name: string, medianMs: number): BenchRow[] {
     { name, metric: 'median_ms', value: medianMs, unit: 'ms' },
     { name, metric: 'gflops', value: gflops, unit: 'GFLOP/s' },
   ];
-}
-
-function randomMatrix(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    // xorshift32: deterministic inputs so runs compare like with like.
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (s >>> 0) / 4294967296 - 0.5;
-  }
-  return out;
 }
 
 export const suite: BenchSuite = {
