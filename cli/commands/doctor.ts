@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { infraServices, serviceStatus } from '../../scripts/infra.ts';
 import { parseCommandLine } from '../command.ts';
@@ -34,12 +35,23 @@ async function versionOf(cmd: string, args: string[]): Promise<string> {
   return (first ?? '').replace(/\x1b\[[0-9;]*m/g, '').trim();
 }
 
+/** `name version` of an installed package, found from its entry point (exports may hide package.json). */
+function installed(pkg: string): string {
+  for (let dir = dirname(require.resolve(pkg)); dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const meta = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (meta.name === pkg) return `${pkg} ${meta.version ?? '?'}`;
+  }
+  throw new Error(`${pkg} resolves, but its package.json was not found`);
+}
+
+/** The package loads in this Node (native addons included); `use` exercises it further. */
 function loads(pkg: string, use?: (mod: unknown) => void): () => Promise<string> {
   return async () => {
     const mod: unknown = require(pkg);
     use?.(mod);
-    const { version } = require(`${pkg}/package.json`) as { version: string };
-    return `${pkg} ${version}`;
+    return installed(pkg);
   };
 }
 
@@ -64,9 +76,9 @@ const checks: Check[] = [
   },
   { what: 'embedded HNSW (hnswlib-node)', fix: 'npm ci', probe: loads('hnswlib-node') },
   { what: 'ONNX Runtime (node)', fix: 'npm ci', probe: loads('onnxruntime-node') },
-  { what: 'ONNX Runtime (web)', fix: 'npm ci', probe: async () => `onnxruntime-web ${(require('onnxruntime-web/package.json') as { version: string }).version}` },
+  { what: 'ONNX Runtime (web)', fix: 'npm ci', probe: async () => installed('onnxruntime-web') },
   { what: 'Dawn WebGPU (webgpu)', fix: 'npm ci', probe: loads('webgpu') },
-  { what: 'workerd (wrangler)', fix: 'npm ci', probe: async () => `wrangler ${(require('wrangler/package.json') as { version: string }).version}` },
+  { what: 'workerd (wrangler)', fix: 'npm ci', probe: async () => installed('wrangler') },
   {
     what: 'WASM kernels',
     fix: 'npm run build:wasm',
@@ -106,7 +118,7 @@ const checks: Check[] = [
     },
   },
   ...infraServices.map((service): Check => ({
-    what: `${service} running`,
+    what: service === 'webgpu' ? 'webgpu driver usable by Dawn' : `${service} running`,
     fix: `npx kestrel infra up ${service}`,
     probe: async () => {
       const { running, line } = await serviceStatus(service);

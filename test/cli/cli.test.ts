@@ -48,4 +48,19 @@ describe('kestrel CLI', () => {
     expect(await main(['doctor', '--fix-everything'])).toBe(2);
     expect(io.err()).toContain('--fix-everything');
   });
+
+  it('doctor reports every prerequisite, with a fix under anything missing, and exits 1 only then', async () => {
+    const io = capture();
+    const code = await main(['doctor']);
+    const lines = io.out().split('\n');
+    for (const what of ['Node.js', 'SQLite (better-sqlite3)', 'embedded HNSW (hnswlib-node)', 'WASM kernels']) {
+      expect(lines.find((l) => l.includes(what))).toMatch(/^ok /);
+    }
+    for (const what of ['Java 17+ (Kafka)', 'Maven', 'Vulkan loader', 'milvus running', 'kafka running']) {
+      expect(lines.some((l) => l.includes(what))).toBe(true);
+    }
+    const missing = lines.flatMap((l, i) => (l.startsWith('MISSING') ? [i] : []));
+    for (const i of missing) expect(lines[i + 1]).toMatch(/fix: \S/);
+    expect(code).toBe(missing.length > 0 ? 1 : 0);
+  }, 30_000);
 });
