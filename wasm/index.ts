@@ -1,10 +1,12 @@
 // Host side of the AssemblyScript kernels in wasm/assembly/. Runtime-free: the edge Worker hands
 // in the module its bundler compiled, Node hands in one compiled from wasm/build/*.wasm.
+import type { Xoshiro128 } from '../core/domain/random.ts';
 
 interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   scoreDot(query: number, items: number, n: number, dim: number, out: number): void;
+  sampleBeta(alpha: number, beta: number, n: number, state: number, out: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -12,7 +14,7 @@ const F32 = 4;
 
 function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & KernelExports {
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
-    typeof e.scoreDot === 'function';
+    typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -79,6 +81,69 @@ export class WasmScorer {
   private ensureBytes(bytes: number): void {
     const have = this.kernels.memory.buffer.byteLength;
     if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+  }
+}
+
+/** Bytes of the xoshiro128** state the `sampleBeta` kernel reads and writes back. */
+const PRNG_STATE_BYTES = 16;
+
+/**
+ * Thompson-sampling draws with the `sampleBeta` kernel: one Beta(alpha[i], beta[i]) sample per arm.
+ * The PRNG is the caller's `Xoshiro128` (core/domain/random.ts): its state goes into wasm memory
+ * for the call and comes back advanced, so WASM and the TypeScript reference can share, resume or
+ * replay one stream, and a seeded call writes the same bits as `sampleBetaInto`.
+ * Layout in linear memory, from heapBase: state[4 x u32] | alpha[n] | beta[n] | out[n].
+ * Memory is laid out once per arm count; calls with the same count allocate nothing in wasm. Like
+ * `WasmScorer`, it owns the instance's memory above heapBase: give each its own instance.
+ */
+export class WasmBetaSampler {
+  private n = -1;
+  private stateAt = 0;
+  private alphaAt = 0;
+  private betaAt = 0;
+  private outAt = 0;
+
+  constructor(private readonly kernels: KernelExports) {}
+
+  /** Fills `out` (length n, fresh when omitted) with Beta(alpha[i], beta[i]) draws, advancing `rng`. */
+  sample(alpha: Float32Array, beta: Float32Array, rng: Xoshiro128, out = new Float32Array(alpha.length)): Float32Array {
+    const n = alpha.length;
+    if (beta.length !== n || out.length !== n) {
+      throw new RangeError(`alpha, beta and out must have one entry per arm: got ${n}, ${beta.length}, ${out.length}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const a = alpha[i] as number;
+      const b = beta[i] as number;
+      if (!(a > 0 && b > 0 && a < Infinity && b < Infinity)) {
+        throw new RangeError(`arm ${i} has Beta(${a}, ${b}); both shapes must be positive and finite`);
+      }
+    }
+    this.layout(n);
+    const buffer = this.kernels.memory.buffer;
+    const state = new Uint32Array(buffer, this.stateAt, 4);
+    state.set(rng.state);
+    new Float32Array(buffer, this.alphaAt, n).set(alpha);
+    new Float32Array(buffer, this.betaAt, n).set(beta);
+    this.kernels.sampleBeta(this.alphaAt, this.betaAt, n, this.stateAt, this.outAt);
+    rng.state.set(state);
+    out.set(new Float32Array(buffer, this.outAt, n));
+    return out;
+  }
+
+  private layout(n: number): void {
+    if (n === this.n) return;
+    const stateAt = align16(this.kernels.heapBase());
+    const alphaAt = align16(stateAt + PRNG_STATE_BYTES);
+    const betaAt = align16(alphaAt + n * F32);
+    const outAt = align16(betaAt + n * F32);
+    const have = this.kernels.memory.buffer.byteLength;
+    const need = outAt + n * F32;
+    if (need > have) this.kernels.memory.grow(Math.ceil((need - have) / PAGE_BYTES));
+    this.n = n;
+    this.stateAt = stateAt;
+    this.alphaAt = alphaAt;
+    this.betaAt = betaAt;
+    this.outAt = outAt;
   }
 }
 

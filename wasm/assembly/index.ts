@@ -2,6 +2,7 @@
 // this module's linear memory) and never allocates: the host lays out its arrays above
 // `heapBase()` and grows memory itself.
 export { scoreDot } from "./score";
+export { sampleBeta } from "./sampling";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {
