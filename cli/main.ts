@@ -1,10 +1,11 @@
 import { doctorCommand } from './commands/doctor.ts';
+import { generateCommand } from './commands/generate.ts';
 import { infraCommand } from './commands/infra.ts';
 import { startCommand } from './commands/start.ts';
 import { UsageError } from './command.ts';
 import type { Command } from './command.ts';
 
-const commands: Command[] = [startCommand, infraCommand, doctorCommand];
+const commands: Command[] = [startCommand, infraCommand, doctorCommand, generateCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
