@@ -7,6 +7,7 @@ import { BUILTIN_EVENT_TYPES } from '../../core/domain/event.ts';
 import type { Event } from '../../core/domain/event.ts';
 import type { SyntheticItem, SyntheticUser, Truth } from '../../training/data/synthetic.ts';
 import { CSV_COLUMNS, writeDataset } from '../../training/data/write.ts';
+import { captureConsole } from '../support/console.ts';
 
 // Small enough to keep the file fast, large enough for the planted structure to show clearly.
 const SIZE = { users: 400, items: 600, events: 40_000, clusters: 6 };
@@ -261,17 +262,10 @@ describe('kestrel generate: the synthetic dataset', () => {
 });
 
 describe('kestrel generate: the command', () => {
-  function capture() {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    return { out: () => out.join('\n'), err: () => err.join('\n') };
-  }
   afterEach(() => vi.restoreAllMocks());
 
   it('is listed and explains itself with --help', async () => {
-    const io = capture();
+    const io = captureConsole();
     expect(await main(['--help'])).toBe(0);
     expect(io.out()).toMatch(/^ {2}generate /m);
     expect(await main(['generate', '--help'])).toBe(0);
@@ -293,13 +287,13 @@ describe('kestrel generate: the command', () => {
     [['--users', '5', '--items', '20', '--events', '5', '--out', '/tmp/x', '--seed', 'abc'], "--seed must be a non-negative integer, got 'abc'"],
     [['--users', '5', '--itmes', '10'], "'--itmes'"],
   ])('rejects %j with exit 2 and says what to fix', async (argv, message) => {
-    const io = capture();
+    const io = captureConsole();
     expect(await main(['generate', ...argv])).toBe(2);
     expect(io.err()).toContain(message);
   });
 
   it('writes a dataset and prints counts per file and per event type', async () => {
-    const io = capture();
+    const io = captureConsole();
     const out = join(root, 'cli');
     expect(await main(['generate', '--users', '50', '--items', '80', '--events', '2000', '--out', out, '--seed', '3', '--clusters', '4'])).toBe(0);
     const text = io.out();
