@@ -1,0 +1,123 @@
+// Event ingestion into each EventBus adapter: batches of 1,000 events published and awaited
+// until durable (fdatasync for the embedded log, acks=all for Kafka), one publisher at a time
+// and four at once (what concurrent POST /v1/events requests look like; the group commit shares
+// flushes between them). The HTTP part (POST /v1/events through the core's API) and the
+// ml-100k `kestrel import` timing come with the API (issue 3); this suite measures the bus.
+//
+// Kafka rows need a broker at KAFKA_BROKERS (default 127.0.0.1:9092): `bash scripts/kafka.sh
+// start` before, `stop` after. Without one, the Kafka rows are left out and a note says so.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Event } from '../../core/domain/event.ts';
+import type { EventBus } from '../../core/events/bus.ts';
+import { openKafkaBus } from '../../core/events/kafka.ts';
+import { openLogBus } from '../../core/events/log/index.ts';
+import { quantile } from '../harness.ts';
+import type { BenchRow, BenchSuite } from '../harness.ts';
+
+const BATCH = 1_000;
+const BATCHES = 200;
+const WARMUP_BATCHES = 10;
+const USERS = 10_000;
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
+
+function makeBatches(count: number, salt: string): Event[][] {
+  return Array.from({ length: count }, (_, b) => Array.from({ length: BATCH }, (_, i) => {
+    const n = b * BATCH + i;
+    return {
+      id: `${salt}-${n}`, type: n % 10 === 0 ? 'purchase' : 'view', userId: `user-${(n * 7919) % USERS}`,
+      itemId: `item-${(n * 104729) % 50_000}`, timestamp: 1_764_000_000_000 + n, value: n % 10 === 0 ? 9.99 : undefined,
+      requestId: `req-${b}`, position: i % 20, context: { device: i % 2 === 0 ? 'mobile' : 'web', locale: 'en-US' },
+    };
+  }));
+}
+
+/** Publishes every batch with `concurrency` publishers; per-batch latency and overall rate. */
+async function measure(bus: EventBus, name: string, concurrency: number, salt: string): Promise<BenchRow[]> {
+  for (const batch of makeBatches(WARMUP_BATCHES, `${salt}-warm`)) await bus.publish(batch);
+  const batches = makeBatches(BATCHES, salt);
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < batches.length) {
+      const batch = batches[next++] as Event[];
+      const start = performance.now();
+      await bus.publish(batch);
+      latencies.push(performance.now() - start);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1_000;
+  latencies.sort((a, b) => a - b);
+  const row = `${name}-c${concurrency}`;
+  return [
+    { name: row, metric: 'events_per_s', value: (BATCHES * BATCH) / seconds, unit: 'events/s' },
+    { name: row, metric: 'p50_batch_ms', value: quantile(latencies, 0.5), unit: 'ms' },
+    { name: row, metric: 'p99_batch_ms', value: quantile(latencies, 0.99), unit: 'ms' },
+  ];
+}
+
+async function kafkaReachable(): Promise<boolean> {
+  const admin = new Kafka({ clientId: 'kestrel-bench-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 0 } }).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export const suite: BenchSuite = {
+  description: `publish batches of ${BATCH.toLocaleString('en')} events into each event bus adapter, awaiting durability`,
+  async run(notes) {
+    Object.assign(notes, {
+      protocol: `${BATCHES} batches of ${BATCH} events after ${WARMUP_BATCHES} warm-up batches; cN = N publishers in flight`,
+      event: 'JSON Event with requestId, position and a 2-key context (~230 bytes)',
+      http: 'POST /v1/events rows come with the core API (issue 3); these rows are the bus alone',
+    });
+    const rows: BenchRow[] = [];
+    const dir = await mkdtemp(join(tmpdir(), 'kestrel-bench-ingest-'));
+    try {
+      for (const concurrency of [1, 4]) {
+        const bus = await openLogBus(join(dir, `log-c${concurrency}`));
+        try {
+          rows.push(...await measure(bus, 'embedded-log', concurrency, `log-c${concurrency}`));
+        } finally {
+          await bus.close();
+        }
+      }
+      notes['embedded-log'] = `segment log in ${tmpdir()} (fdatasync per group commit)`;
+
+      if (await kafkaReachable()) {
+        const topic = `kestrel-bench-ingest-${Date.now()}`;
+        try {
+          for (const concurrency of [1, 4]) {
+            const bus = await openKafkaBus({ brokers, topic, partitions: 6, spoolDir: join(dir, `spool-c${concurrency}`), sendTimeoutMs: 30_000 });
+            try {
+              rows.push(...await measure(bus, 'kafka', concurrency, `kafka-c${concurrency}`));
+              if (bus.spooledBytes() > 0) notes['kafka warning'] = 'some batches went to the spool';
+            } finally {
+              await bus.close();
+            }
+          }
+          notes.kafka = `Apache Kafka 4.4 (scripts/kafka.sh) at ${brokers.join(',')}, topic of 6 partitions, idempotent producer, acks=all`;
+        } finally {
+          const admin = new Kafka({ clientId: 'kestrel-bench-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+          await admin.connect();
+          await admin.deleteTopics({ topics: [topic], timeout: 60_000 }).catch(() => undefined);
+          await admin.disconnect();
+        }
+      } else {
+        notes.kafka = `no broker at ${brokers.join(',')}: Kafka rows left out (bash scripts/kafka.sh start)`;
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,328 @@
+// The Kafka EventBus (kafkajs): topic `events` keyed by userId (per-user order within a
+// partition), an idempotent producer, acks=all, a consumer group per subscription with manual
+// commits.
+//
+// When Kafka cannot take a batch (unreachable, or no ack within `sendTimeoutMs`), the batch is
+// appended to a local spool, the embedded SegmentLog, and acknowledged once durable there. While
+// anything is spooled, every later batch is spooled too, behind it, so each user's order holds;
+// a drainer replays the spool to Kafka in order and commits its spool position (and deletes
+// drained segments) only after Kafka acknowledged. Once the spool is drained, publishes go
+// straight to Kafka again. An acknowledged event is never lost; it can arrive twice (a send that
+// timed out may still have been written, and is replayed from the spool): at-least-once,
+// consumers dedupe by `Event.id`, which the Event contract makes the idempotency key.
+//
+// Subscribers read Kafka only: spooled events become visible once drained.
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { Consumer, KafkaConfig, Message, Producer } from 'kafkajs';
+import type { Event } from '../domain/event.ts';
+import { commitPositions, decodeEvent, encodeEvent } from './bus.ts';
+import type { Delivery, EventBus, SubscribeOptions, Subscription } from './bus.ts';
+import { SegmentLog } from './log/segment-log.ts';
+
+/** The spool's consumer group: its committed position is where the drainer resumes. */
+const DRAIN_GROUP = 'kafka-drainer';
+const DRAIN_CHUNK_BYTES = 1024 * 1024;
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  /** Default `events`. */
+  topic?: string;
+  /** Partitions of the topic when the bus creates it. Default 6. */
+  partitions?: number;
+  clientId?: string;
+  /** Folder of the local spool (a SegmentLog). */
+  spoolDir: string;
+  /** More kafkajs client settings (ssl, sasl, socketFactory, logLevel...). */
+  kafka?: Partial<KafkaConfig>;
+  /** A batch Kafka has not acknowledged within this goes to the spool. Default 5,000 ms. */
+  sendTimeoutMs?: number;
+  /** Pause between the drainer's attempts while Kafka is away. Default 1,000 ms. */
+  retryMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+export interface KafkaBus extends EventBus {
+  /** Bytes of acknowledged events waiting in the spool for Kafka (for monitoring). */
+  spooledBytes(): number;
+  /** True while publishes go to the spool. */
+  readonly spooling: boolean;
+  /** Resolves once nothing waits in the spool and publishes go straight to Kafka again. */
+  drained(): Promise<void>;
+}
+
+interface PendingPublish {
+  events: readonly Event[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from Kafka within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const toMessage = (event: Event, value: Buffer = encodeEvent(event)): Message => ({ key: event.userId, value });
+
+export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> {
+  const topic = options.topic ?? 'events';
+  const sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
+  const retryMs = options.retryMs ?? 1_000;
+  const onError = options.onError ?? (() => undefined);
+  const kafka = new Kafka({
+    clientId: options.clientId ?? 'kestrel-core',
+    brokers: options.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+    ...options.kafka,
+  });
+  const spool = await SegmentLog.open(options.spoolDir);
+
+  let drained = (await spool.committed(DRAIN_GROUP)) ?? spool.start;
+  let spooling = drained < spool.end;
+  /** A spool append is in flight: the drainer must not hand publishing back to Kafka. */
+  let appending = false;
+  let closed = false;
+  let producer: Producer | undefined;
+  let topicReady: Promise<void> | undefined;
+  const pending: PendingPublish[] = [];
+  let flushing: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
+  let wakeDrainer: (() => void) | undefined;
+  const consumers = new Set<Consumer>();
+  const drainedWaiters: (() => void)[] = [];
+  /** The drainer's last send to Kafka succeeded. */
+  let kafkaUp = false;
+  let progressWaiters: (() => void)[] = [];
+  const progress = (): Promise<void> => new Promise((resolve) => progressWaiters.push(resolve));
+  function notifyProgress(): void {
+    const waiters = progressWaiters;
+    progressWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Creates the topic once per bus (concurrent callers share one attempt; a failure is retried). */
+  function ensureTopic(): Promise<void> {
+    topicReady ??= (async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          timeout: 30_000,
+          topics: [{ topic, numPartitions: options.partitions ?? 6 }],
+        });
+      } finally {
+        await admin.disconnect();
+      }
+    })().catch((error: unknown) => {
+      topicReady = undefined;
+      throw error;
+    });
+    return topicReady;
+  }
+
+  async function connected(): Promise<Producer> {
+    if (producer !== undefined) return producer;
+    const p = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Finite, so a send to a broker that went away fails and the batch is spooled.
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    try {
+      await withTimeout(ensureTopic().then(() => p.connect()), sendTimeoutMs, `connecting to ${options.brokers.join(',')}`);
+    } catch (error) {
+      void p.disconnect().catch(() => undefined);
+      throw error;
+    }
+    producer = p;
+    return p;
+  }
+
+  function dropProducer(): void {
+    const p = producer;
+    producer = undefined;
+    if (p !== undefined) void p.disconnect().catch(() => undefined);
+  }
+
+  async function send(messages: Message[]): Promise<void> {
+    const p = await connected();
+    await withTimeout(p.send({ topic, acks: -1, messages }), sendTimeoutMs, `sending ${messages.length} events to topic ${topic}`);
+  }
+
+  async function flushLoop(): Promise<void> {
+    while (pending.length > 0) {
+      const batch = pending.splice(0);
+      const events = batch.flatMap((p) => p.events);
+      // The flusher is the only appender, so here nothing is being appended: with the spool
+      // drained to its end, Kafka can take publishes directly again. (Under a steady stream of
+      // publishes, the drainer would rarely see a moment without an append in flight.)
+      if (spooling && drained === spool.end) handBack();
+      try {
+        if (!spooling) {
+          try {
+            await send(events.map((e) => toMessage(e)));
+            for (const p of batch) p.resolve();
+            continue;
+          } catch (error) {
+            onError(error);
+            dropProducer();
+            kafkaUp = false;
+            spooling = true;
+          }
+        }
+        appending = true;
+        try {
+          await spool.append(events.map(encodeEvent));
+        } finally {
+          appending = false;
+        }
+        startDrainer();
+        // Durable now. But while Kafka is back and the drainer catches up, hold the ack until
+        // this batch reached Kafka: acks then come at Kafka's pace, so a publisher faster than
+        // Kafka cannot grow the spool forever and publishing returns to Kafka once it is drained.
+        const end = spool.end;
+        while (kafkaUp && drained < end && !closed) await progress();
+        for (const p of batch) p.resolve();
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    flushing = undefined;
+  }
+
+  function handBack(): void {
+    spooling = false;
+    for (const resolve of drainedWaiters.splice(0)) resolve();
+  }
+
+  function startDrainer(): void {
+    draining ??= drainLoop().finally(() => { draining = undefined; });
+  }
+
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeDrainer = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+
+  async function drainLoop(): Promise<void> {
+    while (!closed && spooling) {
+      try {
+        const records = await spool.read(drained, DRAIN_CHUNK_BYTES);
+        if (records.length === 0) {
+          // Synchronous check-and-flip: no append can slip in between.
+          if (!appending && drained === spool.end) {
+            handBack();
+            return;
+          }
+          await Promise.race([spool.waitForAppend(drained), pause(retryMs)]);
+          continue;
+        }
+        await send(records.map((r) => toMessage(decodeEvent(r.payload, `spool ${options.spoolDir} at byte ${r.offset}`), r.payload)));
+        await spool.commit(DRAIN_GROUP, (records.at(-1) as { next: number }).next);
+        drained = (records.at(-1) as { next: number }).next;
+        kafkaUp = true;
+        notifyProgress();
+        await spool.deleteBefore(drained);
+      } catch (error) {
+        onError(error);
+        kafkaUp = false;
+        notifyProgress();
+        dropProducer();
+        if (!closed) await pause(retryMs);
+      }
+    }
+  }
+
+  if (spooling) startDrainer();
+
+  async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
+    await ensureTopic();
+    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500 });
+    consumers.add(consumer);
+    let failed = false;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
+          if (failed || !isRunning() || isStale() || batch.messages.length === 0) return;
+          try {
+            const deliveries: Delivery[] = batch.messages.map((m) => {
+              if (m.value === null) throw new Error(`topic ${topic} partition ${batch.partition} offset ${m.offset}: message without a value`);
+              const offset = Number(m.offset);
+              return { event: decodeEvent(m.value, `topic ${topic} partition ${batch.partition} offset ${m.offset}`), partition: batch.partition, offset, next: offset + 1 };
+            });
+            await onBatch(deliveries);
+            resolveOffset((batch.messages.at(-1) as { offset: string }).offset);
+          } catch (error) {
+            // Stop this consumer; the group's next member resumes from the last commit.
+            failed = true;
+            onError(error);
+            setImmediate(() => void consumer.stop().catch(() => undefined));
+          }
+        },
+      });
+    } catch (error) {
+      consumers.delete(consumer);
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return {
+      async commit(deliveries) {
+        const positions = commitPositions(deliveries);
+        if (positions.size === 0) return;
+        await consumer.commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) })));
+      },
+      async close() {
+        consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  return {
+    get spooling() {
+      return spooling;
+    },
+    drained() {
+      if (!spooling) return Promise.resolve();
+      return new Promise((resolve) => drainedWaiters.push(resolve));
+    },
+    spooledBytes() {
+      return spool.end - drained;
+    },
+    publish(events) {
+      if (closed) return Promise.reject(new Error('the Kafka event bus is closed'));
+      if (events.length === 0) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        pending.push({ events, resolve, reject });
+        flushing ??= flushLoop();
+      });
+    },
+    subscribe,
+    async close() {
+      closed = true;
+      notifyProgress();
+      await flushing;
+      wakeDrainer?.();
+      await draining;
+      for (const c of [...consumers]) await c.disconnect().catch(() => undefined);
+      consumers.clear();
+      const p = producer;
+      producer = undefined;
+      await p?.disconnect().catch(() => undefined);
+      await spool.close();
+    },
+  };
+}

@@ -1,0 +1,5 @@
+export { openLogBus } from './bus.ts';
+export type { LogBusOptions } from './bus.ts';
+export { SegmentLog, frame, HEADER_BYTES, MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES } from './segment-log.ts';
+export type { LogRecord, RecoveryReport, SegmentLogOptions } from './segment-log.ts';
+export { crc32 } from './crc32.ts';
