@@ -1,0 +1,121 @@
+// InteractionStore on SQLite: idempotent append, queries, per-item counts, unknown users/items,
+// tombstones, and erasure through eraseUser.
+import { describe, expect, it } from 'vitest';
+import { ERASE_USER_EVENT_TYPE } from '../../core/domain/catalog.ts';
+import type { Event } from '../../core/domain/event.ts';
+import { eraseUser } from '../../core/catalog/erase.ts';
+import { openSqliteCatalog } from '../../core/catalog/sqlite/index.ts';
+import type { SqliteCatalog } from '../../core/catalog/sqlite/index.ts';
+
+const T0 = 1_700_000_000_000;
+const ev = (id: string, userId: string, itemId: string, type = 'click', timestamp = T0, extra: Partial<Event> = {}): Event =>
+  ({ id, type, userId, itemId, timestamp, ...extra });
+
+async function withCatalog(fn: (cat: SqliteCatalog) => Promise<void>): Promise<void> {
+  const cat = openSqliteCatalog(':memory:');
+  try {
+    await fn(cat);
+  } finally {
+    cat.close();
+  }
+}
+
+describe('SQLite InteractionStore', () => {
+  it('stores an event id once: across calls and within one call, reporting duplicates', () => withCatalog(async (cat) => {
+    const e = ev('e1', 'u1', 'i1', 'purchase', T0, { value: 19.99, requestId: 'r1', position: 3, context: { device: 'ios', page: 2 } });
+    expect(await cat.interactions.append([e, e])).toEqual({ inserted: 1, duplicates: 1, erased: 0, unknown: 0, erasures: 0, createdUsers: 1, createdItems: 1 });
+    expect(await cat.interactions.append([e, ev('e2', 'u1', 'i1')])).toMatchObject({ inserted: 1, duplicates: 1, createdUsers: 0, createdItems: 0 });
+    expect(await cat.interactions.count()).toBe(2);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ purchase: 1, click: 1 });
+    // Round trip keeps every field, and leaves absent optional ones absent.
+    const back = await cat.interactions.userEvents('u1');
+    expect(back).toEqual([ev('e2', 'u1', 'i1'), e]);
+    // Items created on the fly are visible stubs stamped with the event time.
+    expect(await cat.items.get('i1')).toEqual({ id: 'i1', categories: [], tags: [], text: '', attributes: {}, publishedAt: T0, hidden: false, stub: true, createdAt: T0, updatedAt: T0 });
+    expect(await cat.users.get('u1')).toEqual({ id: 'u1', attributes: {}, createdAt: T0, updatedAt: T0 });
+    // A full upsert turns the stub into a catalog item.
+    await cat.items.upsert({ id: 'i1', categories: ['books'] });
+    expect(await cat.items.get('i1')).toMatchObject({ stub: false, categories: ['books'] });
+  }));
+
+  it('queries a user\'s events: latest N, time range, types', () => withCatalog(async (cat) => {
+    const types = ['view', 'click', 'purchase'];
+    await cat.interactions.append(Array.from({ length: 30 }, (_, i) => ev(`e${i}`, i % 2 === 0 ? 'u1' : 'u2', `i${i % 4}`, types[i % 3], T0 + i * 1_000)));
+    const ids = (es: Event[]): string[] => es.map((e) => e.id);
+    expect(ids(await cat.interactions.userEvents('u1', { limit: 3 }))).toEqual(['e28', 'e26', 'e24']);
+    expect(ids(await cat.interactions.userEvents('u1', { from: T0 + 4_000, to: T0 + 10_000 }))).toEqual(['e8', 'e6', 'e4']);
+    expect(ids(await cat.interactions.userEvents('u1', { types: ['purchase'] }))).toEqual(['e26', 'e20', 'e14', 'e8', 'e2']);
+    expect(ids(await cat.interactions.userEvents('u1', { types: ['purchase', 'view'], limit: 2, from: T0 + 10_000 }))).toEqual(['e26', 'e24']);
+    expect(await cat.interactions.userEvents('u1', { types: [] })).toEqual([]);
+    expect(await cat.interactions.userEvents('nobody')).toEqual([]);
+    await expect(cat.interactions.userEvents('u1', { limit: 0 })).rejects.toThrow(/out of range/);
+  }));
+
+  it('with createUnknown off, drops events naming an unknown user or item and creates nothing', () => withCatalog(async (cat) => {
+    await cat.users.upsert({ id: 'known' });
+    await cat.items.upsert({ id: 'book' });
+    const report = await cat.interactions.append([ev('a', 'known', 'book'), ev('b', 'stranger', 'book'), ev('c', 'known', 'ghost')], { createUnknown: false });
+    expect(report).toEqual({ inserted: 1, duplicates: 0, erased: 0, unknown: 2, erasures: 0, createdUsers: 0, createdItems: 0 });
+    expect(await cat.users.count()).toBe(1);
+    expect(await cat.items.count()).toBe(1);
+    expect(await cat.interactions.itemCounts('ghost')).toEqual({});
+  }));
+
+  it('erases a user: profile, events and their share of item counts; the tombstone keeps old events out, new ones in', () => withCatalog(async (cat) => {
+    await cat.users.upsert({ id: 'alice', attributes: { country: 'SE' } });
+    const events = [
+      ev('a1', 'alice', 'i1', 'click', T0), ev('a2', 'alice', 'i1', 'click', T0 + 1), ev('a3', 'alice', 'i2', 'purchase', T0 + 2),
+      ev('b1', 'bob', 'i1', 'click', T0 + 3), ev('b2', 'bob', 'i2', 'view', T0 + 4),
+    ];
+    await cat.interactions.append(events);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 3 });
+    const erasedAt = T0 + 10;
+    const report = await eraseUser('alice', { users: cat.users, interactions: cat.interactions, now: () => erasedAt, hooks: { sessionCache: async () => 2 } });
+    expect(report).toEqual({ userId: 'alice', erasedAt, removed: { profile: 1, events: 3, sessionCache: 2 } });
+    expect(await cat.users.get('alice')).toBeUndefined();
+    expect(await cat.interactions.userEvents('alice')).toEqual([]);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 1 });
+    expect(await cat.interactions.itemCounts('i2')).toEqual({ view: 1 });
+    // No row anywhere names her, except the tombstone.
+    for (const [table, column] of [['interactions', 'user_id'], ['users', 'id']] as const) {
+      expect(cat.db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = 'alice'`).get()).toEqual({ n: 0 });
+    }
+    expect(await cat.interactions.erasedAt('alice')).toBe(erasedAt);
+
+    // Replaying the same events (as a rebuild from the log would) does not bring hers back.
+    expect(await cat.interactions.append(events)).toMatchObject({ inserted: 0, erased: 3, duplicates: 2 });
+    expect(await cat.users.get('alice')).toBeUndefined();
+    // Coming back later is a new relationship.
+    expect(await cat.interactions.append([ev('a4', 'alice', 'i1', 'click', erasedAt + 1)])).toMatchObject({ inserted: 1, createdUsers: 1 });
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 2 });
+    // Erasing again is harmless and reports what it removed this time.
+    expect((await eraseUser('alice', { users: cat.users, interactions: cat.interactions, now: () => erasedAt + 5 })).removed).toEqual({ profile: 1, events: 1 });
+    expect(await cat.interactions.erasedAt('alice')).toBe(erasedAt + 5);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 1 });
+  }));
+
+  it('applies an erasure record in order: what came before it goes, what the user did after it stays', () => withCatalog(async (cat) => {
+    let clock = T0 + 100;
+    const timed = openSqliteCatalog(':memory:', { now: () => clock });
+    try {
+      await timed.users.upsert({ id: 'carol', attributes: { plan: 'old' } });
+      const erase = ev('x', 'carol', '', ERASE_USER_EVENT_TYPE, T0 + 500);
+      // Out of order on purpose: c3 arrives after the erasure but is stamped before it.
+      const report = await timed.interactions.append([ev('c1', 'carol', 'i1', 'click', T0 + 200), erase, ev('c2', 'carol', 'i1', 'click', T0 + 600), ev('c3', 'carol', 'i2', 'click', T0 + 300)]);
+      expect(report).toMatchObject({ inserted: 2, erasures: 1, erased: 1 });
+      expect((await timed.interactions.userEvents('carol')).map((e) => e.id)).toEqual(['c2']);
+      expect(await timed.interactions.itemCounts('i1')).toEqual({ click: 1 });
+      expect(await timed.interactions.itemCounts('i2')).toEqual({});
+      expect(await timed.users.get('carol')).toMatchObject({ attributes: {}, createdAt: T0 + 600 });
+      // Replaying the old record later removes nothing the user did after it, profile included.
+      clock = T0 + 700;
+      await timed.users.upsert({ id: 'carol', attributes: { plan: 'new' } });
+      expect(await timed.interactions.append([erase])).toMatchObject({ erasures: 1 });
+      expect((await timed.interactions.userEvents('carol')).map((e) => e.id)).toEqual(['c2']);
+      expect(await timed.users.get('carol')).toMatchObject({ attributes: { plan: 'new' } });
+    } finally {
+      timed.close();
+    }
+    expect(await cat.interactions.count()).toBe(0);
+  }));
+});
