@@ -1,0 +1,15 @@
+export { parseDelimited, MAX_RECORD_CHARS } from './csv.ts';
+export type { CsvRow } from './csv.ts';
+export { detectFormat, detectKind, FORMAT_KIND, IMPORT_FORMATS, isImportFormat } from './formats.ts';
+export type { ImportFormat } from './formats.ts';
+export { DEFAULT_COLUMNS, parseMapping, TARGETS, TIMESTAMP_UNITS } from './mapping.ts';
+export type { Mapping, Source, TimestampUnit } from './mapping.ts';
+export { ML100K_GENRES } from './movielens.ts';
+export { formatProgress, ProgressBar } from './progress.ts';
+export type { ProgressState } from './progress.ts';
+export { openImport, readImport } from './read.ts';
+export type { ImportOptions, ImportSource } from './read.ts';
+export { ImportError } from './records.ts';
+export type { ImportRecord, ImportRow, ItemRecord, RecordKind, UserRecord } from './records.ts';
+export { MAX_LINE_CHARS } from './source.ts';
+export type { ProgressCallback, TextEncoding } from './source.ts';
