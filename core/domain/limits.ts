@@ -49,9 +49,14 @@ export const MAX_POSITION = 10_000;
  * poison recency features.
  */
 export const MAX_FUTURE_SKEW_MS = 24 * 60 * 60 * 1000;
-/** Timestamps are epoch ms from 1970 on; the top is the largest instant a JS Date can hold. */
+/** Event timestamps are epoch ms from 1970 on; the top is the largest instant a JS Date can hold. */
 export const MIN_TIMESTAMP_MS = 0;
 export const MAX_TIMESTAMP_MS = 8_640_000_000_000_000;
+/**
+ * An item's publish time may be long before 1970 (films, books, archives: 173 of MovieLens
+ * 100K's films are older), so it is bounded only by what a JS Date can hold.
+ */
+export const MIN_PUBLISHED_AT_MS = -MAX_TIMESTAMP_MS;
 
 /** `limit` of a list request (`GET /v1/items?limit=`). */
 export const MIN_PAGE_LIMIT = 1;

@@ -13,7 +13,7 @@ import {
   MAX_ATTRIBUTE_STRING_BYTES, MAX_BATCH_ENTRIES, MAX_CATEGORIES, MAX_CONTEXT_KEYS,
   MAX_CURSOR_LENGTH, MAX_EVENT_TYPES, MAX_EVENT_TYPE_LENGTH, MAX_FUTURE_SKEW_MS, MAX_ID_LENGTH,
   MAX_LABEL_LENGTH, MAX_PAGE_LIMIT, MAX_POSITION, MAX_TAGS, MAX_TEXT_BYTES, MAX_TIMESTAMP_MS,
-  MIN_PAGE_LIMIT, MIN_TIMESTAMP_MS,
+  MIN_PAGE_LIMIT, MIN_PUBLISHED_AT_MS, MIN_TIMESTAMP_MS,
 } from './limits.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -241,10 +241,12 @@ function isoOf(ms: number): string {
 interface TimestampOptions {
   /** The server clock, epoch ms; a timestamp past `now() + MAX_FUTURE_SKEW_MS` is rejected. */
   now?: () => number;
+  /** Earliest accepted instant, epoch ms; default {@link MIN_TIMESTAMP_MS} (1970). */
+  minMs?: number;
 }
 
 /** A point in time as epoch ms (number) or ISO-8601 string with a zone; output: epoch ms. */
-export function timestampSchema({ now }: TimestampOptions = {}) {
+export function timestampSchema({ now, minMs = MIN_TIMESTAMP_MS }: TimestampOptions = {}) {
   return z
     .union([z.number(), z.string().meta({ format: 'date-time' })], {
       error: (iss) =>
@@ -260,8 +262,8 @@ export function timestampSchema({ now }: TimestampOptions = {}) {
       }
       if (!Number.isInteger(ms)) {
         ctx.addIssue({ code: 'custom', message: `is ${ms}; use whole epoch milliseconds` });
-      } else if (ms < MIN_TIMESTAMP_MS) {
-        ctx.addIssue({ code: 'custom', message: `is ${isoOf(ms)}, before 1970-01-01T00:00:00Z` });
+      } else if (ms < minMs) {
+        ctx.addIssue({ code: 'custom', message: `is ${ms < -MAX_TIMESTAMP_MS ? ms : isoOf(ms)}, before ${isoOf(minMs)}` });
       } else if (ms > MAX_TIMESTAMP_MS) {
         ctx.addIssue({ code: 'custom', message: `is ${ms}, past the last representable date; send epoch milliseconds` });
       } else if (now && ms > now() + MAX_FUTURE_SKEW_MS) {
@@ -294,7 +296,7 @@ const itemFields = {
   tags: labelList('tags', MAX_TAGS).optional(),
   text: TextSchema.optional(),
   attributes: AttributesSchema.optional(),
-  publishedAt: timestampSchema().optional(),
+  publishedAt: timestampSchema({ minMs: MIN_PUBLISHED_AT_MS }).optional(),
   hidden: z.boolean({ error: typeError('true or false') }).optional(),
 };
 const ITEM_KEYS = ['id', ...Object.keys(itemFields)];
