@@ -1,11 +1,14 @@
 import { doctorCommand } from './commands/doctor.ts';
+import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
+import { importCommand } from './commands/import.ts';
 import { infraCommand } from './commands/infra.ts';
+import { serveCommand } from './commands/serve.ts';
 import { startCommand } from './commands/start.ts';
 import { UsageError } from './command.ts';
 import type { Command } from './command.ts';
 
-const commands: Command[] = [startCommand, infraCommand, doctorCommand, generateCommand];
+const commands: Command[] = [startCommand, serveCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

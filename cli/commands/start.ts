@@ -2,20 +2,24 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { startCore } from '../../core/server.ts';
 import { parseCommandLine, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
+import { startFullCore } from './serve.ts';
 
-const help = `Usage: kestrel start [--core-port 8080] [--edge-port 8787] [--host 127.0.0.1]
+const help = `Usage: kestrel start [--core-port 8080] [--edge-port 8787] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
 
-Starts Kestrel on its embedded defaults: the regional core (Node) and the edge Worker (workerd,
+Starts Kestrel on its embedded defaults: the regional core (Node: REST API, SQLite catalog,
+embedded event log and its projector, as \`kestrel serve\` runs it) and the edge Worker (workerd,
 through wrangler dev), each on loopback, then prints their URLs and health checks. Runs until
-interrupted (Ctrl-C), then stops both.
+interrupted (Ctrl-C), then stops both and closes the bus and the catalog.
 
 Options:
       --core-port <port>  Port of the core (default 8080).
       --edge-port <port>  Port of the edge Worker (default 8787).
       --host <address>    Address both listen on (default 127.0.0.1).
+      --data <dir>        Data folder of the core (default $KESTREL_DATA_DIR or .kestrel).
+      --kafka <brokers>   Events to Kafka (host:port,...) instead of the embedded log.
+      --api-keys <file>   API keys of the core (default $KESTREL_API_KEYS; none: open, loopback only).
   -h, --help              Show this help.`;
 
 const EDGE_READY_TIMEOUT_MS = 60_000;
@@ -66,23 +70,29 @@ export const startCommand: Command = {
       'core-port': { type: 'string' },
       'edge-port': { type: 'string' },
       host: { type: 'string' },
+      data: { type: 'string' },
+      kafka: { type: 'string' },
+      'api-keys': { type: 'string' },
     }, false);
     const host = values.host ?? '127.0.0.1';
     const corePort = port(values['core-port'], 8080, '--core-port');
     const edgePort = port(values['edge-port'], 8787, '--edge-port');
 
-    const core = await startCore({ port: corePort, host, version: process.env.npm_package_version ?? 'dev' });
+    const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'] });
+    const { core } = running;
     let edge: ChildProcess;
     try {
       edge = await startEdge(host, edgePort, core.url);
     } catch (err) {
-      await core.close();
+      await running.close();
       throw err;
     }
     const edgeUrl = `http://${host}:${edgePort}`;
     console.log([
       'Kestrel is running (embedded defaults).',
       `  core  ${core.url}   GET /healthz -> ${await health(`${core.url}/healthz`)}`,
+      `        ${core.url}   GET /readyz  -> ${await health(`${core.url}/readyz`)}`,
+      `        ${running.runtime.describe}`,
       `  edge  ${edgeUrl}   GET /healthz -> ${await health(`${edgeUrl}/healthz`)}`,
       `        ${edgeUrl}   GET /readyz  -> ${await health(`${edgeUrl}/readyz`)}`,
       'Press Ctrl-C to stop.',
@@ -94,7 +104,12 @@ export const startCommand: Command = {
         if (stopping) return;
         stopping = true;
         edge.kill('SIGTERM');
-        await core.close();
+        try {
+          await running.close();
+        } catch (err) {
+          console.error(`kestrel start: closing the core failed: ${err instanceof Error ? err.message : String(err)}`);
+          code = 1;
+        }
         resolve(code);
       };
       process.once('SIGINT', () => void stop(0));

@@ -1,20 +1,54 @@
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
+import type { InteractionStore, ItemStore, UserStore } from '../catalog/ports.ts';
+import { MAX_BODY_BYTES } from '../domain/limits.ts';
+import type { EventTypeConfig } from '../domain/schemas.ts';
+import { eventInputSchema } from '../domain/schemas.ts';
+import type { EventBus } from '../events/bus.ts';
+import { requireApiKey } from './auth.ts';
+import type { ApiKey } from './auth.ts';
 import { ApiError } from './errors.ts';
+import { registerEventRoutes } from './routes/events.ts';
+import { registerItemRoutes } from './routes/items.ts';
+import { registerUserRoutes } from './routes/users.ts';
+import { registerEntrySchemas, toApiError, validationHook } from './validate.ts';
 
 /** A dependency the core needs before it can serve: resolves when reachable, throws why not. */
 export type ReadinessCheck = { name: string; check: () => Promise<void> };
+
+/** What the `/v1` data-plane routes run on (core/runtime.ts builds it from config). */
+export interface CoreServices {
+  items: ItemStore;
+  users: UserStore;
+  interactions: InteractionStore;
+  bus: EventBus;
+  /** The ids among these already stored, so a re-sent event is reported as `duplicate`. */
+  storedEventIds?: (ids: readonly string[]) => Promise<ReadonlySet<string>>;
+  /** Default DEFAULT_EVENT_TYPES. */
+  eventTypes?: readonly EventTypeConfig[];
+  /** Server clock, epoch ms (the "not far in the future" rule). */
+  now?: () => number;
+}
 
 export interface CoreOptions {
   version: string;
   readiness?: ReadinessCheck[];
   log?: (line: string) => void;
+  /** Without it the core serves only its health checks. */
+  services?: CoreServices;
+  /** API keys for `/v1`; none (or empty) runs the API open. */
+  apiKeys?: readonly ApiKey[];
+  /** Default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
 }
 
-type CoreEnv = { Variables: { requestId: string } };
+export type CoreEnv = { Variables: { requestId: string } };
+export type CoreApp = OpenAPIHono<CoreEnv>;
 
-export function createCoreApp({ version, readiness = [], log = console.error }: CoreOptions) {
-  const app = new Hono<CoreEnv>();
+export function createCoreApp({ version, readiness = [], log = console.error, services, apiKeys = [], maxBodyBytes = MAX_BODY_BYTES }: CoreOptions): CoreApp {
+  const app = new OpenAPIHono<CoreEnv>({ defaultHook: validationHook });
   app.use(requestId());
 
   app.get('/healthz', (c) => c.json({ status: 'ok', tier: 'core', version }));
@@ -32,13 +66,34 @@ export function createCoreApp({ version, readiness = [], log = console.error }: 
     return c.json({ status: ready ? 'ready' : 'unready', checks: results }, ready ? 200 : 503);
   });
 
+  if (services !== undefined) {
+    const eventSchema = eventInputSchema({ eventTypes: services.eventTypes, now: services.now ?? Date.now });
+    // The document describes the API; it holds no data, so it needs no key.
+    app.doc31('/v1/openapi.json', {
+      openapi: '3.1.0',
+      info: { title: 'Kestrel core API', version },
+      security: apiKeys.length > 0 ? [{ apiKey: [] }] : [],
+    });
+    app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key with the read or write scope' });
+    if (apiKeys.length > 0) app.use('/v1/*', requireApiKey(apiKeys));
+    app.use('/v1/*', bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => { throw new HTTPException(413); },
+    }));
+    registerItemRoutes(app, services);
+    registerUserRoutes(app, services);
+    registerEventRoutes(app, services, eventSchema);
+    registerEntrySchemas(app.openAPIRegistry, eventSchema);
+  }
+
   app.notFound((c) => {
     const err = new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}; see /healthz`);
     return c.json(err.toJSON(), 404);
   });
 
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(err.toJSON(), err.status);
+    const mapped = toApiError(err);
+    if (mapped instanceof ApiError) return c.json(mapped.toJSON(), mapped.status);
     const id = c.get('requestId');
     log(`[${id}] ${err.stack ?? err.message}`);
     return c.json({ error: { code: 'internal', message: 'internal error', details: [], requestId: id } }, 500);

@@ -1,6 +1,9 @@
-// `npm start` for real: the CLI brings up the core and the edge (workerd via wrangler dev), the
-// edge reaches the core, and Ctrl-C stops both.
+// `npm start` for real: the CLI brings up the full core (API, catalog, embedded log, projector)
+// and the edge (workerd via wrangler dev), the edge reaches the core, and Ctrl-C stops both.
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -20,8 +23,10 @@ describe('kestrel start', () => {
   it('serves core and edge health, the edge sees the core, and SIGINT stops both', async () => {
     const [corePort, edgePort] = [await freePort(), await freePort()];
     const bin = fileURLToPath(new URL('../../bin/kestrel.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'start', '--core-port', String(corePort), '--edge-port', String(edgePort)], {
+    const data = await mkdtemp(join(tmpdir(), 'kestrel-start-'));
+    const child = spawn(process.execPath, [bin, 'start', '--core-port', String(corePort), '--edge-port', String(edgePort), '--data', data], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KESTREL_API_KEYS: '' },
     });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -33,6 +38,10 @@ describe('kestrel start', () => {
 
       const core = await fetch(`http://127.0.0.1:${corePort}/healthz`);
       expect(await core.json()).toMatchObject({ status: 'ok', tier: 'core' });
+      const coreReady = await fetch(`http://127.0.0.1:${corePort}/readyz`);
+      expect(await coreReady.json()).toMatchObject({ status: 'ready' });
+      const put = await fetch(`http://127.0.0.1:${corePort}/v1/items/e2e-1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"categories":["x"]}' });
+      expect(put.status).toBe(201);
       const edge = await fetch(`http://127.0.0.1:${edgePort}/healthz`);
       expect(await edge.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' } });
       const ready = await fetch(`http://127.0.0.1:${edgePort}/readyz`);
@@ -42,6 +51,7 @@ describe('kestrel start', () => {
       child.kill('SIGINT');
     }
     expect(await exit).toBe(0);
+    await rm(data, { recursive: true, force: true });
     await expect(fetch(`http://127.0.0.1:${corePort}/healthz`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${edgePort}/healthz`)).rejects.toThrow();
   }, 120_000);

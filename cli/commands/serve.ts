@@ -1,0 +1,121 @@
+import { startCore } from '../../core/server.ts';
+import type { RunningCore } from '../../core/server.ts';
+import { checkOpenApi, loadApiKeys, openRuntime } from '../../core/runtime.ts';
+import type { CoreRuntime } from '../../core/runtime.ts';
+import { parseCommandLine, UsageError } from '../command.ts';
+import type { Command } from '../command.ts';
+
+const help = `Usage: kestrel serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
+
+Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
+/readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
+from the bus. Runs until interrupted (Ctrl-C), then stops the projector and closes the bus and
+the catalog.
+
+Options:
+      --port <port>       Port (default 8080; 0 picks a free one).
+      --host <address>    Address to listen on (default 127.0.0.1).
+      --data <dir>        Data folder: catalog.db, events/, spool/ (default $KESTREL_DATA_DIR or .kestrel).
+      --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
+      --topic <name>      Kafka topic (default events).
+      --api-keys <file>   API keys, JSON { "keys": [{ "key", "scopes": ["read","write"], "name" }] }
+                          (default $KESTREL_API_KEYS). Without keys the API is open, which is
+                          allowed on loopback only.
+  -h, --help              Show this help.`;
+
+export function parsePort(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port number 0-65535, got '${value}'`);
+  return n;
+}
+
+export interface CoreConfigFlags {
+  port: number;
+  host: string;
+  data?: string;
+  kafka?: string;
+  topic?: string;
+  apiKeys?: string;
+}
+
+/** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
+export async function startFullCore(flags: CoreConfigFlags, log: (line: string) => void = console.error): Promise<{ core: RunningCore; runtime: CoreRuntime; close(): Promise<void> }> {
+  const apiKeys = loadApiKeys(flags.apiKeys);
+  checkOpenApi(apiKeys, flags.host, log);
+  const brokers = flags.kafka?.split(',').map((b) => b.trim()).filter((b) => b !== '');
+  if (brokers !== undefined && brokers.length === 0) throw new UsageError('--kafka needs host:port[,host:port...]');
+  const runtime = await openRuntime({
+    dataDir: flags.data,
+    kafka: brokers === undefined ? undefined : { brokers, topic: flags.topic },
+    log,
+  });
+  let core: RunningCore;
+  try {
+    core = await startCore({
+      port: flags.port, host: flags.host, version: process.env.npm_package_version ?? 'dev',
+      services: runtime.services, readiness: runtime.readiness, apiKeys, log,
+    });
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+  return {
+    core,
+    runtime,
+    async close() {
+      try {
+        await core.close();
+      } finally {
+        await runtime.close();
+      }
+    },
+  };
+}
+
+/** Resolves with exit code 0 on SIGINT/SIGTERM, after `stop` ran. */
+export function untilSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) return;
+      stopping = true;
+      stop().then(() => resolve(0), (error: unknown) => {
+        console.error(`kestrel: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        resolve(1);
+      });
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Run the core (REST API, catalog, event bus) on this machine',
+  help,
+  async run(argv) {
+    const { values } = parseCommandLine(argv, {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      kafka: { type: 'string' },
+      topic: { type: 'string' },
+      'api-keys': { type: 'string' },
+    }, false);
+    const running = await startFullCore({
+      port: parsePort(values.port, 8080, '--port'),
+      host: values.host ?? '127.0.0.1',
+      data: values.data,
+      kafka: values.kafka,
+      topic: values.topic,
+      apiKeys: values['api-keys'],
+    });
+    console.log([
+      `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,
+      `  GET ${running.core.url}/healthz, /readyz, /v1/openapi.json`,
+      'Press Ctrl-C to stop.',
+    ].join('\n'));
+    return untilSignal(() => running.close());
+  },
+};

@@ -1,0 +1,169 @@
+// The core's dependencies, built from config: the SQLite catalog, the event bus (the embedded
+// log under the data dir, or Kafka with its spool under the data dir) and the projector that
+// feeds the catalog from the bus. `kestrel serve` and `kestrel start` both run on this.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ApiKey } from './api/auth.ts';
+import { parseApiKeys } from './api/auth.ts';
+import type { CoreServices, ReadinessCheck } from './api/app.ts';
+import { createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
+import type { BusPositions, Projector, SqliteCatalog } from './catalog/index.ts';
+import type { EventBus } from './events/bus.ts';
+import { openKafkaBus } from './events/kafka.ts';
+import type { KafkaBus } from './events/kafka.ts';
+import { openLogBus } from './events/log/index.ts';
+import { dataPaths } from './paths.ts';
+import type { DataPaths } from './paths.ts';
+
+export interface RuntimeConfig {
+  /** Default `KESTREL_DATA_DIR` or `.kestrel`. */
+  dataDir?: string;
+  /** Use Kafka instead of the embedded log; the spool lives in `<dataDir>/spool`. */
+  kafka?: { brokers: string[]; topic?: string };
+  /** Create users and items that events name before the catalog does. Default true. */
+  createUnknown?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CoreRuntime {
+  paths: DataPaths;
+  catalog: SqliteCatalog;
+  bus: EventBus;
+  projector: Projector;
+  services: CoreServices;
+  readiness: ReadinessCheck[];
+  /** One line for the start-up banner: where the data is and which bus. */
+  describe: string;
+  /** Stops the projector, then closes the bus and the catalog. */
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRuntime> {
+  const log = config.log ?? console.error;
+  const paths = dataPaths(config.dataDir);
+  mkdirSync(paths.dir, { recursive: true });
+  const catalog = openSqliteCatalog(paths.catalog);
+  let busError: unknown;
+  const onError = (error: unknown) => {
+    busError = error;
+    log(`kestrel core: event bus: ${error instanceof Error ? error.message : String(error)}`);
+  };
+  let bus: EventBus;
+  let kafka: KafkaBus | undefined;
+  // Only the embedded log answers its positions (for `projector.drained()`); Kafka's come
+  // through its admin client, which the projector does not need to serve.
+  let positions: BusPositions | undefined;
+  try {
+    if (config.kafka === undefined) {
+      const logBus = await openLogBus(paths.eventLog, { onError });
+      positions = logPositions(logBus);
+      bus = logBus;
+    } else {
+      kafka = await openKafkaBus({ brokers: config.kafka.brokers, topic: config.kafka.topic, spoolDir: join(paths.dir, 'spool'), onError });
+      bus = kafka;
+    }
+  } catch (error) {
+    catalog.close();
+    throw error;
+  }
+  const projector = createProjector({ bus, store: catalog.interactions, createUnknown: config.createUnknown ?? true, positions });
+  let closed = false;
+  try {
+    await projector.start();
+  } catch (error) {
+    await bus.close().catch(() => undefined);
+    catalog.close();
+    throw error;
+  }
+
+  // Ids in one JSON parameter: one statement for up to 10,000 ids, no variable-count limit.
+  const knownIds = catalog.db.prepare<[string], { id: string }>('SELECT id FROM interactions WHERE id IN (SELECT value FROM json_each(?))');
+  const services: CoreServices = {
+    items: catalog.items,
+    users: catalog.users,
+    interactions: catalog.interactions,
+    bus,
+    storedEventIds: async (ids) => new Set(knownIds.all(JSON.stringify(ids)).map((r) => r.id)),
+  };
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'catalog', check: async () => { if (closed) throw new Error('the catalog is closed'); catalog.db.prepare('SELECT 1').get(); } },
+    {
+      name: 'event-bus',
+      check: async () => {
+        if (closed) throw new Error('the event bus is closed');
+        if (kafka?.spooling === true) throw new Error(`Kafka unreachable; ${kafka.spooledBytes()} bytes of accepted events wait in the local spool`);
+      },
+    },
+    {
+      name: 'projector',
+      check: async () => {
+        if (closed) throw new Error('the projector is stopped');
+        if (busError !== undefined) throw new Error(`the projector failed: ${busError instanceof Error ? busError.message : String(busError)}`);
+      },
+    },
+  ];
+
+  return {
+    paths,
+    catalog,
+    bus,
+    projector,
+    services,
+    readiness,
+    describe: `data ${paths.dir}, events ${config.kafka === undefined ? `embedded log ${paths.eventLog}` : `Kafka ${config.kafka.brokers.join(',')} topic ${config.kafka.topic ?? 'events'} (spool ${join(paths.dir, 'spool')})`}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await projector.stop();
+        await bus.close();
+      } finally {
+        catalog.close();
+      }
+    },
+  };
+}
+
+/**
+ * API keys from `--api-keys FILE`, else from the env `KESTREL_API_KEYS` (the same JSON), else
+ * none. Both hold `{ "keys": [{ "key": "...", "scopes": ["read", "write"], "name": "..." }] }`.
+ */
+export function loadApiKeys(file: string | undefined, env = process.env.KESTREL_API_KEYS): ApiKey[] {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read the API keys file ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return parseApiKeys(parseJson(text, file), file);
+  }
+  if (env !== undefined && env.trim() !== '') return parseApiKeys(parseJson(env, 'KESTREL_API_KEYS'), 'KESTREL_API_KEYS');
+  return [];
+}
+
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${source} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * Refuses to serve the API open beyond this machine: with no keys the server must listen on
+ * loopback. On loopback without keys it runs open and says so loudly.
+ */
+export function checkOpenApi(keys: readonly ApiKey[], host: string, log: (line: string) => void): void {
+  if (keys.length > 0) return;
+  if (!LOOPBACK.has(host)) {
+    throw new Error(`no API keys configured and --host ${host} is not loopback: anyone who can reach it could write and erase data. Pass --api-keys FILE or set KESTREL_API_KEYS (see README, "REST API")`);
+  }
+  log([
+    '!!! WARNING: no API keys configured; the /v1 API is OPEN to anyone who can reach',
+    `!!! ${host}. Fine for local development; for anything else pass --api-keys FILE or set KESTREL_API_KEYS.`,
+  ].join('\n'));
+}
