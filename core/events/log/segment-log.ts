@@ -3,20 +3,23 @@
 // Layout of `dir`:
 //   <base>.log        segments; <base> is the log position (byte) of the segment's first record,
 //                     20 digits, so the positions of all segments are one contiguous byte range
+//   LOCK              the pid of the process that has the log open (./lock.ts)
 //   offsets/<g>.json  the committed position of consumer group g (hex of its name), replaced
 //                     atomically (write, fsync, rename, fsync the folder)
 // A record is framed as [u32 LE payload length][u32 LE CRC-32 of the payload][payload].
 //
-// One writer per folder (one process). Appends are group-committed: every append that arrives
-// while an fdatasync is in flight joins the next write + fdatasync, so many publishes share one
-// flush. Readers only ever see records below `end`, the durable end, so nothing that a crash
-// could still take away is handed out. On open, the last segment is scanned and cut at the first
-// record whose length or CRC does not check out (a torn write); earlier segments were flushed
-// before the next one was created.
+// One writer per folder (one process), enforced by a LOCK file (./lock.ts). Appends are
+// group-committed: every append that arrives while an fdatasync is in flight joins the next
+// write + fdatasync, so many publishes share one flush. Readers only ever see records below
+// `end`, the durable end, so nothing that a crash could still take away is handed out. On open,
+// the last segment is scanned and cut at the first record whose length or CRC does not check out
+// (a torn write); earlier segments were flushed before the next one was created.
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from './crc32.ts';
+import { acquireLogLock } from './lock.ts';
+import type { LogLock } from './lock.ts';
 
 export const HEADER_BYTES = 8;
 /** A payload over this is refused on append and read as corruption on recovery. */
@@ -28,6 +31,8 @@ const RECOVERY_CHUNK_BYTES = 4 * 1024 * 1024;
 export interface SegmentLogOptions {
   /** A segment rolls over once the next record would take it past this size. */
   segmentBytes?: number;
+  /** Where the note about taking over a dead process's lock goes; defaults to console.warn. */
+  onNote?: (note: string) => void;
 }
 
 export interface LogRecord {
@@ -107,6 +112,7 @@ export class SegmentLog {
   #failed: unknown;
   #closed = false;
   #offsetWrites = new Map<string, Promise<void>>();
+  #lock: LogLock;
 
   private constructor(
     readonly dir: string,
@@ -114,15 +120,33 @@ export class SegmentLog {
     segments: Segment[],
     active: FileHandle,
     recovery: RecoveryReport,
+    lock: LogLock,
   ) {
     this.#segments = segments;
     this.#active = active;
     this.recovery = recovery;
+    this.#lock = lock;
   }
 
+  /** The pid of a dead process whose lock this open took over (see ./lock.ts), if any. */
+  get lockTakenOverFrom(): number | undefined {
+    return this.#lock.takenOverFrom;
+  }
+
+  /** Opens the log for writing; throws LogLockedError while another live process has it open. */
   static async open(dir: string, options: SegmentLogOptions = {}): Promise<SegmentLog> {
-    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     await mkdir(join(dir, 'offsets'), { recursive: true });
+    const lock = await acquireLogLock(dir, options.onNote);
+    try {
+      return await SegmentLog.#open(dir, options, lock);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  static async #open(dir: string, options: SegmentLogOptions, lock: LogLock): Promise<SegmentLog> {
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     const bases = (await readdir(dir))
       .map((f) => SEGMENT_NAME.exec(f)?.[1])
       .filter((b): b is string => b !== undefined)
@@ -155,7 +179,7 @@ export class SegmentLog {
       await active.datasync();
       last.size = valid;
     }
-    return new SegmentLog(dir, segmentBytes, segments, active, recovery);
+    return new SegmentLog(dir, segmentBytes, segments, active, recovery, lock);
   }
 
   /** The length of the prefix of the segment that holds whole, valid records. */
@@ -389,5 +413,6 @@ export class SegmentLog {
     for (const fh of this.#readers.values()) await fh.close();
     this.#readers.clear();
     await this.#active.close();
+    await this.#lock.release();
   }
 }
