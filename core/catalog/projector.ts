@@ -21,7 +21,8 @@ export interface BusPositions {
 
 export interface ProjectorOptions {
   bus: EventBus;
-  store: InteractionStore;
+  /** The catalog's store, or `openAppendWorker(path)` to store off the event loop. */
+  store: Pick<InteractionStore, 'append'>;
   group?: string;
   /** Create users and items that events name before the catalog does (items as stubs). Default true. */
   createUnknown?: boolean;

@@ -10,6 +10,7 @@ import { openLogBus } from '../../core/events/log/index.ts';
 import { eraseUser } from '../../core/catalog/erase.ts';
 import { createProjector, DEFAULT_PROJECTOR_GROUP, logPositions } from '../../core/catalog/projector.ts';
 import type { ProjectorOptions } from '../../core/catalog/projector.ts';
+import { openAppendWorker } from '../../core/catalog/sqlite/append-worker.ts';
 import { openSqliteCatalog } from '../../core/catalog/sqlite/index.ts';
 import type { SqliteCatalog } from '../../core/catalog/sqlite/index.ts';
 
@@ -194,6 +195,64 @@ describe('catalog projector on the embedded log bus', () => {
       expect(dump(cat)).toEqual(before);
       expect((await cat.interactions.userEvents('u3', { limit: 1 }))[0]).toEqual(all.filter((e) => e.userId === 'u3').at(-1));
     } finally {
+      await bus.close();
+      cat.close();
+    }
+  });
+
+  it('in a worker thread: each event once, offsets committed, nothing re-applied after a restart, API writes alongside without SQLITE_BUSY', async () => {
+    const dir = fresh('bus');
+    const path = join(root, `worker-${n++}.sqlite`);
+    let bus = await openLogBus(dir);
+    const cat = openSqliteCatalog(path);
+    let writer = openAppendWorker(path);
+    try {
+      const first = events('w', 20_000, 300, 500);
+      for (let b = 0; b < first.length; b += 1_000) await bus.publish(first.slice(b, b + 1_000));
+      await bus.publish(first.filter((_, i) => i % 10 === 0));
+      const projector = createProjector({ bus, store: writer, positions: logPositions(bus) });
+      await projector.start();
+      // The API's item writes on the main connection while the worker writes interactions.
+      let upserts = 0;
+      let writing = true;
+      const api = (async () => {
+        while (writing) {
+          await cat.items.upsertMany(Array.from({ length: 50 }, (_, k) => ({ id: `api-${upserts}-${k}`, categories: ['c'] })));
+          upserts++;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      await projector.drained();
+      writing = false;
+      await api;
+      await projector.stop();
+      expect(upserts).toBeGreaterThan(0);
+      expect(projector.totals).toMatchObject({ inserted: 20_000, duplicates: 2_000, createdUsers: 300, createdItems: 500 });
+      expect(await cat.interactions.count()).toBe(20_000);
+      expect(cat.db.prepare('SELECT count(DISTINCT id) AS n FROM interactions').get()).toEqual({ n: 20_000 });
+      expect(await cat.items.count()).toBe(500 + upserts * 50);
+      expect(await bus.log.committed(DEFAULT_PROJECTOR_GROUP)).toBe(bus.log.end);
+      expectCountsConsistent(cat);
+
+      // Restart the bus and the worker: the group resumes after its commit.
+      await writer.close();
+      await bus.close();
+      bus = await openLogBus(dir);
+      writer = openAppendWorker(path);
+      await bus.publish(events('w', 500, 300, 500, 20_000));
+      await bus.publish(first.slice(0, 20));
+      const again = await project(bus, cat, { store: writer });
+      expect(again).toMatchObject({ inserted: 500, duplicates: 20 });
+      expect(await cat.interactions.count()).toBe(20_500);
+
+      // Erasure through the main connection, its record applied by the worker in log order.
+      await eraseUser('u3', { users: cat.users, interactions: cat.interactions, bus, now: () => T0 + 1_000_000 });
+      await bus.publish(first.filter((e) => e.userId === 'u3').slice(0, 5));
+      expect(await project(bus, cat, { store: writer })).toMatchObject({ inserted: 0, erased: 5, erasures: 1 });
+      expect(await cat.interactions.userEvents('u3')).toEqual([]);
+      expectCountsConsistent(cat);
+    } finally {
+      await writer.close();
       await bus.close();
       cat.close();
     }

@@ -31,6 +31,11 @@ export function openSqliteCatalog(path: string, options: SqliteCatalogOptions = 
     // bus because it commits bus offsets only after the SQLite transaction.
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // The projector may write from its own connection (a worker thread) while the API writes
+    // items and users: a writer waits for the other's transaction instead of failing with
+    // SQLITE_BUSY. Writes take the lock up front (BEGIN IMMEDIATE), so a wait never ends in
+    // SQLITE_BUSY_SNAPSHOT.
+    db.pragma('busy_timeout = 10000');
     // 64 MiB page cache: the interaction indexes are random-keyed B-trees that outgrow the 2 MiB default.
     db.pragma('cache_size = -65536');
     migrate(db);

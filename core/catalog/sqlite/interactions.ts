@@ -148,14 +148,14 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
   }
 
   return {
-    append: async (events, options: AppendOptions = {}) => append(events, options.createUnknown ?? true),
+    append: async (events, options: AppendOptions = {}) => append.immediate(events, options.createUnknown ?? true),
     userEvents: async (userId, q = {}) => query(userId, q).map(fromRow),
     async itemCounts(itemId) {
       const out: Record<string, number> = {};
       for (const { type, count } of s.itemCounts.all(itemId)) out[type] = count;
       return out;
     },
-    deleteUserEvents: async (userId) => deleteUserEvents(userId, Number.MAX_SAFE_INTEGER),
+    deleteUserEvents: async (userId) => deleteUserEvents.immediate(userId, Number.MAX_SAFE_INTEGER),
     count: async () => (s.count.get() as { n: number }).n,
     async markErased(userId, at) {
       s.markErased.run(userId, at);

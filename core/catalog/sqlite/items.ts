@@ -111,8 +111,8 @@ export function sqliteItemStore(db: Database.Database, now: () => number): ItemS
   });
 
   return {
-    upsert: async (item) => (writeMany([item], now()) as UpsertResult[])[0] as UpsertResult,
-    upsertMany: async (items) => writeMany(items, now()),
+    upsert: async (item) => (writeMany.immediate([item], now()) as UpsertResult[])[0] as UpsertResult,
+    upsertMany: async (items) => writeMany.immediate(items, now()),
     async get(id) {
       const row = s.get.get(id);
       return row === undefined ? undefined : fromRow(row);
@@ -127,8 +127,8 @@ export function sqliteItemStore(db: Database.Database, now: () => number): ItemS
       const last = page.at(-1);
       return rows.length > limit && last !== undefined ? { rows: page, next: encodeCursor(last.id) } : { rows: page };
     },
-    patch: async (id, patch) => patchTx(id, patch),
-    delete: async (id) => remove(id),
+    patch: async (id, patch) => patchTx.immediate(id, patch),
+    delete: async (id) => remove.immediate(id),
     count: async () => (s.count.get() as { n: number }).n,
   };
 }

@@ -45,8 +45,8 @@ export function sqliteUserStore(db: Database.Database, now: () => number): UserS
   });
 
   return {
-    upsert: async (user) => (writeMany([user], now()) as UpsertResult[])[0] as UpsertResult,
-    upsertMany: async (users) => writeMany(users, now()),
+    upsert: async (user) => (writeMany.immediate([user], now()) as UpsertResult[])[0] as UpsertResult,
+    upsertMany: async (users) => writeMany.immediate(users, now()),
     async get(id) {
       const row = s.get.get(id);
       return row === undefined ? undefined : fromRow(row);
@@ -58,7 +58,7 @@ export function sqliteUserStore(db: Database.Database, now: () => number): UserS
       const last = page.at(-1);
       return rows.length > limit && last !== undefined ? { rows: page, next: encodeCursor(last.id) } : { rows: page };
     },
-    patch: async (id, patch) => patchTx(id, patch),
+    patch: async (id, patch) => patchTx.immediate(id, patch),
     delete: async (id) => s.delete.run(id).changes > 0,
     count: async () => (s.count.get() as { n: number }).n,
   };
