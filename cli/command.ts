@@ -24,3 +24,11 @@ export function parseCommandLine<O extends Options>(argv: string[], options: O, 
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
+
+/** A `--port`-style flag: an integer in [min, 65535], or `fallback` when absent. */
+export function parsePort(value: string | undefined, fallback: number, flag: string, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 65535) throw new UsageError(`${flag} must be a port number ${min}-65535, got '${value}'`);
+  return n;
+}

@@ -2,7 +2,7 @@ import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
 import { checkOpenApi, loadApiKeys, openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
-import { parseCommandLine, UsageError } from '../command.ts';
+import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
@@ -22,13 +22,6 @@ Options:
                           (default $KESTREL_API_KEYS). Without keys the API is open, which is
                           allowed on loopback only.
   -h, --help              Show this help.`;
-
-export function parsePort(value: string | undefined, fallback: number, flag: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag} must be a port number 0-65535, got '${value}'`);
-  return n;
-}
 
 export interface CoreConfigFlags {
   port: number;

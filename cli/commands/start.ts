@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine, UsageError } from '../command.ts';
+import { parseCommandLine, parsePort } from '../command.ts';
 import type { Command } from '../command.ts';
 import { startFullCore } from './serve.ts';
 
@@ -24,13 +24,6 @@ Options:
 
 const EDGE_READY_TIMEOUT_MS = 60_000;
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-function port(value: string | undefined, fallback: number, flag: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag} must be a port number 1-65535, got '${value}'`);
-  return n;
-}
 
 async function health(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -75,8 +68,8 @@ export const startCommand: Command = {
       'api-keys': { type: 'string' },
     }, false);
     const host = values.host ?? '127.0.0.1';
-    const corePort = port(values['core-port'], 8080, '--core-port');
-    const edgePort = port(values['edge-port'], 8787, '--edge-port');
+    const corePort = parsePort(values['core-port'], 8080, '--core-port', 1);
+    const edgePort = parsePort(values['edge-port'], 8787, '--edge-port', 1);
 
     const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'] });
     const { core } = running;

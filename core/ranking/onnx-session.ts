@@ -50,6 +50,28 @@ function float32Outputs(outputs: Readonly<Record<string, Tensorish>>): Record<st
   return result;
 }
 
+/** The part of an ORT InferenceSession both runtimes share, as far as OnnxSession needs it. */
+interface OrtSession<T> {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, T>): Promise<Readonly<Record<string, Tensorish>>>;
+  release(): Promise<void>;
+}
+
+function wrapSession<T>(runtime: OnnxSession['runtime'], session: OrtSession<T>, tensor: (f: FeedTensor) => T): OnnxSession {
+  return {
+    runtime,
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const tensors: Record<string, T> = {};
+      for (const [name, f] of Object.entries(feeds)) tensors[name] = tensor(f);
+      return float32Outputs(await session.run(tensors));
+    },
+    release: () => session.release(),
+  };
+}
+
 function checkThreads(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${n}`);
 }
@@ -65,17 +87,7 @@ export async function createNodeSession(model: Uint8Array, options: NodeSessionO
     intraOpNumThreads: intraOpThreads,
     interOpNumThreads: 1,
   });
-  return {
-    runtime: 'onnxruntime-node',
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    async run(feeds) {
-      const tensors: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.data, f.dims);
-      return float32Outputs(await session.run(tensors));
-    },
-    release: () => session.release(),
-  };
+  return wrapSession('onnxruntime-node', session, (f) => new ort.Tensor(f.data, f.dims));
 }
 
 let webThreads: number | undefined;
@@ -110,15 +122,5 @@ export async function createWebSession(model: Uint8Array, options: WebSessionOpt
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   });
-  return {
-    runtime: 'onnxruntime-web',
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    async run(feeds) {
-      const tensors: Record<string, InstanceType<typeof ort.Tensor>> = {};
-      for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.data, f.dims);
-      return float32Outputs(await session.run(tensors));
-    },
-    release: () => session.release(),
-  };
+  return wrapSession('onnxruntime-web', session, (f) => new ort.Tensor(f.data, f.dims));
 }
