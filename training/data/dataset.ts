@@ -281,7 +281,10 @@ export function userItems(dataset: Dataset, rows?: Int32Array): Csr {
   const { interactions } = dataset;
   const selected = rows ?? positiveRows(dataset);
   const counts = new Int32Array(dataset.userIds.length + 1);
-  for (const r of selected) counts[(interactions.user[r] ?? 0) + 1]++;
+  for (const r of selected) {
+    const at = (interactions.user[r] ?? 0) + 1;
+    counts[at] = (counts[at] ?? 0) + 1;
+  }
   for (let u = 0; u < dataset.userIds.length; u++) counts[u + 1] = (counts[u + 1] ?? 0) + (counts[u] ?? 0);
   const fill = counts.slice(0, -1);
   const indices = new Int32Array(selected.length);
