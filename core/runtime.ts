@@ -15,6 +15,8 @@ import { openKafkaBus } from './events/kafka.ts';
 import type { KafkaBus } from './events/kafka.ts';
 import { openLogBus } from './events/log/index.ts';
 import { dataPaths } from './paths.ts';
+import { checkEventTypeConfig } from './domain/schemas.ts';
+import type { EventTypeConfig } from './domain/schemas.ts';
 import type { DataPaths } from './paths.ts';
 
 export interface RuntimeConfig {
@@ -30,6 +32,8 @@ export interface RuntimeConfig {
    * tests and tools that serve no requests; an in-memory catalog needs it). Default false.
    */
   inlineProjector?: boolean;
+  /** The interaction types the API accepts, with their training weights. Default DEFAULT_EVENT_TYPES. */
+  eventTypes?: readonly EventTypeConfig[];
 }
 
 export interface CoreRuntime {
@@ -95,6 +99,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     interactions: catalog.interactions,
     bus,
     storedEventIds: async (ids) => new Set(knownIds.all(JSON.stringify(ids)).map((r) => r.id)),
+    ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
   };
 
   const readiness: ReadinessCheck[] = [
@@ -153,6 +158,48 @@ export function loadApiKeys(file: string | undefined, env = process.env.KESTREL_
   }
   if (env !== undefined && env.trim() !== '') return parseApiKeys(parseJson(env, 'KESTREL_API_KEYS'), 'KESTREL_API_KEYS');
   return [];
+}
+
+/**
+ * Event types from `--event-types FILE`, else from the env `KESTREL_EVENT_TYPES` (the same JSON),
+ * else undefined (the built-in set). Both hold `{ "eventTypes": [{ "name": "view", "weight": 1 }] }`
+ * or the bare array; the list replaces the built-in one, so name every type the API should accept.
+ */
+export function loadEventTypes(file: string | undefined, env = process.env.KESTREL_EVENT_TYPES): EventTypeConfig[] | undefined {
+  let source: string;
+  let text: string;
+  if (file !== undefined) {
+    source = file;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read the event types file ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } else if (env !== undefined && env.trim() !== '') {
+    source = 'KESTREL_EVENT_TYPES';
+    text = env;
+  } else {
+    return undefined;
+  }
+  return parseEventTypes(parseJson(text, source), source);
+}
+
+export function parseEventTypes(json: unknown, source: string): EventTypeConfig[] {
+  const list = Array.isArray(json) ? json : typeof json === 'object' && json !== null && 'eventTypes' in json ? json.eventTypes : undefined;
+  if (!Array.isArray(list)) throw new Error(`${source}: expected { "eventTypes": [{ "name": "view", "weight": 1 }, ...] }`);
+  const types = list.map((entry: unknown, i): EventTypeConfig => {
+    if (typeof entry !== 'object' || entry === null) throw new Error(`${source}: eventTypes[${i}] must be an object { "name", "weight" }`);
+    const { name, weight } = entry as { name?: unknown; weight?: unknown };
+    if (typeof name !== 'string') throw new Error(`${source}: eventTypes[${i}].name must be a string`);
+    if (typeof weight !== 'number') throw new Error(`${source}: eventTypes[${i}].weight must be a number (negative for negative feedback, 0 for exposure)`);
+    return { name, weight };
+  });
+  try {
+    checkEventTypeConfig(types);
+  } catch (error) {
+    throw new Error(`${source}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return types;
 }
 
 function parseJson(text: string, source: string): unknown {

@@ -1,11 +1,12 @@
 import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
-import { checkOpenApi, loadApiKeys, openRuntime } from '../../core/runtime.ts';
+import { checkOpenApi, loadApiKeys, loadEventTypes, openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
+                     [--event-types FILE]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
@@ -18,6 +19,10 @@ Options:
       --data <dir>        Data folder: catalog.db, events/, spool/ (default $KESTREL_DATA_DIR or .kestrel).
       --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
       --topic <name>      Kafka topic (default events).
+      --event-types <file>
+                          Interaction types and their training weights, JSON
+                          { "eventTypes": [{ "name": "view", "weight": 1 }, ...] } (default
+                          $KESTREL_EVENT_TYPES, else the built-in set; see README, "Event types").
       --api-keys <file>   API keys, JSON { "keys": [{ "key", "scopes": ["read","write"], "name" }] }
                           (default $KESTREL_API_KEYS). Without keys the API is open, which is
                           allowed on loopback only.
@@ -30,6 +35,7 @@ export interface CoreConfigFlags {
   kafka?: string;
   topic?: string;
   apiKeys?: string;
+  eventTypes?: string;
 }
 
 /** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
@@ -41,6 +47,7 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
   const runtime = await openRuntime({
     dataDir: flags.data,
     kafka: brokers === undefined ? undefined : { brokers, topic: flags.topic },
+    eventTypes: loadEventTypes(flags.eventTypes),
     log,
   });
   let core: RunningCore;
@@ -95,6 +102,7 @@ export const serveCommand: Command = {
       kafka: { type: 'string' },
       topic: { type: 'string' },
       'api-keys': { type: 'string' },
+      'event-types': { type: 'string' },
     }, false);
     const running = await startFullCore({
       port: parsePort(values.port, 8080, '--port'),
@@ -103,6 +111,7 @@ export const serveCommand: Command = {
       kafka: values.kafka,
       topic: values.topic,
       apiKeys: values['api-keys'],
+      eventTypes: values['event-types'],
     });
     console.log([
       `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,

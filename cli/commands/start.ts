@@ -7,6 +7,7 @@ import type { Command } from '../command.ts';
 import { startFullCore } from './serve.ts';
 
 const help = `Usage: kestrel start [--core-port 8080] [--edge-port 8787] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
+                     [--event-types FILE]
 
 Starts Kestrel on its embedded defaults: the regional core (Node: REST API, SQLite catalog,
 embedded event log and its projector, as \`kestrel serve\` runs it) and the edge Worker (workerd,
@@ -20,6 +21,8 @@ Options:
       --data <dir>        Data folder of the core (default $KESTREL_DATA_DIR or .kestrel).
       --kafka <brokers>   Events to Kafka (host:port,...) instead of the embedded log.
       --api-keys <file>   API keys of the core (default $KESTREL_API_KEYS; none: open, loopback only).
+      --event-types <file>
+                          Interaction types and weights the core accepts (see \`kestrel serve --help\`).
   -h, --help              Show this help.`;
 
 const EDGE_READY_TIMEOUT_MS = 60_000;
@@ -66,12 +69,13 @@ export const startCommand: Command = {
       data: { type: 'string' },
       kafka: { type: 'string' },
       'api-keys': { type: 'string' },
+      'event-types': { type: 'string' },
     }, false);
     const host = values.host ?? '127.0.0.1';
     const corePort = parsePort(values['core-port'], 8080, '--core-port', 1);
     const edgePort = parsePort(values['edge-port'], 8787, '--edge-port', 1);
 
-    const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'] });
+    const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'], eventTypes: values['event-types'] });
     const { core } = running;
     let edge: ChildProcess;
     try {

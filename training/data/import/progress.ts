@@ -69,39 +69,49 @@ export interface ProgressOutput {
   isTTY?: boolean;
 }
 
-export class ProgressBar {
-  private readonly started: number;
+/**
+ * Draws one status line: redrawn in place on a TTY at most every `TTY_INTERVAL_MS`, printed as a
+ * plain line at most every `PLAIN_INTERVAL_MS` otherwise. Shared by every progress display.
+ */
+export class ThrottledLine {
   private last = -Infinity;
-  private state: Omit<ProgressState, 'elapsedMs'> = { bytesRead: 0, totalBytes: 0 };
+  readonly started: number;
 
-  constructor(
-    private readonly out: ProgressOutput,
-    private readonly options: { label?: string; now?: () => number } = {},
-  ) {
-    this.started = this.now();
+  constructor(private readonly out: ProgressOutput, private readonly clock: () => number = performance.now.bind(performance)) {
+    this.started = clock();
   }
 
-  private now(): number {
-    return (this.options.now ?? performance.now.bind(performance))();
+  now(): number {
+    return this.clock();
+  }
+
+  /** Shows `line()` if enough time has passed since the last one, or always when `final`. */
+  show(line: (elapsedMs: number) => string, final = false): void {
+    const t = this.clock();
+    if (!final && t - this.last < (this.out.isTTY ? TTY_INTERVAL_MS : PLAIN_INTERVAL_MS)) return;
+    this.last = t;
+    const text = line(t - this.started);
+    if (this.out.isTTY) this.out.write(`\r${text}\x1b[K${final ? '\n' : ''}`);
+    else this.out.write(`${text}\n`);
+  }
+}
+
+export class ProgressBar {
+  private readonly line: ThrottledLine;
+  private state: Omit<ProgressState, 'elapsedMs'> = { bytesRead: 0, totalBytes: 0 };
+
+  constructor(out: ProgressOutput, private readonly options: { label?: string; now?: () => number } = {}) {
+    this.line = new ThrottledLine(out, options.now);
   }
 
   /** Records progress; draws when enough time has passed since the last draw. */
   update(bytesRead: number, totalBytes: number, records?: number): void {
     this.state = { bytesRead, totalBytes, ...(records === undefined ? {} : { records }), ...(this.options.label ? { label: this.options.label } : {}) };
-    const t = this.now();
-    if (t - this.last < (this.out.isTTY ? TTY_INTERVAL_MS : PLAIN_INTERVAL_MS)) return;
-    this.last = t;
-    this.draw(t, false);
+    this.line.show((elapsedMs) => formatProgress({ ...this.state, elapsedMs }));
   }
 
   /** Draws the final state and ends the line. */
   done(): void {
-    this.draw(this.now(), true);
-  }
-
-  private draw(t: number, final: boolean): void {
-    const line = formatProgress({ ...this.state, elapsedMs: t - this.started });
-    if (this.out.isTTY) this.out.write(`\r${line}\x1b[K${final ? '\n' : ''}`);
-    else this.out.write(`${line}\n`);
+    this.line.show((elapsedMs) => formatProgress({ ...this.state, elapsedMs }), true);
   }
 }
