@@ -253,14 +253,36 @@ export class OnnxGraph {
     return this.#single('ReduceMean', [x], out, { axes: attr.ints(axes), keepdims });
   }
 
+  div(a: string, b: string, out?: string): string {
+    return this.#single('Div', [a, b], out);
+  }
+
+  /** Element-wise maximum (with broadcasting) of two or more values. */
+  max(xs: readonly string[], out?: string): string {
+    return this.#single('Max', xs, out);
+  }
+
+  /** Inserts size-1 dimensions at `axes` (an input since opset 13). */
+  unsqueeze(x: string, axes: readonly number[], out?: string): string {
+    return this.#single('Unsqueeze', [x, this.#axes(axes)], out);
+  }
+
+  /** Sum over `axes` (an input since opset 13). */
+  reduceSum(x: string, axes: readonly number[], keepDims = true, out?: string): string {
+    return this.#single('ReduceSum', [x, this.#axes(axes)], out, { keepdims: attr.int(keepDims ? 1 : 0) });
+  }
+
+  /** A float32 scalar constant. */
+  scalar(value: number, prefix = 'constant'): string {
+    return this.initializer(this.fresh(prefix), Float32Array.of(value), []);
+  }
+
   /** x / max(‖x‖₂, ε) along `axis`; a zero vector stays zero. */
   l2Normalize(x: string, axis = -1, out?: string): string {
-    const squares = this.mul(x, x);
-    const sum = this.#single('ReduceSum', [squares, this.#axes([axis])], undefined, { keepdims: attr.int(1) });
+    const sum = this.reduceSum(this.mul(x, x), [axis]);
     const norm = this.#single('Sqrt', [sum]);
-    const eps = this.initializer(this.fresh('epsilon'), Float32Array.of(L2_NORM_EPSILON), []);
-    const safe = this.#single('Max', [norm, eps]);
-    return this.#single('Div', [x, safe], out);
+    const safe = this.max([norm, this.scalar(L2_NORM_EPSILON, 'epsilon')]);
+    return this.div(x, safe, out);
   }
 
   /** Serialised ModelProto. */

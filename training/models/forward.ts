@@ -1,0 +1,173 @@
+// The reference forward pass of a NetworkSpec (./spec.ts) in plain TypeScript: the semantics the
+// ONNX export (training/onnx/network.ts) and the WASM/WGSL serving paths are checked against.
+// Float32 storage for every intermediate, as the runtimes use; dot products accumulate in float64
+// and round once, so the reference is at least as accurate as any float32 runtime.
+import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from './spec.ts';
+
+/** Epsilon under the norm of the 'l2' output: x / max(‖x‖₂, ε). Equal to graph.ts's L2_NORM_EPSILON. */
+export const L2_OUTPUT_EPSILON = 1e-12;
+
+/** Width of the concatenated input of the first layer: Σ bag dims + dense size. */
+export function networkInputWidth(spec: NetworkSpec): number {
+  return spec.bags.reduce((w, b) => w + b.dim, 0) + (spec.dense?.size ?? 0);
+}
+
+/** Width of the output: the last layer's outputs, or the input width when there are no layers. */
+export function networkOutputWidth(spec: NetworkSpec): number {
+  const last = spec.layers[spec.layers.length - 1];
+  return last === undefined ? networkInputWidth(spec) : last.outputs;
+}
+
+/** Every input name the network reads: per bag `<name>` and `<name>_mask`, then the dense input. */
+export function networkInputNames(spec: NetworkSpec): string[] {
+  const bags = spec.wide === undefined ? spec.bags : [...spec.bags, spec.wide];
+  const names = bags.flatMap((b) => [b.name, `${b.name}_mask`]);
+  if (spec.dense !== undefined) names.push(spec.dense.name);
+  return names;
+}
+
+function positiveInteger(n: number): boolean {
+  return Number.isInteger(n) && n > 0;
+}
+
+function checkBag(bag: BagSpec, what: string): void {
+  if (!positiveInteger(bag.rows)) throw new RangeError(`${what} '${bag.name}': rows must be a positive integer, got ${bag.rows}`);
+  if (!positiveInteger(bag.dim)) throw new RangeError(`${what} '${bag.name}': dim must be a positive integer, got ${bag.dim}`);
+  if (bag.mode !== 'mean' && bag.mode !== 'sum') throw new RangeError(`${what} '${bag.name}': mode must be 'mean' or 'sum', got '${String(bag.mode)}'`);
+  if (bag.table.length !== bag.rows * bag.dim) {
+    throw new RangeError(`${what} '${bag.name}': table has ${bag.table.length} values, rows × dim = ${bag.rows} × ${bag.dim} needs ${bag.rows * bag.dim}`);
+  }
+}
+
+function checkLayer(layer: DenseLayerSpec, index: number, inputs: number): void {
+  const what = `layer ${index}`;
+  if (layer.inputs !== inputs) throw new RangeError(`${what} takes ${layer.inputs} inputs but receives ${inputs}`);
+  if (!positiveInteger(layer.outputs)) throw new RangeError(`${what}: outputs must be a positive integer, got ${layer.outputs}`);
+  if (layer.weight.length !== layer.inputs * layer.outputs) {
+    throw new RangeError(`${what}: weight has ${layer.weight.length} values, inputs × outputs = ${layer.inputs} × ${layer.outputs} needs ${layer.inputs * layer.outputs}`);
+  }
+  if (layer.bias.length !== layer.outputs) throw new RangeError(`${what}: bias has ${layer.bias.length} values, expected ${layer.outputs}`);
+  if (layer.activation !== 'relu' && layer.activation !== 'none') {
+    throw new RangeError(`${what}: activation must be 'relu' or 'none', got '${String(layer.activation)}'`);
+  }
+}
+
+/** Throws a RangeError naming the first inconsistency (shapes, sizes, duplicate names). */
+export function checkNetworkSpec(spec: NetworkSpec): void {
+  spec.bags.forEach((b) => checkBag(b, 'bag'));
+  if (spec.wide !== undefined) {
+    checkBag(spec.wide, 'wide bag');
+    if (spec.wide.mode !== 'sum') throw new RangeError(`wide bag '${spec.wide.name}' must use mode 'sum' (Cheng 2016), got '${spec.wide.mode}'`);
+  }
+  if (spec.dense !== undefined && !positiveInteger(spec.dense.size)) {
+    throw new RangeError(`dense input '${spec.dense.name}': size must be a positive integer, got ${spec.dense.size}`);
+  }
+  const width = networkInputWidth(spec);
+  if (width === 0) throw new RangeError('the network has no input: give it at least one bag or a dense input');
+  let inputs = width;
+  spec.layers.forEach((layer, i) => {
+    checkLayer(layer, i, inputs);
+    inputs = layer.outputs;
+  });
+  if (spec.wide !== undefined && spec.wide.dim !== inputs) {
+    throw new RangeError(`wide bag '${spec.wide.name}' has dim ${spec.wide.dim} but the network outputs ${inputs}`);
+  }
+  if (spec.output !== 'l2' && spec.output !== 'none') throw new RangeError(`output must be 'l2' or 'none', got '${String(spec.output)}'`);
+  const seen = new Set<string>();
+  for (const name of [...networkInputNames(spec), spec.outputName]) {
+    if (name === '') throw new RangeError('input and output names must not be empty');
+    if (seen.has(name)) throw new RangeError(`the name '${name}' is used twice among the network's inputs and output`);
+    seen.add(name);
+  }
+}
+
+/** Pools one bag into out[row * stride + offset + k]. */
+function poolBag(
+  bag: BagSpec, input: NetworkInputs['bags'][string] | undefined, batch: number,
+  out: Float32Array, stride: number, offset: number,
+): void {
+  if (input === undefined) throw new RangeError(`no input for bag '${bag.name}'`);
+  const { ids, mask, length } = input;
+  if (!Number.isInteger(length) || length < 1) throw new RangeError(`bag '${bag.name}': length must be a positive integer, got ${length}`);
+  if (ids.length !== batch * length || mask.length !== batch * length) {
+    throw new RangeError(`bag '${bag.name}': ids and mask must hold batch × length = ${batch * length} values, got ${ids.length} and ${mask.length}`);
+  }
+  const { dim, table } = bag;
+  const acc = new Float64Array(dim);
+  for (let r = 0; r < batch; r++) {
+    acc.fill(0);
+    let weight = 0;
+    for (let j = 0; j < length; j++) {
+      const id = ids[r * length + j] ?? 0;
+      if (id < 0 || id >= bag.rows) throw new RangeError(`bag '${bag.name}': id ${id} at row ${r}, position ${j} is outside 0..${bag.rows - 1}`);
+      const m = mask[r * length + j] ?? 0;
+      weight += m;
+      if (m === 0) continue;
+      const base = id * dim;
+      for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + Math.fround(m * (table[base + k] ?? 0));
+    }
+    const divisor = bag.mode === 'mean' ? Math.max(Math.fround(weight), 1) : 1;
+    for (let k = 0; k < dim; k++) out[r * stride + offset + k] = Math.fround(acc[k] ?? 0) / divisor;
+  }
+}
+
+/** y = act(x · W + b) for a batch, W row-major [inputs × outputs]. */
+function dense(layer: DenseLayerSpec, x: Float32Array, batch: number): Float32Array {
+  const { inputs, outputs, weight, bias } = layer;
+  const y = new Float32Array(batch * outputs);
+  const acc = new Float64Array(outputs);
+  for (let r = 0; r < batch; r++) {
+    for (let o = 0; o < outputs; o++) acc[o] = bias[o] ?? 0;
+    for (let i = 0; i < inputs; i++) {
+      const xi = x[r * inputs + i] ?? 0;
+      if (xi === 0) continue;
+      const base = i * outputs;
+      for (let o = 0; o < outputs; o++) acc[o] = (acc[o] ?? 0) + xi * (weight[base + o] ?? 0);
+    }
+    for (let o = 0; o < outputs; o++) {
+      const v = acc[o] ?? 0;
+      y[r * outputs + o] = layer.activation === 'relu' && v < 0 ? 0 : v;
+    }
+  }
+  return y;
+}
+
+/**
+ * The network's output [batch × outputs] row-major, with the semantics of spec.ts: pooled bags and
+ * the dense input concatenated in that order → layers → + wide bag → optional l2 normalisation.
+ */
+export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs): Float32Array {
+  checkNetworkSpec(spec);
+  const { batch } = inputs;
+  if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
+  const width = networkInputWidth(spec);
+  let x: Float32Array = new Float32Array(batch * width);
+  let offset = 0;
+  for (const bag of spec.bags) {
+    poolBag(bag, inputs.bags[bag.name], batch, x, width, offset);
+    offset += bag.dim;
+  }
+  if (spec.dense !== undefined) {
+    const { name, size } = spec.dense;
+    const d = inputs.dense;
+    if (d === undefined) throw new RangeError(`no values for the dense input '${name}'`);
+    if (d.length !== batch * size) throw new RangeError(`dense input '${name}' must hold batch × size = ${batch * size} values, got ${d.length}`);
+    for (let r = 0; r < batch; r++) x.set(d.subarray(r * size, (r + 1) * size), r * width + offset);
+  }
+  for (const layer of spec.layers) x = dense(layer, x, batch);
+  const outputs = networkOutputWidth(spec);
+  if (spec.wide !== undefined) {
+    const wide = new Float32Array(batch * outputs);
+    poolBag(spec.wide, inputs.bags[spec.wide.name], batch, wide, outputs, 0);
+    for (let i = 0; i < x.length; i++) x[i] = (x[i] ?? 0) + (wide[i] ?? 0);
+  }
+  if (spec.output === 'l2') {
+    for (let r = 0; r < batch; r++) {
+      let norm2 = 0;
+      for (let k = 0; k < outputs; k++) norm2 += (x[r * outputs + k] ?? 0) ** 2;
+      const norm = Math.max(Math.fround(Math.sqrt(norm2)), L2_OUTPUT_EPSILON);
+      for (let k = 0; k < outputs; k++) x[r * outputs + k] = (x[r * outputs + k] ?? 0) / norm;
+    }
+  }
+  return x;
+}
