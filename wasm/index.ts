@@ -7,6 +7,11 @@ interface KernelExports {
   heapBase(): number;
   scoreDot(query: number, items: number, n: number, dim: number, out: number): void;
   sampleBeta(alpha: number, beta: number, n: number, state: number, out: number): void;
+  gemm(
+    transA: number, transB: number, m: number, n: number, k: number,
+    alpha: number, a: number, b: number, beta: number, c: number, scratch: number,
+  ): void;
+  matmulScratchBytes(m: number, n: number, k: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -14,7 +19,8 @@ const F32 = 4;
 
 function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & KernelExports {
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
-    typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function';
+    typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
+    typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -144,6 +150,56 @@ export class WasmBetaSampler {
     this.alphaAt = alphaAt;
     this.betaAt = betaAt;
     this.outAt = outAt;
+  }
+}
+
+/**
+ * Row-major SGEMM with the SIMD `gemm` kernel (wasm/assembly/matmul.ts):
+ * C[m×n] = alpha·op(A)·op(B) + beta·C, op(X) = Xᵀ when its flag is set. Satisfies training/nn's
+ * `MatmulBackend` structurally, so this file stays free of training imports.
+ * Each call copies A, B (and C when beta ≠ 0) in and C out. Layout in linear memory, from
+ * heapBase: A | B | C | scratch (the kernel's packed panels). Memory only grows, to the largest
+ * call seen, so a training loop of fixed shapes allocates nothing in wasm after its first step.
+ * Like `WasmScorer`, it owns the instance's memory above heapBase: give each its own instance.
+ */
+export class WasmMatmul {
+  readonly name = 'wasm-simd';
+  /** A view of all of linear memory, renewed when memory grows (growing detaches the old buffer). */
+  private heap: Float32Array;
+
+  constructor(private readonly kernels: KernelExports) {
+    this.heap = new Float32Array(kernels.memory.buffer);
+  }
+
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array,
+  ): void {
+    if (a.length < m * k || b.length < k * n || c.length < m * n) {
+      throw new RangeError(
+        `gemm ${m}×${k} · ${k}×${n} needs A ≥ ${m * k}, B ≥ ${k * n}, C ≥ ${m * n} floats; ` +
+        `got ${a.length}, ${b.length}, ${c.length}`,
+      );
+    }
+    if (m === 0 || n === 0) return;
+    const aAt = align16(this.kernels.heapBase());
+    const bAt = align16(aAt + m * k * F32);
+    const cAt = align16(bAt + k * n * F32);
+    const scratchAt = align16(cAt + m * n * F32);
+    this.ensureBytes(scratchAt + this.kernels.matmulScratchBytes(m, n, k));
+    const heap = this.heap;
+    heap.set(a.length === m * k ? a : a.subarray(0, m * k), aAt / F32);
+    heap.set(b.length === k * n ? b : b.subarray(0, k * n), bAt / F32);
+    const cView = c.length === m * n ? c : c.subarray(0, m * n);
+    if (beta !== 0) heap.set(cView, cAt / F32);
+    this.kernels.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, aAt, bAt, beta, cAt, scratchAt);
+    cView.set(heap.subarray(cAt / F32, cAt / F32 + m * n));
+  }
+
+  private ensureBytes(bytes: number): void {
+    const have = this.kernels.memory.buffer.byteLength;
+    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+    if (this.heap.buffer !== this.kernels.memory.buffer) this.heap = new Float32Array(this.kernels.memory.buffer);
   }
 }
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { instantiateKernels, WasmScorer } from '../../wasm/index.ts';
+import { instantiateKernels, WasmMatmul, WasmScorer } from '../../wasm/index.ts';
 
 export type WasmBuild = 'release' | 'debug';
 
@@ -17,4 +17,9 @@ export async function loadWasmKernels(build: WasmBuild = 'release') {
 
 export async function createWasmScorer(build: WasmBuild = 'release'): Promise<WasmScorer> {
   return new WasmScorer(await loadWasmKernels(build));
+}
+
+/** The SIMD GEMM kernel on its own instance (it owns that instance's memory above heapBase). */
+export async function createWasmMatmul(build: WasmBuild = 'release'): Promise<WasmMatmul> {
+  return new WasmMatmul(await loadWasmKernels(build));
 }

@@ -3,6 +3,7 @@
 // `heapBase()` and grows memory itself.
 export { scoreDot } from "./score";
 export { sampleBeta } from "./sampling";
+export { gemm, matmulScratchBytes } from "./matmul";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {

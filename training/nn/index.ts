@@ -1,0 +1,15 @@
+export { Concat, L2Normalize, Relu } from './activations.ts';
+export { typescriptMatmul } from './backend.ts';
+export type { MatmulBackend } from './backend.ts';
+export { Dense } from './dense.ts';
+export type { DenseOptions } from './dense.ts';
+export { EmbeddingBag } from './embedding-bag.ts';
+export type { BagPooling, EmbeddingBagOptions } from './embedding-bag.ts';
+export { InBatchSoftmax } from './in-batch-softmax.ts';
+export type { InBatchSoftmaxInput } from './in-batch-softmax.ts';
+export { fillNormal, fillUniform, glorotUniform, heNormal } from './init.ts';
+export { sigmoidCrossEntropy, softmaxCrossEntropy } from './losses.ts';
+export type { SigmoidCrossEntropyInput, SoftmaxCrossEntropyInput } from './losses.ts';
+export { Adam, clipGradNorm, LazyAdam, SparseAdagrad } from './optimizers.ts';
+export type { AdamOptions, SparseAdagradOptions } from './optimizers.ts';
+export { Param, SparseParam, SparseRowGrad } from './param.ts';
