@@ -1,0 +1,87 @@
+// Point-in-time feature rows: walk the interactions in time order through a `FeatureState`,
+// featurise each group of rows from the state as of just before its timestamp, then apply the
+// group (the tie rule of feature-state.ts); or freeze the state at a time for serving.
+
+import type { Dataset } from '../data/dataset.ts';
+import { DENSE_SIZE, FeatureState } from './feature-state.ts';
+import type { FeatureOptions } from './feature-state.ts';
+
+/** Dense features [rows × DENSE_SIZE] and wide ids (CSR) of some rows. */
+export interface FeatureRows {
+  length: number;
+  dense: Float32Array;
+  wideOffsets: Int32Array;
+  wideIds: Int32Array;
+}
+
+/** A growable list of wide ids with row offsets. */
+export class WideBuilder {
+  private ids = new Int32Array(1024);
+  private size = 0;
+  readonly offsets: number[] = [0];
+  private readonly row: number[] = [];
+
+  push(state: FeatureState, user: number, item: number, position: number): void {
+    this.row.length = 0;
+    state.wide(user, item, position, this.row);
+    if (this.size + this.row.length > this.ids.length) {
+      const grown = new Int32Array(Math.max(this.ids.length * 2, this.size + this.row.length));
+      grown.set(this.ids.subarray(0, this.size));
+      this.ids = grown;
+    }
+    for (const id of this.row) this.ids[this.size++] = id;
+    this.offsets.push(this.size);
+  }
+
+  build(): { wideOffsets: Int32Array; wideIds: Int32Array } {
+    return { wideOffsets: Int32Array.from(this.offsets), wideIds: this.ids.slice(0, this.size) };
+  }
+}
+
+/** Features of every interaction row (its user, item and position) as of just before its timestamp. */
+export function pointInTimeFeatures(dataset: Dataset, options: FeatureOptions = {}): FeatureRows {
+  const { interactions } = dataset;
+  const n = interactions.length;
+  const state = new FeatureState(dataset, options);
+  const dense = new Float32Array(n * DENSE_SIZE);
+  const wide = new WideBuilder();
+  while (state.nextRow < n) {
+    const from = state.nextRow;
+    const to = state.groupEnd(from);
+    const t = interactions.timestamp[from] ?? 0;
+    for (let r = from; r < to; r++) {
+      const u = interactions.user[r] ?? 0;
+      const i = interactions.item[r] ?? 0;
+      const p = interactions.position[r] ?? -1;
+      state.dense(u, i, t, p, dense, r * DENSE_SIZE);
+      wide.push(state, u, i, p);
+    }
+    state.applyGroup();
+  }
+  return { length: n, dense, ...wide.build() };
+}
+
+/**
+ * The state frozen at time `at` (default: just after the last interaction): features of any
+ * (user, item) as serving would compute them then. Position defaults to unknown, which is what a
+ * candidate has before it is ranked.
+ */
+export function freezeFeatures(dataset: Dataset, options: FeatureOptions = {}, at?: number): FrozenFeatures {
+  const { timestamp, length } = dataset.interactions;
+  const time = at ?? (length > 0 ? (timestamp[length - 1] ?? 0) + 1 : 0);
+  const state = new FeatureState(dataset, options);
+  state.advanceTo(time);
+  return {
+    at: time,
+    state,
+    dense: (user, item, out, offset = 0, position = -1) => state.dense(user, item, time, position, out, offset),
+    wide: (user, item, out, position = -1) => state.wide(user, item, position, out),
+  };
+}
+
+export interface FrozenFeatures {
+  at: number;
+  state: FeatureState;
+  dense(user: number, item: number, out: Float32Array, offset?: number, position?: number): void;
+  wide(user: number, item: number, out: number[], position?: number): void;
+}
