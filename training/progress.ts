@@ -17,18 +17,20 @@ export interface EpochState {
 }
 
 const BAR_WIDTH = 20;
+const MIN_RATE_MS = 250;
 
 export function formatEpochProgress(s: EpochState): string {
   const fraction = s.total > 0 ? Math.min(1, s.done / s.total) : 1;
   const filled = Math.round(fraction * BAR_WIDTH);
-  const rate = s.elapsedMs > 0 ? (s.done / s.elapsedMs) * 1000 : 0;
+  // A rate over the first instants of an epoch is noise: show it once there is something to average.
+  const rate = s.elapsedMs >= MIN_RATE_MS ? (s.done / s.elapsedMs) * 1000 : 0;
   const eta = rate > 0 ? formatDuration(((s.total - s.done) / rate) * 1000) : '--:--';
   return [
     `${s.model} epoch ${s.epoch}/${s.epochs}`,
     `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}]`,
     `${(fraction * 100).toFixed(0).padStart(3)}%`,
     `loss ${Number.isFinite(s.loss) ? s.loss.toFixed(4) : '-'}`,
-    `${Math.round(rate).toLocaleString('en-US')} ex/s`,
+    rate > 0 ? `${Math.round(rate).toLocaleString('en-US')} ex/s` : '- ex/s',
     fraction >= 1 ? `${formatDuration(s.elapsedMs)}` : `ETA ${eta}`,
   ].join('  ');
 }

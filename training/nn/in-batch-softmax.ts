@@ -70,17 +70,22 @@ export class InBatchSoftmax {
         s[row + j] = z;
         if (z > max) max = z;
       }
+      // One exp per entry: keep exp(z − max) in place, then scale by 1/sum for the softmax.
+      const ownLogit = s[row + i] as number;
       let sum = 0;
-      for (let j = 0; j < batch; j++) sum += Math.exp((s[row + j] as number) - max);
+      for (let j = 0; j < batch; j++) {
+        const e = Math.exp((s[row + j] as number) - max);
+        s[row + j] = e;
+        sum += e;
+      }
       const lse = max + Math.log(sum);
       const w = weights === undefined ? 1 : (weights[i] as number);
-      total += w * (lse - (s[row + i] as number));
+      total += w * (lse - ownLogit);
       // dLoss/dlogits[i, j] = w_i/batch · (softmax_ij − [i = j]); masked entries get exp(−∞) = 0.
       const scale = w / batch;
-      for (let j = 0; j < batch; j++) {
-        const p = Math.exp((s[row + j] as number) - lse);
-        s[row + j] = scale * (j === i ? p - 1 : p);
-      }
+      const norm = scale / sum;
+      for (let j = 0; j < batch; j++) s[row + j] = (s[row + j] as number) * norm;
+      s[row + i] = (s[row + i] as number) - scale;
     }
     // logits = U·Vᵀ/T, so dU = dS·V/T and dV = dSᵀ·U/T (logQ is a constant).
     this.backend.gemm(false, false, batch, dim, batch, invT, s, items, 0, this.dQueries);
