@@ -310,3 +310,25 @@ export function positiveRows(dataset: Dataset): Int32Array {
 export function row(csr: Csr, r: number): Int32Array {
   return csr.indices.subarray(csr.offsets[r] ?? 0, csr.offsets[r + 1] ?? 0);
 }
+
+/** The same dataset (same indexes and content) with only the given interaction rows, in time order. */
+export function withRows(dataset: Dataset, rows: Int32Array): Dataset {
+  const sorted = Int32Array.from(rows).sort();
+  const src = dataset.interactions;
+  const n = sorted.length;
+  const interactions: Interactions = {
+    length: n,
+    user: new Int32Array(n), item: new Int32Array(n), type: new Uint8Array(n), value: new Float32Array(n),
+    weight: new Float32Array(n), timestamp: new Float64Array(n), position: new Int16Array(n),
+  };
+  sorted.forEach((r, k) => {
+    interactions.user[k] = src.user[r] ?? 0;
+    interactions.item[k] = src.item[r] ?? 0;
+    interactions.type[k] = src.type[r] ?? 0;
+    interactions.value[k] = src.value[r] ?? Number.NaN;
+    interactions.weight[k] = src.weight[r] ?? 0;
+    interactions.timestamp[k] = src.timestamp[r] ?? 0;
+    interactions.position[k] = src.position[r] ?? -1;
+  });
+  return { ...dataset, interactions };
+}

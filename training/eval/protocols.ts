@@ -20,11 +20,15 @@ export interface RandomSplitOptions {
   /** Share of each user's positive rows held out. Default 0.25 (the Recommenders benchmark). */
   testFraction?: number;
   seed: number;
+  /** The rows to split (default every positive row), e.g. a training set split again for validation. */
+  rows?: Int32Array;
 }
 
 export interface TemporalSplitOptions {
   /** Share of each user's latest positive rows held out. Default 0.2. */
   testFraction?: number;
+  /** The rows to split (default every positive row). */
+  rows?: Int32Array;
 }
 
 export const RANDOM_TEST_FRACTION = 0.25;
@@ -33,7 +37,7 @@ export const TEMPORAL_TEST_FRACTION = 0.2;
 /** Per user, a seeded random `testFraction` of their positive rows as test. Deterministic in `seed`. */
 export function randomSplit(dataset: Dataset, options: RandomSplitOptions): Split {
   const rng = new Xoshiro128(options.seed);
-  return stratify(dataset, options.testFraction ?? RANDOM_TEST_FRACTION, (rows) => {
+  return stratify(dataset, options.rows, options.testFraction ?? RANDOM_TEST_FRACTION, (rows) => {
     // Fisher–Yates; users are visited in index order, so one stream serves them all reproducibly.
     for (let i = rows.length - 1; i > 0; i--) {
       const j = rng.nextInt(i + 1);
@@ -46,15 +50,15 @@ export function randomSplit(dataset: Dataset, options: RandomSplitOptions): Spli
 
 /** Per user, the latest `testFraction` of their positive rows (rows are in time order) as test. */
 export function temporalSplit(dataset: Dataset, options: TemporalSplitOptions = {}): Split {
-  return stratify(dataset, options.testFraction ?? TEMPORAL_TEST_FRACTION, () => {});
+  return stratify(dataset, options.rows, options.testFraction ?? TEMPORAL_TEST_FRACTION, () => {});
 }
 
 /** Rows per user in row order; `order` permutes each user's list in place, then the head is train. */
-function stratify(dataset: Dataset, testFraction: number, order: (rows: Int32Array) => void): Split {
+function stratify(dataset: Dataset, subset: Int32Array | undefined, testFraction: number, order: (rows: Int32Array) => void): Split {
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new RangeError(`testFraction is ${testFraction}; use a share strictly between 0 and 1, such as 0.25`);
   }
-  const rows = positiveRows(dataset);
+  const rows = subset ? Int32Array.from(subset).sort() : positiveRows(dataset);
   const users = dataset.userIds.length;
   const offsets = new Int32Array(users + 1);
   const user = dataset.interactions.user;

@@ -21,6 +21,9 @@ export const DENSE_FEATURES = [
   'externalScore',
   /** 1 when no external score was supplied. */
   'externalScoreMissing',
+  /** A second retrieval source's score (item-item co-visitation, e.g. item-kNN over the history); 0 when none. */
+  'coVisitationScore',
+  'coVisitationMissing',
   /** log(1 + positives of the item before t). */
   'itemPopularity',
   /** log(1 + positives of the item before t, each decayed by its age with `recentHalfLifeMs`). */
@@ -59,6 +62,8 @@ export interface FeatureOptions {
   /** Hash buckets of the wide crosses. Default 2^18. */
   wideBuckets?: number;
   externalScore?: ExternalScore;
+  /** The co-visitation source's score of (user, item), same contract as `externalScore`. */
+  coVisitationScore?: ExternalScore;
 }
 
 export const DAY_MS = 86_400_000;
@@ -71,6 +76,7 @@ export class FeatureState {
   readonly wideBuckets: number;
   private readonly halfLife: number;
   private readonly external: ExternalScore | undefined;
+  private readonly coVisitation: ExternalScore | undefined;
   private readonly itemCount: Float64Array;
   private readonly itemRecent: Float64Array;
   private readonly itemRecentAt: Float64Array;
@@ -101,6 +107,7 @@ export class FeatureState {
       throw new RangeError(`wideBuckets must be a positive integer, got ${this.wideBuckets}`);
     }
     this.external = options.externalScore;
+    this.coVisitation = options.coVisitationScore;
     const users = dataset.userIds.length;
     const items = dataset.itemIds.length;
     this.itemCount = new Float64Array(items);
@@ -226,6 +233,13 @@ export class FeatureState {
     } else {
       out[offset + f.externalScore] = 0;
       out[offset + f.externalScoreMissing] = 1;
+    }
+    if (this.coVisitation) {
+      out[offset + f.coVisitationScore] = this.coVisitation(user, item, this.history(user), t);
+      out[offset + f.coVisitationMissing] = 0;
+    } else {
+      out[offset + f.coVisitationScore] = 0;
+      out[offset + f.coVisitationMissing] = 1;
     }
     out[offset + f.itemPopularity] = Math.log1p(this.itemCount[item] ?? 0);
     out[offset + f.itemRecentPopularity] = Math.log1p(this.recentAt(item, t));
