@@ -5,10 +5,13 @@ import { importCommand } from './commands/import.ts';
 import { infraCommand } from './commands/infra.ts';
 import { serveCommand } from './commands/serve.ts';
 import { startCommand } from './commands/start.ts';
+import { trainCommand } from './commands/train.ts';
+import { recommendCommand } from './commands/recommend.ts';
+import { evaluateCommand } from './commands/evaluate.ts';
 import { UsageError } from './command.ts';
 import type { Command } from './command.ts';
 
-const commands: Command[] = [startCommand, serveCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand];
+const commands: Command[] = [startCommand, serveCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand, trainCommand, evaluateCommand, recommendCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -56,8 +56,8 @@ export class EpochProgress implements TrainingObserver {
     this.line.show((elapsedMs) => formatEpochProgress({ model, epoch, epochs, done, total, loss, elapsedMs }), done >= total);
   }
 
-  epochEnd(_model: string, summary: string): void {
-    this.out.write(`  ${summary}\n`);
+  epochEnd(model: string, summary: string): void {
+    this.out.write(`  ${model} ${summary}\n`);
   }
 }
 

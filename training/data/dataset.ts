@@ -56,6 +56,25 @@ export interface DatasetOptions {
   minTokenRows?: number;
   /** Buckets (quantiles over the catalog) a numeric attribute is cut into. */
   numericBuckets?: number;
+  /**
+   * Indexes to keep: a trained model's vocabularies. Listed ids and feature names get these
+   * indexes (whether or not the data has them); anything new is numbered after them.
+   */
+  vocabularies?: DatasetVocabularies;
+}
+
+/** The index spaces of a dataset: position = index. A model directory stores them. */
+export interface DatasetVocabularies {
+  userIds: readonly string[];
+  itemIds: readonly string[];
+  itemFeatureNames: readonly string[];
+  userFeatureNames: readonly string[];
+  categoryNames: readonly string[];
+}
+
+export function vocabulariesOf(dataset: Dataset): DatasetVocabularies {
+  const { userIds, itemIds, itemFeatureNames, userFeatureNames, categoryNames } = dataset;
+  return { userIds, itemIds, itemFeatureNames, userFeatureNames, categoryNames };
 }
 
 const TYPE_WITH_VALUE = new Set(['rating']);
@@ -75,6 +94,8 @@ export class DatasetBuilder {
     this.types = options.eventTypes ?? DEFAULT_EVENT_TYPES;
     if (this.types.length > 255) throw new RangeError(`${this.types.length} event types, at most 255 fit`);
     this.types.forEach((t, i) => this.typeIndex.set(t.name, i));
+    for (const id of options.vocabularies?.userIds ?? []) this.userOf(id);
+    for (const id of options.vocabularies?.itemIds ?? []) this.itemOf(id);
   }
 
   addItem(record: ItemRecord): void {
@@ -119,8 +140,9 @@ export class DatasetBuilder {
     });
 
     const itemCount = this.items.size;
-    const content = new Vocabulary();
-    const categories = new Vocabulary();
+    const known = this.options.vocabularies;
+    const content = new Vocabulary(known?.itemFeatureNames);
+    const categories = new Vocabulary(known?.categoryNames);
     const itemTokens: string[][] = [];
     const itemCats: string[][] = [];
     const itemPublishedAt = new Float64Array(itemCount).fill(Number.NaN);
@@ -155,7 +177,7 @@ export class DatasetBuilder {
     const minShared = this.options.minTokenRows ?? 2;
     pruneRare(itemTokens, minShared, (t) => t.startsWith('category:'));
     pruneRare(userTokens, minShared, () => false);
-    const userVocabulary = new Vocabulary();
+    const userVocabulary = new Vocabulary(known?.userFeatureNames);
     return {
       userIds: [...this.users.keys()],
       itemIds: [...this.items.keys()],
@@ -215,6 +237,10 @@ function pruneRare(rows: string[][], min: number, keep: (token: string) => boole
 class Vocabulary {
   readonly names: string[] = [];
   private readonly index = new Map<string, number>();
+
+  constructor(known: readonly string[] = []) {
+    for (const name of known) this.id(name);
+  }
 
   csr(rows: string[][]): Csr {
     const offsets = new Int32Array(rows.length + 1);

@@ -12,7 +12,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { checkNetworkSpec, L2_OUTPUT_EPSILON, networkInputNames, networkOutputWidth } from '../models/forward.ts';
-import type { BagSpec, DenseLayerSpec, NetworkSpec } from '../models/spec.ts';
+import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from '../models/spec.ts';
 import { DEFAULT_OPSET, L2_NORM_EPSILON, OnnxGraph } from './graph.ts';
 
 const { onnx } = onnxProto;
@@ -168,4 +168,18 @@ export function readNetwork(bytes: Uint8Array): NetworkSpec {
   if (structure.wide !== undefined) spec.wide = bag(structure.wide);
   checkNetworkSpec(spec);
   return spec;
+}
+
+/** The ONNX feeds of one forward pass: per bag int64 ids and float32 mask [batch, L], and the dense input. */
+export function networkFeeds(inputs: NetworkInputs, dense?: { name: string; size: number }): Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> {
+  const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
+  for (const [name, bag] of Object.entries(inputs.bags)) {
+    const dims = [inputs.batch, bag.length];
+    feeds[name] = { data: BigInt64Array.from(bag.ids.subarray(0, inputs.batch * bag.length), (id) => BigInt(id)), dims };
+    feeds[`${name}_mask`] = { data: bag.mask.subarray(0, inputs.batch * bag.length), dims };
+  }
+  if (dense !== undefined && inputs.dense !== undefined) {
+    feeds[dense.name] = { data: inputs.dense.subarray(0, inputs.batch * dense.size), dims: [inputs.batch, dense.size] };
+  }
+  return feeds;
 }

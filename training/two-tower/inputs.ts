@@ -60,13 +60,19 @@ export class PaddedBag {
     this.mask.fill(0);
   }
 
-  /** Puts `ids` (cut to the bag length) in row `r`. */
-  setRow(r: number, ids: ArrayLike<number>): void {
-    const n = Math.min(ids.length, this.length);
+  /**
+   * Puts `ids` (cut to the bag length) in row `r`, skipping ids ≥ `rows`: features a trained model
+   * has no row for (new since it was trained) are left out rather than read out of range.
+   */
+  setRow(r: number, ids: ArrayLike<number>, rows = Infinity): void {
     const at = r * this.length;
-    for (let j = 0; j < n; j++) {
-      this.ids[at + j] = ids[j] ?? 0;
+    let j = 0;
+    for (let k = 0; k < ids.length && j < this.length; k++) {
+      const id = ids[k] ?? 0;
+      if (id >= rows) continue;
+      this.ids[at + j] = id;
       this.mask[at + j] = 1;
+      j++;
     }
   }
 
@@ -103,7 +109,7 @@ export class ItemInputs {
       const known = knownItems === undefined || knownItems[item] === 1;
       const drop = rng !== undefined && idDropout > 0 && rng.next() < idDropout;
       this.id.setOne(r, known && !drop && item < this.spec.items ? item : this.spec.items);
-      this.features.setRow(r, indices.subarray(offsets[item] ?? 0, offsets[item + 1] ?? 0));
+      this.features.setRow(r, indices.subarray(offsets[item] ?? 0, offsets[item + 1] ?? 0), this.spec.itemFeatures);
     }
     return { batch: items.length, bags: { [BAG.itemId]: this.id.view(), [BAG.itemFeatures]: this.features.view() } };
   }
@@ -139,8 +145,8 @@ export class UserInputs {
       const start = Math.max(0, h.length - L);
       const recent: number[] = [];
       for (let j = start; j < h.length; j++) recent.push(h[j] ?? 0);
-      this.history.setRow(r, recent);
-      if (user < this.dataset.userIds.length) this.features.setRow(r, indices.subarray(offsets[user] ?? 0, offsets[user + 1] ?? 0));
+      this.history.setRow(r, recent, this.spec.items);
+      if (user < this.dataset.userIds.length) this.features.setRow(r, indices.subarray(offsets[user] ?? 0, offsets[user + 1] ?? 0), this.spec.userFeatures);
     }
     return {
       batch: users.length,

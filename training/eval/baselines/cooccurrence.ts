@@ -3,6 +3,7 @@
 // and the Gram matrix XᵀX over that restriction.
 
 import { row, userItems } from '../../data/dataset.ts';
+import type { Recommender } from '../evaluate.ts';
 import type { Csr, Dataset } from '../../data/dataset.ts';
 
 /** Per user, the distinct items of `rows`, first occurrence first: the rows of binary X. */
@@ -84,4 +85,21 @@ export function scoreItemItem(weights: Float32Array, subset: ItemSubset, history
   }
   out.fill(-Infinity);
   for (let j = 0; j < n; j++) out[subset.items[j] ?? 0] = acc[j] ?? 0;
+}
+
+/** A dense item-item model (EASE, item-kNN): scores = x·W over the kept items. */
+export interface ItemItemModel {
+  subset: ItemSubset;
+  /** n × n row-major, n = subset.items.length. */
+  weights: Float32Array;
+}
+
+/** A recommender over an item-item model, exposing the model so it can be exported. */
+export function itemItemRecommender(name: string, model: ItemItemModel): Recommender & { itemItem: ItemItemModel } {
+  const acc = new Float32Array(model.subset.items.length);
+  return {
+    name,
+    itemItem: model,
+    scoreUser: (_user, history, out) => scoreItemItem(model.weights, model.subset, history, out, acc),
+  };
 }

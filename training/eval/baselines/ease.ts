@@ -7,7 +7,8 @@
 import type { Dataset } from '../../data/dataset.ts';
 import type { Recommender, RecommenderFactory } from '../evaluate.ts';
 import { invertSpd } from './cholesky.ts';
-import { distinctUserItems, gramMatrix, itemPopularity, popularSubset, scoreItemItem } from './cooccurrence.ts';
+import { distinctUserItems, gramMatrix, itemItemRecommender, itemPopularity, popularSubset } from './cooccurrence.ts';
+import type { ItemItemModel } from './cooccurrence.ts';
 
 export interface EaseOptions {
   /** L2 weight λ. Default 500: tuned on ml-100k, random 75/25 protocol (see bench/suites/quality.ts). */
@@ -31,17 +32,13 @@ export function easeWeights(gram: Float64Array, n: number, lambda: number): Floa
   return b;
 }
 
-export function fitEase(dataset: Dataset, trainRows: Int32Array, options: EaseOptions = {}): Recommender {
+export function fitEase(dataset: Dataset, trainRows: Int32Array, options: EaseOptions = {}): Recommender & { itemItem: ItemItemModel } {
   const lambda = options.lambda ?? EASE_LAMBDA;
   const x = distinctUserItems(dataset, trainRows);
   const subset = popularSubset(itemPopularity(x, dataset.itemIds.length), options.maxItems ?? DENSE_MAX_ITEMS);
   const n = subset.items.length;
   const weights = Float32Array.from(easeWeights(gramMatrix(x, subset, dataset.userIds.length), n, lambda));
-  const acc = new Float32Array(n);
-  return {
-    name: `ease(λ=${lambda})`,
-    scoreUser: (_user, history, out) => scoreItemItem(weights, subset, history, out, acc),
-  };
+  return itemItemRecommender(`ease(λ=${lambda})`, { subset, weights });
 }
 
 export function ease(options: EaseOptions = {}): RecommenderFactory {

@@ -6,7 +6,8 @@
 import type { Dataset } from '../../data/dataset.ts';
 import { topK } from '../evaluate.ts';
 import type { Recommender, RecommenderFactory } from '../evaluate.ts';
-import { distinctUserItems, gramMatrix, itemPopularity, popularSubset, scoreItemItem } from './cooccurrence.ts';
+import { distinctUserItems, gramMatrix, itemItemRecommender, itemPopularity, popularSubset } from './cooccurrence.ts';
+import type { ItemItemModel } from './cooccurrence.ts';
 import { DENSE_MAX_ITEMS } from './ease.ts';
 
 export interface ItemKnnOptions {
@@ -44,16 +45,12 @@ export function cosineWeights(gram: Float64Array, n: number, neighbors = n): Flo
   return w;
 }
 
-export function fitItemKnn(dataset: Dataset, trainRows: Int32Array, options: ItemKnnOptions = {}): Recommender {
+export function fitItemKnn(dataset: Dataset, trainRows: Int32Array, options: ItemKnnOptions = {}): Recommender & { itemItem: ItemItemModel } {
   const x = distinctUserItems(dataset, trainRows);
   const subset = popularSubset(itemPopularity(x, dataset.itemIds.length), options.maxItems ?? DENSE_MAX_ITEMS);
   const n = subset.items.length;
   const weights = cosineWeights(gramMatrix(x, subset, dataset.userIds.length), n, options.neighbors ?? n);
-  const acc = new Float32Array(n);
-  return {
-    name: options.neighbors === undefined ? 'item-knn' : `item-knn(k=${options.neighbors})`,
-    scoreUser: (_user, history, out) => scoreItemItem(weights, subset, history, out, acc),
-  };
+  return itemItemRecommender(options.neighbors === undefined ? 'item-knn' : `item-knn(k=${options.neighbors})`, { subset, weights });
 }
 
 export function itemKnn(options: ItemKnnOptions = {}): RecommenderFactory {

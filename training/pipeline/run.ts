@@ -1,0 +1,134 @@
+// `kestrel train` end to end: load the data, hold out each user's latest interactions for
+// validation, train both stages, measure them and the baselines on the held-out interactions,
+// write the model directory with its report, stage it in the registry and promote it only if it
+// beats the current model on validation NDCG@10.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createWasmMatmul } from '../../core/kernels/wasm.ts';
+import { openRegistry, writeModelDir } from '../../core/models/index.ts';
+import type { PromotionDecision } from '../../core/models/index.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { loadDataset } from '../data/load.ts';
+import type { LoadReport } from '../data/load.ts';
+import { fitMostPopular } from '../eval/baselines/popular.ts';
+import { evaluate } from '../eval/evaluate.ts';
+import { temporalSplit } from '../eval/protocols.ts';
+import { learningCurveSvg, reportFromEvaluation, reportJson, reportMarkdown } from '../eval/report.ts';
+import type { EvaluationReport, LearningCurve } from '../eval/report.ts';
+import { SILENT } from '../progress.ts';
+import type { TrainingObserver } from '../progress.ts';
+import { twoStageContents } from './model-dir.ts';
+import type { TrainingSource } from './model-dir.ts';
+import { trainTwoStage } from './two-stage.ts';
+import type { TwoStageModel, TwoStageOptions } from './two-stage.ts';
+
+export const VALIDATION_METRIC = 'ndcg@10';
+const K = 10;
+const VALIDATION_FRACTION = 0.1;
+const WIDE_BUCKETS = 1 << 18;
+
+export interface TrainRunOptions {
+  /** Registry root (versions/, current.json). */
+  out: string;
+  seed?: number;
+  epochs?: number;
+  candidates?: number;
+  /** Stage without trying to promote. */
+  noPromote?: boolean;
+  observer?: TrainingObserver;
+  log?: (line: string) => void;
+}
+
+export interface TrainRunResult {
+  load: LoadReport;
+  version: string;
+  decision?: PromotionDecision;
+  report: EvaluationReport;
+  seconds: { load: number; train: number; total: number };
+}
+
+export function validationProtocol(candidates: number): string {
+  return `temporal holdout: each user's latest ${VALIDATION_FRACTION * 100}% of positives; top ${K} over all items, seen excluded; two-stage with ${candidates} candidates per source`;
+}
+
+export async function trainAndRegister(source: TrainingSource, options: TrainRunOptions): Promise<TrainRunResult> {
+  const log = options.log ?? (() => {});
+  const t0 = performance.now();
+  const { dataset, report: load } = await loadDataset(
+    { interactions: source.interactions, ...(source.items ? { items: source.items } : {}), ...(source.users ? { users: source.users } : {}), ...(source.importOptions ? { importOptions: source.importOptions } : {}) },
+    source.eventTypes ? { eventTypes: source.eventTypes } : {},
+  );
+  const tLoad = performance.now();
+  const split = temporalSplit(dataset, { testFraction: VALIDATION_FRACTION });
+  if (split.train.length === 0) throw new Error('no positive interactions to train on: check the event types and their weights');
+  log(`training on ${split.train.length.toLocaleString('en-US')} positives of ${dataset.userIds.length.toLocaleString('en-US')} users and ${dataset.itemIds.length.toLocaleString('en-US')} items; validating on ${split.test.length.toLocaleString('en-US')}`);
+  const trainOptions: TwoStageOptions = {
+    seed: options.seed ?? 1,
+    backend: await createWasmMatmul(),
+    holdout: 'temporal',
+    wideBuckets: WIDE_BUCKETS,
+    observer: options.observer ?? SILENT,
+    ...(options.candidates ? { candidates: options.candidates } : {}),
+    ...(options.epochs ? { twoTower: { epochs: options.epochs } } : {}),
+  };
+  const model = trainTwoStage(dataset, split.train, trainOptions);
+  const tTrain = performance.now();
+  const report = validationReport(dataset, split, model);
+  const pipelineRow = report.rows.find((r) => r.name === model.pipeline.name);
+  const metrics: Record<string, number> = {};
+  for (const r of report.rows) {
+    const prefix = r.name === model.pipeline.name ? '' : `${r.name}:`;
+    metrics[`${prefix}ndcg@${K}`] = r.metrics.ndcg;
+    metrics[`${prefix}recall@${K}`] = r.metrics.recall;
+    metrics[`${prefix}precision@${K}`] = r.metrics.precision;
+  }
+  if (!pipelineRow) throw new Error('the pipeline was not evaluated');
+
+  const registry = await openRegistry(options.out);
+  const staging = await mkdtemp(join(options.out, '.staging-'));
+  let version: string;
+  try {
+    const contents = twoStageContents(model, dataset, {
+      metrics, protocol: validationProtocol(model.candidates), source, wideBuckets: WIDE_BUCKETS,
+    });
+    const encoder = new TextEncoder();
+    contents.extraFiles = {
+      ...contents.extraFiles,
+      'report.json': encoder.encode(reportJson(report)),
+      'report.md': encoder.encode(reportMarkdown(report)),
+      'learning-curves.svg': encoder.encode(learningCurveSvg(report.curves ?? [], { title: 'two-tower training', xLabel: 'epoch' })),
+    };
+    await writeModelDir(staging, contents);
+    version = await registry.stage(staging);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  const decision = options.noPromote ? undefined : await registry.promote(version, { metric: VALIDATION_METRIC, higherIsBetter: true });
+  const tEnd = performance.now();
+  return {
+    load, version, report,
+    ...(decision ? { decision } : {}),
+    seconds: { load: (tLoad - t0) / 1000, train: (tTrain - tLoad) / 1000, total: (tEnd - t0) / 1000 },
+  };
+}
+
+/** The pipeline, the two-tower alone and most-popular on the validation rows, with the learning curves. */
+function validationReport(dataset: Dataset, split: { train: Int32Array; test: Int32Array }, model: TwoStageModel): EvaluationReport {
+  const result = evaluate(dataset, split, [model.pipeline, model.retrieval, fitMostPopular(dataset, split.train)], { k: K });
+  const curve = model.report.twoTower.curve;
+  const curves: LearningCurve[] = [
+    { name: 'training loss', points: curve.map((e) => ({ epoch: e.epoch, value: e.loss })), axis: 'left' },
+    { name: `label-fold NDCG@${K}`, points: curve.filter((e) => e.validation !== undefined).map((e) => ({ epoch: e.epoch, value: e.validation ?? 0 })), axis: 'right' },
+  ];
+  return reportFromEvaluation(result, {
+    protocol: validationProtocol(model.candidates),
+    curves,
+    notes: {
+      'two-tower best epoch': model.report.twoTower.bestEpoch,
+      'two-tower examples/s': Math.round(model.report.twoTower.examplesPerSecond),
+      'ranker rows': model.report.rankerRows,
+      'training seconds': Math.round(model.report.seconds * 10) / 10,
+    },
+  });
+}

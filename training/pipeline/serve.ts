@@ -1,0 +1,164 @@
+// Batch recommendations from a model directory: the user tower and the ranker run on
+// onnxruntime-node from the exported ONNX files, the item embeddings and co-visitation weights are
+// read from the directory, and histories and ranker features come from the interactions given.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelDir } from '../../core/models/index.ts';
+import { readModelDir } from '../../core/models/index.ts';
+import { createNodeSession } from '../../core/ranking/onnx-session.ts';
+import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
+import { positiveRows, row, withRows } from '../data/dataset.ts';
+import type { Csr, Dataset } from '../data/dataset.ts';
+import { loadDataset } from '../data/load.ts';
+import type { LoadReport } from '../data/load.ts';
+import { distinctUserItems } from '../eval/baselines/cooccurrence.ts';
+import { topK } from '../eval/evaluate.ts';
+import { DENSE_SIZE } from '../features/feature-state.ts';
+import { networkFeeds } from '../onnx/network.ts';
+import { candidateRows, InputBuilder, RANKER_INPUTS, RANKER_OUTPUT } from '../ranker/inputs.ts';
+import { combineLogits } from '../ranker/objectives.ts';
+import { UserInputs } from '../two-tower/inputs.ts';
+import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from './model-dir.ts';
+import type { PipelineConfig, TrainingSource } from './model-dir.ts';
+import { CandidateGenerator } from './two-stage.ts';
+
+export interface Recommendation {
+  user: string;
+  items: string[];
+  scores: number[];
+}
+
+export class ServedModel {
+  private constructor(
+    readonly model: ModelDir,
+    readonly pipeline: PipelineConfig,
+    private readonly userTower: OnnxSession,
+    private readonly ranker: OnnxSession,
+    private readonly coVisitation: Float32Array,
+  ) {}
+
+  static async open(dir: string): Promise<ServedModel> {
+    const model = await readModelDir(dir);
+    if (!model.ranker) throw new Error(`${dir} has no ranker.onnx: it is not a two-stage model`);
+    const pipeline = JSON.parse(await readFile(join(dir, PIPELINE_FILE), 'utf8')) as PipelineConfig;
+    const bytes = await readFile(join(dir, CO_VISITATION_FILE));
+    const coVisitation = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const n = pipeline.coVisitationItems.length;
+    if (coVisitation.length !== n * n) throw new Error(`${dir}/${CO_VISITATION_FILE} holds ${coVisitation.length} weights, ${n} × ${n} expected`);
+    const userTower = await createNodeSession(model.userTower);
+    const ranker = await createNodeSession(model.ranker);
+    return new ServedModel(model, pipeline, userTower, ranker, coVisitation);
+  }
+
+  /** The training data this model was trained on, re-read with the model's index spaces. */
+  async loadData(source: TrainingSource = this.pipeline.source): Promise<{ dataset: Dataset; report: LoadReport }> {
+    return loadDataset(
+      { interactions: source.interactions, ...(source.items ? { items: source.items } : {}), ...(source.users ? { users: source.users } : {}), ...(source.importOptions ? { importOptions: source.importOptions } : {}) },
+      { vocabularies: modelVocabularies(this.model.vocabularies), ...(source.eventTypes ? { eventTypes: source.eventTypes } : {}) },
+    );
+  }
+
+  /**
+   * Top `k` items for each user id, from the histories and features in `dataset` (built with
+   * `loadData`). Users the data does not know get the cold-start user vector and popular items.
+   */
+  async recommend(dataset: Dataset, userIds: readonly string[], k: number, excludeSeen = true, batch = 256): Promise<Recommendation[]> {
+    const { pipeline, model } = this;
+    const positives = positiveRows(dataset);
+    const histories = distinctUserItems(dataset, positives);
+    const n = model.itemIds.length;
+    const dim = model.manifest.dims.embedding;
+    const subset = { items: Int32Array.from(pipeline.coVisitationItems), local: new Int32Array(dataset.itemIds.length).fill(-1) };
+    subset.items.forEach((item, l) => (subset.local[item] = l));
+    const generator = new CandidateGenerator(model.itemEmbeddings, dim, { subset, weights: this.coVisitation });
+    const features = generator.features(withRows(dataset, positives), pipeline.wideBuckets);
+    // The ranker's tables have the model's rows: ids new since training go to its OOV rows, and new
+    // categories or user features are left out.
+    const vocab = modelVocabularies(model.vocabularies);
+    const builder = new InputBuilder({
+      users: vocab.userIds.length, items: vocab.itemIds.length, categories: vocab.categoryNames.length, userFeatures: vocab.userFeatureNames.length,
+      itemCategories: belowCsr(dataset.itemCategories, vocab.categoryNames.length),
+      userFeatureRows: belowCsr(dataset.userFeatures, vocab.userFeatureNames.length),
+    });
+    const popular = popularItems(dataset, positives, n, k);
+    const out: Recommendation[] = new Array<Recommendation>(userIds.length);
+    const top = new Int32Array(k);
+    const heap = new Float32Array(k);
+    const scores = new Float32Array(n);
+    const none = new Uint8Array(n);
+    for (let start = 0; start < userIds.length; start += batch) {
+      const slots: number[] = [];
+      const ids: string[] = [];
+      for (let at = start; at < Math.min(userIds.length, start + batch); at++) {
+        const id = userIds[at] ?? '';
+        if (dataset.userIndex.has(id)) {
+          slots.push(at);
+          ids.push(id);
+        } else {
+          // A user the data has never seen has no history and no features: the popular items.
+          out[at] = { user: id, items: popular.map((i) => model.itemIds[i] ?? ''), scores: popular.map(() => 0) };
+        }
+      }
+      if (ids.length === 0) continue;
+      const users = Int32Array.from(ids, (id) => dataset.userIndex.get(id) ?? 0);
+      const userHistories = Array.from(users, (u) => row(histories, u));
+      const inputs = new UserInputs(dataset, pipeline.towerInputs, ids.length).fill(users, userHistories);
+      const vectors = (await this.userTower.run(networkFeeds(inputs)))[model.manifest.featureSpec.userTower.output];
+      if (!vectors) throw new Error('the user tower returned no output');
+      for (let r = 0; r < ids.length; r++) {
+        const u = users[r] ?? 0;
+        const history = excludeSeen ? (userHistories[r] ?? new Int32Array(0)) : new Int32Array(0);
+        const candidates = generator.retrieve(u, history, vectors.subarray(r * dim, (r + 1) * dim), pipeline.candidates);
+        const rows = candidateRows(features, u, candidates);
+        const order = Int32Array.from({ length: rows.length }, (_, j) => j);
+        const logits = (await this.ranker.run(networkFeeds(builder.build(rows, order, 0, rows.length), { name: RANKER_INPUTS.dense, size: DENSE_SIZE })))[RANKER_OUTPUT];
+        if (!logits) throw new Error('the ranker returned no output');
+        const combined = combineLogits(logits, pipeline.scoreWeights);
+        scores.fill(-Infinity);
+        candidates.forEach((item, j) => (scores[item] = combined[j] ?? -Infinity));
+        const count = topK(scores, k, none, top, heap);
+        const items: string[] = [];
+        const itemScores: number[] = [];
+        for (let j = 0; j < count; j++) {
+          const item = top[j] ?? 0;
+          items.push(model.itemIds[item] ?? dataset.itemIds[item] ?? '');
+          itemScores.push(Math.round((scores[item] ?? 0) * 1e6) / 1e6);
+        }
+        out[slots[r] ?? 0] = { user: ids[r] ?? '', items, scores: itemScores };
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.userTower.release();
+    await this.ranker.release();
+  }
+}
+
+/** A CSR with ids ≥ `limit` dropped. */
+function belowCsr(csr: Csr, limit: number): Csr {
+  const offsets = new Int32Array(csr.offsets.length);
+  const indices: number[] = [];
+  for (let r = 0; r + 1 < csr.offsets.length; r++) {
+    for (let k = csr.offsets[r] ?? 0; k < (csr.offsets[r + 1] ?? 0); k++) {
+      const id = csr.indices[k] ?? 0;
+      if (id < limit) indices.push(id);
+    }
+    offsets[r + 1] = indices.length;
+  }
+  return { offsets, indices: Int32Array.from(indices) };
+}
+
+/** The `k` items (of the model's `n`) with the most positive interactions. */
+function popularItems(dataset: Dataset, rows: Int32Array, n: number, k: number): number[] {
+  const counts = new Float32Array(n);
+  for (const r of rows) {
+    const i = dataset.interactions.item[r] ?? 0;
+    if (i < n) counts[i] = (counts[i] ?? 0) + 1;
+  }
+  const top = new Int32Array(k);
+  const count = topK(counts, k, new Uint8Array(n), top, new Float32Array(k));
+  return Array.from(top.subarray(0, count));
+}
