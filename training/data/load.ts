@@ -1,7 +1,10 @@
 // Fills a `Dataset` from files in any format `kestrel import` reads (CSV, TSV, JSON Lines,
 // MovieLens). Bad lines are counted and reported, never fatal: a model trains on what was valid.
 
+import { open } from 'node:fs/promises';
 import { openImport } from './import/read.ts';
+import { detectFormat } from './import/formats.ts';
+import { DEFAULT_COLUMNS, parseMapping } from './import/mapping.ts';
 import type { ImportOptions } from './import/read.ts';
 import type { Event } from '../../core/domain/event.ts';
 import type { ItemRecord, UserRecord } from './import/records.ts';
@@ -50,6 +53,34 @@ export async function loadDataset(files: DatasetFiles, options: DatasetOptions =
   // Items and users first, so their indexes follow the catalog's order rather than the events'.
   if (files.items) await read(files.items, 'item');
   if (files.users) await read(files.users, 'user');
-  await read(files.interactions, 'event', files.importOptions);
+  await read(files.interactions, 'event', await withDefaultType(files.interactions, files.importOptions ?? {}));
   return { dataset: builder.build(), report };
+}
+
+/**
+ * A plain interactions table (`user,item,value,timestamp`) says nothing about the kind of
+ * interaction: read every row as a `rating` whose value is its strength (weight 1 × value), unless
+ * the file has a type column or the mapping says where the type is.
+ */
+async function withDefaultType(path: string, options: ImportOptions): Promise<ImportOptions> {
+  const format = options.format ?? detectFormat(path);
+  if (format !== 'csv' && format !== 'tsv') return options;
+  const mapping = typeof options.mapping === 'string' ? parseMapping(options.mapping) : (options.mapping ?? {});
+  if (mapping.type !== undefined) return options;
+  const header = await firstLine(path);
+  const delimiter = options.delimiter ?? (format === 'tsv' ? '\t' : ',');
+  const columns = header.split(delimiter).map((c) => c.trim().replace(/^"|"$/g, ''));
+  if ((DEFAULT_COLUMNS.event.type ?? []).some((c) => columns.includes(c))) return options;
+  return { ...options, mapping: { ...mapping, type: { constant: 'rating' } } };
+}
+
+async function firstLine(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n/)[0] ?? '';
+  } finally {
+    await handle.close();
+  }
 }
