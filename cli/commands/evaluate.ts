@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { createWasmMatmul } from '../../core/kernels/wasm.ts';
-import { loadDataset } from '../../training/data/load.ts';
+import { describeSource, loadSource } from '../../training/data/training-source.ts';
 import { ease, EASE_LAMBDA, itemKnn, mostPopular } from '../../training/eval/baselines/index.ts';
 import { fitAndEvaluate } from '../../training/eval/evaluate.ts';
 import { randomSplit, temporalSplit } from '../../training/eval/protocols.ts';
@@ -63,12 +63,9 @@ export const evaluateCommand: Command = {
     const k = positiveInteger(values.k, '--k', 10);
     const seeds = (values.seeds ?? '1').split(',').map((s) => positiveInteger(s.trim(), '--seeds', 1));
     const source = trainingSource(values);
-    if (!source) throw new UsageError('--interactions is required');
+    if (!source) throw new UsageError('--interactions or --from-bus is required');
     const log = (line: string) => process.stderr.write(`${line}\n`);
-    const { dataset, report: load } = await loadDataset(
-      { interactions: source.interactions, ...(source.items ? { items: source.items } : {}), ...(source.users ? { users: source.users } : {}), ...(source.importOptions ? { importOptions: source.importOptions } : {}) },
-      source.eventTypes ? { eventTypes: source.eventTypes } : {},
-    );
+    const { dataset, report: load } = await loadSource(source);
     describeLoad(load, log);
     const curves: LearningCurve[] = [];
     const models = values['no-models'] === true ? [] : twoStageFactories({
@@ -97,7 +94,7 @@ export const evaluateCommand: Command = {
     }
     const report: EvaluationReport = {
       protocol: PROTOCOLS[protocol].label,
-      dataset: source.interactions,
+      dataset: describeSource(source),
       k,
       users: last?.users ?? 0,
       items: last?.items ?? 0,

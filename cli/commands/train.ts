@@ -6,7 +6,7 @@ import { parseCommandLine, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 import { DATA_HELP, DATA_OPTIONS, describeLoad, positiveInteger, trainingSource } from './training-data.ts';
 
-const help = `Usage: kestrel train --interactions FILE|FOLDER [--items FILE] [--users FILE] --out DIR
+const help = `Usage: kestrel train (--interactions FILE|FOLDER [--items FILE] [--users FILE] | --from-bus [--data DIR]) --out DIR
                      [--seed N] [--epochs N] [--candidates N] [--no-promote] [data options]
 
 Trains the two-stage model: the two-tower retrieval model (user and item towers, in-batch
@@ -41,7 +41,7 @@ export const trainCommand: Command = {
     }, false);
     if (values.out === undefined) throw new UsageError('--out is required: the model registry folder');
     const source = trainingSource(values);
-    if (!source) throw new UsageError('--interactions is required');
+    if (!source) throw new UsageError('--interactions or --from-bus is required');
     const out = resolve(values.out);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const result = await trainAndRegister(source, {

@@ -3,6 +3,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { dataPaths } from '../../core/paths.ts';
 import { loadEventTypes } from '../../core/runtime.ts';
 import { IMPORT_FORMATS, isImportFormat, parseMapping, TIMESTAMP_UNITS } from '../../training/data/import/index.ts';
 import type { TimestampUnit } from '../../training/data/import/index.ts';
@@ -17,9 +18,16 @@ export const DATA_OPTIONS = {
   map: { type: 'string' },
   'timestamp-unit': { type: 'string' },
   'event-types': { type: 'string' },
+  'from-bus': { type: 'boolean' },
+  data: { type: 'string' },
 } as const;
 
-export const DATA_HELP = `      --interactions <f>      Interactions: CSV/TSV with a header (user,item,value,timestamp[,type]),
+export const DATA_HELP = `      --from-bus              Read what the core ingested instead of files: the interactions the
+                              projector consumed from the event bus into the catalog of --data,
+                              with its items and users (erased users are gone). Works while
+                              \`kestrel serve\` runs.
+      --data <dir>            The core's data folder for --from-bus (default $KESTREL_DATA_DIR or .kestrel).
+      --interactions <f>      Interactions: CSV/TSV with a header (user,item,value,timestamp[,type]),
                               JSON Lines of events, or MovieLens ratings; or a folder that
                               \`kestrel generate\`/\`export\` wrote, or a MovieLens release.
       --items <file>          Items (categories, tags, text, attributes): content for cold start.
@@ -46,11 +54,19 @@ interface DataValues {
   map?: string | undefined;
   'timestamp-unit'?: string | undefined;
   'event-types'?: string | undefined;
+  'from-bus'?: boolean | undefined;
+  data?: string | undefined;
 }
 
 export function trainingSource(values: DataValues, required = true): TrainingSource | undefined {
+  if (values['from-bus'] === true) {
+    if (values.interactions !== undefined) throw new UsageError('give --from-bus or --interactions, not both');
+    const eventTypes = loadEventTypes(values['event-types'], undefined);
+    return { catalog: dataPaths(values.data).dir, ...(eventTypes ? { eventTypes } : {}) };
+  }
+  if (values.data !== undefined) throw new UsageError('--data goes with --from-bus');
   if (values.interactions === undefined) {
-    if (required) throw new UsageError('--interactions is required: a file of interactions, or a folder such as `kestrel generate` writes');
+    if (required) throw new UsageError('--interactions or --from-bus is required: a file of interactions, a folder such as `kestrel generate` writes, or the core\'s ingested data');
     return undefined;
   }
   let interactions = resolve(values.interactions);
@@ -76,7 +92,7 @@ export function trainingSource(values: DataValues, required = true): TrainingSou
     throw new UsageError(`--timestamp-unit must be one of ${TIMESTAMP_UNITS.join(', ')}, got '${unit}'`);
   }
   if (values.map !== undefined) parseMapping(values.map);
-  const importOptions: NonNullable<TrainingSource['importOptions']> = {};
+  const importOptions: NonNullable<Extract<TrainingSource, { interactions: string }>['importOptions']> = {};
   if (values.format !== undefined && isImportFormat(values.format)) importOptions.format = values.format;
   if (values.map !== undefined) importOptions.mapping = values.map;
   if (unit !== undefined) importOptions.timestampUnit = unit as TimestampUnit;

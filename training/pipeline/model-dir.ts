@@ -3,11 +3,10 @@
 // co-visitation weights, and pipeline.json (candidate counts, score weights, where the training
 // data came from) — everything `kestrel recommend` and the core need to serve it.
 
-import type { EventTypeConfig } from '../../core/domain/schemas.ts';
 import type { BagInputSpec, FeatureSpec, ModelDirContents, NetworkInputSpec } from '../../core/models/index.ts';
 import type { Dataset, DatasetVocabularies } from '../data/dataset.ts';
 import { vocabulariesOf } from '../data/dataset.ts';
-import type { ImportOptions } from '../data/import/read.ts';
+import type { TrainingSource } from '../data/training-source.ts';
 import { DENSE_FEATURES } from '../features/feature-state.ts';
 import type { NetworkSpec } from '../models/spec.ts';
 import { exportNetwork } from '../onnx/network.ts';
@@ -20,14 +19,7 @@ import type { TwoStageModel } from './two-stage.ts';
 export const PIPELINE_FILE = 'pipeline.json';
 export const CO_VISITATION_FILE = 'co_visitation.f32';
 
-/** Where the training data came from, so `kestrel recommend` can rebuild histories and features. */
-export interface TrainingSource {
-  interactions: string;
-  items?: string;
-  users?: string;
-  importOptions?: Pick<ImportOptions, 'format' | 'mapping' | 'timestampUnit' | 'delimiter'>;
-  eventTypes?: readonly EventTypeConfig[];
-}
+export type { TrainingSource } from '../data/training-source.ts';
 
 /** pipeline.json: what serving needs beyond the networks. */
 export interface PipelineConfig {

@@ -9,7 +9,7 @@ import { createWasmMatmul } from '../../core/kernels/wasm.ts';
 import { openRegistry, writeModelDir } from '../../core/models/index.ts';
 import type { PromotionDecision } from '../../core/models/index.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { loadDataset } from '../data/load.ts';
+import { loadSource } from '../data/training-source.ts';
 import type { LoadReport } from '../data/load.ts';
 import { fitMostPopular } from '../eval/baselines/popular.ts';
 import { evaluate } from '../eval/evaluate.ts';
@@ -55,10 +55,7 @@ export function validationProtocol(candidates: number): string {
 export async function trainAndRegister(source: TrainingSource, options: TrainRunOptions): Promise<TrainRunResult> {
   const log = options.log ?? (() => {});
   const t0 = performance.now();
-  const { dataset, report: load } = await loadDataset(
-    { interactions: source.interactions, ...(source.items ? { items: source.items } : {}), ...(source.users ? { users: source.users } : {}), ...(source.importOptions ? { importOptions: source.importOptions } : {}) },
-    source.eventTypes ? { eventTypes: source.eventTypes } : {},
-  );
+  const { dataset, report: load } = await loadSource(source);
   const tLoad = performance.now();
   const split = temporalSplit(dataset, { testFraction: VALIDATION_FRACTION });
   if (split.train.length === 0) throw new Error('no positive interactions to train on: check the event types and their weights');

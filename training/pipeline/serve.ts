@@ -10,7 +10,7 @@ import { createNodeSession } from '../../core/ranking/onnx-session.ts';
 import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
 import { positiveRows, row, withRows } from '../data/dataset.ts';
 import type { Csr, Dataset } from '../data/dataset.ts';
-import { loadDataset } from '../data/load.ts';
+import { loadSource } from '../data/training-source.ts';
 import type { LoadReport } from '../data/load.ts';
 import { distinctUserItems } from '../eval/baselines/cooccurrence.ts';
 import { topK } from '../eval/evaluate.ts';
@@ -20,7 +20,8 @@ import { candidateRows, InputBuilder, RANKER_INPUTS, RANKER_OUTPUT } from '../ra
 import { combineLogits } from '../ranker/objectives.ts';
 import { UserInputs } from '../two-tower/inputs.ts';
 import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from './model-dir.ts';
-import type { PipelineConfig, TrainingSource } from './model-dir.ts';
+import type { PipelineConfig } from './model-dir.ts';
+import type { TrainingSource } from '../data/training-source.ts';
 import { CandidateGenerator } from './two-stage.ts';
 
 export interface Recommendation {
@@ -53,10 +54,7 @@ export class ServedModel {
 
   /** The training data this model was trained on, re-read with the model's index spaces. */
   async loadData(source: TrainingSource = this.pipeline.source): Promise<{ dataset: Dataset; report: LoadReport }> {
-    return loadDataset(
-      { interactions: source.interactions, ...(source.items ? { items: source.items } : {}), ...(source.users ? { users: source.users } : {}), ...(source.importOptions ? { importOptions: source.importOptions } : {}) },
-      { vocabularies: modelVocabularies(this.model.vocabularies), ...(source.eventTypes ? { eventTypes: source.eventTypes } : {}) },
-    );
+    return loadSource(source, { vocabularies: modelVocabularies(this.model.vocabularies) });
   }
 
   /**
