@@ -84,6 +84,26 @@ describe('two-stage pipeline', () => {
     }
   });
 
+  it('adds logged impressions of the label period as ranker rows when the training rows have them', async () => {
+    // The rows a user had before their held-out period, every type: impressions, clicks, skips...
+    const from = new Map<number, number>();
+    for (const r of split.test) {
+      const u = dataset.interactions.user[r] ?? 0;
+      from.set(u, Math.min(from.get(u) ?? Infinity, dataset.interactions.timestamp[r] ?? Infinity));
+    }
+    const rows: number[] = [];
+    for (let r = 0; r < dataset.interactions.length; r++) {
+      if ((dataset.interactions.timestamp[r] ?? 0) < (from.get(dataset.interactions.user[r] ?? 0) ?? Infinity)) rows.push(r);
+    }
+    const withImpressions = trainTwoStage(dataset, Int32Array.from(rows), {
+      seed: 3, backend: await createWasmMatmul(), holdout: 'temporal', candidates: 40, wideBuckets: WIDE_BUCKETS,
+      twoTower: { epochs: 2, batch: 256 }, ranker: { maxEpochs: 2 },
+    });
+    expect(model.report.impressionRows).toBe(0);
+    expect(withImpressions.report.impressionRows).toBeGreaterThan(1000);
+    expect(withImpressions.report.rankerRows).toBeGreaterThan(withImpressions.report.impressionRows);
+  }, 60_000);
+
   it('gives a user the data has never seen the popular items instead of failing', async () => {
     const served = await ServedModel.open(dir);
     try {

@@ -58,6 +58,8 @@ export async function trainAndRegister(source: TrainingSource, options: TrainRun
   const { dataset, report: load } = await loadSource(source);
   const tLoad = performance.now();
   const split = temporalSplit(dataset, { testFraction: VALIDATION_FRACTION });
+  // Everything before each user's validation period trains, impressions and negatives included.
+  const trainRows = rowsBefore(dataset, split.test);
   if (split.train.length === 0) throw new Error('no positive interactions to train on: check the event types and their weights');
   log(`training on ${split.train.length.toLocaleString('en-US')} positives of ${dataset.userIds.length.toLocaleString('en-US')} users and ${dataset.itemIds.length.toLocaleString('en-US')} items; validating on ${split.test.length.toLocaleString('en-US')}`);
   const trainOptions: TwoStageOptions = {
@@ -69,7 +71,7 @@ export async function trainAndRegister(source: TrainingSource, options: TrainRun
     ...(options.candidates ? { candidates: options.candidates } : {}),
     ...(options.epochs ? { twoTower: { epochs: options.epochs } } : {}),
   };
-  const model = trainTwoStage(dataset, split.train, trainOptions);
+  const model = trainTwoStage(dataset, trainRows, trainOptions);
   const tTrain = performance.now();
   const report = validationReport(dataset, split, model);
   const pipelineRow = report.rows.find((r) => r.name === model.pipeline.name);
@@ -108,6 +110,19 @@ export async function trainAndRegister(source: TrainingSource, options: TrainRun
     ...(decision ? { decision } : {}),
     seconds: { load: (tLoad - t0) / 1000, train: (tTrain - tLoad) / 1000, total: (tEnd - t0) / 1000 },
   };
+}
+
+/** Every row of each user strictly before their first held-out row (all rows of users with none held out). */
+function rowsBefore(dataset: Dataset, heldOut: Int32Array): Int32Array {
+  const { user, timestamp, length } = dataset.interactions;
+  const from = new Float64Array(dataset.userIds.length).fill(Infinity);
+  for (const r of heldOut) {
+    const u = user[r] ?? 0;
+    from[u] = Math.min(from[u] ?? Infinity, timestamp[r] ?? Infinity);
+  }
+  const out: number[] = [];
+  for (let r = 0; r < length; r++) if ((timestamp[r] ?? 0) < (from[user[r] ?? 0] ?? Infinity)) out.push(r);
+  return Int32Array.from(out);
 }
 
 /** The pipeline, the two-tower alone and most-popular on the validation rows, with the learning curves. */

@@ -23,7 +23,7 @@ import { DENSE_SIZE } from '../features/feature-state.ts';
 import { freezeFeatures } from '../features/point-in-time.ts';
 import type { FrozenFeatures } from '../features/point-in-time.ts';
 import type { RankerRows } from '../features/ranker-rows.ts';
-import { ROW_SAMPLED } from '../features/ranker-rows.ts';
+import { buildRankerRows, ROW_SAMPLED } from '../features/ranker-rows.ts';
 import type { MatmulBackend } from '../nn/index.ts';
 import { SILENT } from '../progress.ts';
 import type { TrainingObserver } from '../progress.ts';
@@ -71,13 +71,17 @@ export interface TwoStageModel {
   /** The two-tower alone, and the full pipeline, as evaluator recommenders. */
   retrieval: Recommender;
   pipeline: Recommender;
-  report: { twoTower: TwoTowerResult; ranker: TrainReport; rankerRows: number; positives: number; seconds: number };
+  /** Ranker rows in all, and how many of them came from logged impressions. */
+  report: { twoTower: TwoTowerResult; ranker: TrainReport; rankerRows: number; impressionRows: number; positives: number; seconds: number };
 }
 
 const DEFAULT_CANDIDATES = 100;
 const DEFAULT_WIDE_BUCKETS = 1 << 18;
 
-/** Trains the two-tower model and the ranker on `trainRows` (positives among them are used). */
+/**
+ * Trains the two-tower model and the ranker on `trainRows`: positives train both stages, logged
+ * impressions (when the rows have them) add point-in-time ranker rows.
+ */
 export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: TwoStageOptions): TwoStageModel {
   const t0 = performance.now();
   const observer = options.observer ?? SILENT;
@@ -123,6 +127,12 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
     });
     parts.push({ rows, click, engagement });
   }
+  // Impressions that were not clicked are the negatives the issue's serving logs give (Cheng
+  // 2016): rows anchored at label-period events, with point-in-time features and the fit-fold
+  // models' scores of the history before each event. Placed first, so the early-stopping slice
+  // (the last rows) stays candidate rows, the distribution serving ranks.
+  const logged = impressionRows(withRows(dataset, trainRows), folds, fitSources, userVector, wideBuckets, options.seed);
+  if (logged) parts.unshift(logged);
   const rankerRows = concatRows(parts);
   const ranker = trainWideAndDeep(dataset, rankerRows, wideBuckets, {
     backend: options.backend,
@@ -152,7 +162,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   };
   return {
     twoTower: twoTower.model, ranker: ranker.model, generator, features, retrieval, pipeline, candidates, coVisitation,
-    report: { twoTower, ranker: ranker.report, rankerRows: rankerRows.length, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
+    report: { twoTower, ranker: ranker.report, rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
   };
 }
 
@@ -240,6 +250,79 @@ function standardise(scores: Float32Array, excluded: Uint8Array): void {
   const mean = n > 0 ? sum / n : 0;
   const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
   for (let i = 0; i < scores.length; i++) scores[i] = ((scores[i] ?? 0) - mean) / std;
+}
+
+/**
+ * Point-in-time rows of a dataset's logged impressions (clicked or not) in each user's label
+ * period, or undefined when the data has no impressions (ratings, as in MovieLens).
+ */
+function impressionRows(
+  dataset: Dataset,
+  folds: { train: Int32Array; test: Int32Array },
+  sources: CandidateGenerator,
+  userVector: (user: number, history: Int32Array) => Float32Array,
+  wideBuckets: number,
+  seed: number,
+): { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array } | undefined {
+  const impression = dataset.eventTypes.findIndex((t) => t.name === 'impression');
+  const { interactions } = dataset;
+  let any = false;
+  for (let r = 0; r < interactions.length && !any; r++) any = interactions.type[r] === impression;
+  if (impression < 0 || !any) return undefined;
+  // Each user's label period starts at their first label-fold event.
+  const from = new Float64Array(dataset.userIds.length).fill(Infinity);
+  for (const r of folds.test) {
+    const u = interactions.user[r] ?? 0;
+    from[u] = Math.min(from[u] ?? Infinity, interactions.timestamp[r] ?? Infinity);
+  }
+  // Scores of the history before t, z-scored over the catalog like candidate rows; cached per (user, history length).
+  const cache = new Map<string, { tt: Float32Array; cv: Float32Array }>();
+  const scores = (user: number, history: readonly number[]) => {
+    const key = `${user}:${history.length}`;
+    let hit = cache.get(key);
+    if (!hit) {
+      const h = Int32Array.from(history);
+      sources.retrieve(user, h, userVector(user, h), 0);
+      hit = { tt: sources.tt.slice(), cv: sources.cv.slice() };
+      cache.set(key, hit);
+    }
+    return hit;
+  };
+  const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : 0);
+  const rows = buildRankerRows(dataset, {
+    seed, wideBuckets,
+    externalScore: (user, item, history) => finite(scores(user, history).tt[item]),
+    coVisitationScore: (user, item, history) => finite(scores(user, history).cv[item]),
+  });
+  const keep: number[] = [];
+  for (let k = 0; k < rows.length; k++) if ((rows.timestamp[k] ?? 0) >= (from[rows.user[k] ?? 0] ?? Infinity)) keep.push(k);
+  if (keep.length === 0) return undefined;
+  return selectRows(rows, keep);
+}
+
+function selectRows(rows: RankerRows, keep: readonly number[]): { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array } {
+  const n = keep.length;
+  const dense = new Float32Array(n * DENSE_SIZE);
+  const wideOffsets = new Int32Array(n + 1);
+  const wideIds: number[] = [];
+  keep.forEach((k, j) => {
+    dense.set(rows.dense.subarray(k * DENSE_SIZE, (k + 1) * DENSE_SIZE), j * DENSE_SIZE);
+    for (let w = rows.wideOffsets[k] ?? 0; w < (rows.wideOffsets[k + 1] ?? 0); w++) wideIds.push(rows.wideIds[w] ?? 0);
+    wideOffsets[j + 1] = wideIds.length;
+  });
+  const pick = <T extends Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+    const out = make(n);
+    keep.forEach((k, j) => (out[j] = a[k] ?? 0));
+    return out;
+  };
+  return {
+    rows: {
+      length: n, user: pick(rows.user, (m) => new Int32Array(m)), item: pick(rows.item, (m) => new Int32Array(m)),
+      dense, wideOffsets, wideIds: Int32Array.from(wideIds),
+    },
+    click: pick(rows.click, (m) => new Uint8Array(m)),
+    engagement: pick(rows.engagement, (m) => new Uint8Array(m)),
+  };
 }
 
 function fitItemItem(dataset: Dataset, rows: Int32Array, kind: 'ease' | 'item-knn'): ItemItemModel {
