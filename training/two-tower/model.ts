@@ -48,7 +48,7 @@ export const DEFAULT_TWO_TOWER: TwoTowerConfig = {
   userFeatureDim: 16,
   hidden: 128,
   historyLength: 100,
-  temperature: 0.05,
+  temperature: 0.15,
   logQWeight: 1,
   batch: 512,
   epochs: 30,
