@@ -69,6 +69,16 @@ export class Xoshiro128 {
   }
 }
 
+/** Fisher–Yates shuffle in place (Knuth, TAOCP vol. 2, Algorithm P), drawing from `rng`. */
+export function shuffleInPlace(a: { length: number; [i: number]: number }, rng: Xoshiro128): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.nextInt(i + 1);
+    const t = a[i] ?? 0;
+    a[i] = a[j] ?? 0;
+    a[j] = t;
+  }
+}
+
 // ---- log and exp in plain f64 arithmetic (mirrored in wasm/assembly/sampling.ts) ----------------
 
 const F64 = new Float64Array(1);

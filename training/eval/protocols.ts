@@ -6,7 +6,7 @@
 // wholly to test), so nobody is evaluated with no history. ml-100k users have ≥ 20 ratings, so
 // the benchmark is unaffected.
 
-import { Xoshiro128 } from '../../core/domain/random.ts';
+import { shuffleInPlace, Xoshiro128 } from '../../core/domain/random.ts';
 import { positiveRows } from '../data/dataset.ts';
 import type { Dataset } from '../data/dataset.ts';
 
@@ -37,15 +37,8 @@ export const TEMPORAL_TEST_FRACTION = 0.2;
 /** Per user, a seeded random `testFraction` of their positive rows as test. Deterministic in `seed`. */
 export function randomSplit(dataset: Dataset, options: RandomSplitOptions): Split {
   const rng = new Xoshiro128(options.seed);
-  return stratify(dataset, options.rows, options.testFraction ?? RANDOM_TEST_FRACTION, (rows) => {
-    // Fisher–Yates; users are visited in index order, so one stream serves them all reproducibly.
-    for (let i = rows.length - 1; i > 0; i--) {
-      const j = rng.nextInt(i + 1);
-      const t = rows[i] ?? 0;
-      rows[i] = rows[j] ?? 0;
-      rows[j] = t;
-    }
-  });
+  // Users are visited in index order, so one stream serves them all reproducibly.
+  return stratify(dataset, options.rows, options.testFraction ?? RANDOM_TEST_FRACTION, (rows) => shuffleInPlace(rows, rng));
 }
 
 /** Per user, the latest `testFraction` of their positive rows (rows are in time order) as test. */

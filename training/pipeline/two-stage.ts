@@ -9,7 +9,7 @@
 // features as of the end of the fit fold. In serving, the user's whole history feeds the same
 // models and features.
 
-import { Xoshiro128 } from '../../core/domain/random.ts';
+import { shuffleInPlace, Xoshiro128 } from '../../core/domain/random.ts';
 import { row, withRows } from '../data/dataset.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { distinctUserItems, itemItemRecommender } from '../eval/baselines/cooccurrence.ts';
@@ -112,7 +112,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   const history = distinctUserItems(dataset, folds.train);
   const users: number[] = [];
   for (let u = 0; u < dataset.userIds.length; u++) if (row(labels, u).length > 0) users.push(u);
-  shuffle(users, new Xoshiro128(options.seed ^ 0x7a9e));
+  shuffleInPlace(users, new Xoshiro128(options.seed ^ 0x7a9e));
   const parts: { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array }[] = [];
   const engaged = engagedItems(dataset, folds.test);
   for (const u of users) {
@@ -367,13 +367,4 @@ function concatRows(parts: readonly { rows: ScoringRows; click: Uint8Array; enga
     at += n;
   }
   return out;
-}
-
-function shuffle(a: number[], rng: Xoshiro128): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = rng.nextInt(i + 1);
-    const t = a[i] ?? 0;
-    a[i] = a[j] ?? 0;
-    a[j] = t;
-  }
 }

@@ -1,7 +1,7 @@
 // Training of the Wide&Deep ranker: joint training of the wide and deep parts (Cheng 2016) on the
 // point-in-time rows of training/features/ranker-rows.ts, with early stopping on the latest rows.
 
-import { Xoshiro128 } from '../../core/domain/random.ts';
+import { shuffleInPlace, Xoshiro128 } from '../../core/domain/random.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { RankerRows } from '../features/ranker-rows.ts';
 import type { NetworkInputs } from '../models/spec.ts';
@@ -63,7 +63,7 @@ export function trainWideAndDeep(
   let best = { loss: Infinity, epoch: -1, values: model.snapshot() };
   for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
     const epochStart = performance.now();
-    shuffle(train, rng);
+    shuffleInPlace(train, rng);
     let lossSum = 0;
     for (let from = 0; from < trainRows; from += o.batchSize) {
       const to = Math.min(trainRows, from + o.batchSize);
@@ -121,14 +121,6 @@ function evaluate(model: WideAndDeep, rows: RankerRows, indices: Int32Array, los
   return { loss: loss / Math.max(indices.length, 1), clickAuc: rocAuc(clickScores, clickLabels) };
 }
 
-function shuffle(values: Int32Array, rng: Xoshiro128): void {
-  for (let i = values.length - 1; i > 0; i--) {
-    const j = rng.nextInt(i + 1);
-    const t = values[i] ?? 0;
-    values[i] = values[j] ?? 0;
-    values[j] = t;
-  }
-}
 
 /** Replaces a share of user and item ids by their out-of-vocabulary rows (cold-start training). */
 function dropIds(inputs: NetworkInputs, batch: number, users: number, items: number, share: number, rng: Xoshiro128): void {

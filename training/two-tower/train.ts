@@ -2,7 +2,7 @@
 // softmax with logQ correction (Yi 2019), Adam on the dense layers and sparse Adagrad on the
 // embedding tables, early stopping on a validation slice's NDCG@K.
 
-import { Xoshiro128 } from '../../core/domain/random.ts';
+import { shuffleInPlace, Xoshiro128 } from '../../core/domain/random.ts';
 import { row } from '../data/dataset.ts';
 import type { Csr, Dataset } from '../data/dataset.ts';
 import { evaluate } from '../eval/evaluate.ts';
@@ -76,7 +76,7 @@ export function trainTwoTower(dataset: Dataset, trainRows: Int32Array, options: 
   const t0 = performance.now();
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
     const e0 = performance.now();
-    shuffle(order, rng);
+    shuffleInPlace(order, rng);
     let sum = 0;
     for (let step = 0; step < steps; step++) {
       for (let b = 0; b < B; b++) {
@@ -188,14 +188,6 @@ function sampleHistory(items: Int32Array, target: number, length: number, rng: X
   }
 }
 
-function shuffle(a: Int32Array, rng: Xoshiro128): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = rng.nextInt(i + 1);
-    const t = a[i] ?? 0;
-    a[i] = a[j] ?? 0;
-    a[j] = t;
-  }
-}
 
 /** Puts the best epoch's weights back into the model. */
 function restore(model: TwoTower, specs: { user: ReturnType<TwoTower['user']['toSpec']>; item: ReturnType<TwoTower['item']['toSpec']> }): void {
