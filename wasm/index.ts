@@ -12,6 +12,8 @@ interface KernelExports {
     alpha: number, a: number, b: number, beta: number, c: number, scratch: number,
   ): void;
   matmulScratchBytes(m: number, n: number, k: number): number;
+  inBatchSoftmaxRows(s: number, batch: number, itemIds: number, logQ: number, weights: number): number;
+  exp64(x: number, vector: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -20,11 +22,13 @@ const F32 = 4;
 function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & KernelExports {
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
-    typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function';
+    typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
+    typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
-  const instance = await WebAssembly.instantiate(module, { env: { abort: onAbort } });
+  // `log`: the softmax kernel takes the host's Math.log so that its loss matches the TypeScript pass bit for bit.
+  const instance = await WebAssembly.instantiate(module, { env: { abort: onAbort, log: Math.log } });
   if (!isKernelExports(instance.exports)) {
     throw new Error('wasm module does not export the Kestrel kernels; rebuild it with `npm run build:wasm`');
   }
@@ -195,6 +199,34 @@ export class WasmMatmul {
     this.kernels.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, aAt, bAt, beta, cAt, scratchAt);
     cView.set(heap.subarray(cAt / F32, cAt / F32 + m * n));
   }
+
+  /**
+   * InBatchSoftmax's row passes (training/nn/backend.ts `InBatchSoftmaxRows`) in the
+   * `inBatchSoftmaxRows` kernel. Copies the batch × batch logits in and out (2 MiB at batch 512),
+   * cheap next to the batch² exps it takes over. Layout from heapBase: s | itemIds | logQ | weights.
+   */
+  readonly inBatchSoftmaxRows = (
+    s: Float32Array, batch: number, itemIds: Int32Array, logQ: Float32Array | undefined, weights: Float32Array | undefined,
+  ): number => {
+    if (s.length < batch * batch || itemIds.length < batch || (logQ && logQ.length < batch) || (weights && weights.length < batch)) {
+      throw new RangeError(`inBatchSoftmaxRows for a batch of ${batch} needs ${batch * batch} logits and ${batch} ids, logQ and weights`);
+    }
+    if (batch === 0) return 0;
+    const sAt = align16(this.kernels.heapBase());
+    const idsAt = align16(sAt + batch * batch * F32);
+    const logQAt = align16(idsAt + batch * F32);
+    const weightsAt = align16(logQAt + batch * F32);
+    this.ensureBytes(weightsAt + batch * F32);
+    const heap = this.heap;
+    const sView = s.subarray(0, batch * batch);
+    heap.set(sView, sAt / F32);
+    new Int32Array(heap.buffer, idsAt, batch).set(itemIds.subarray(0, batch));
+    if (logQ) heap.set(logQ.subarray(0, batch), logQAt / F32);
+    if (weights) heap.set(weights.subarray(0, batch), weightsAt / F32);
+    const total = this.kernels.inBatchSoftmaxRows(sAt, batch, idsAt, logQ ? logQAt : 0, weights ? weightsAt : 0);
+    sView.set(heap.subarray(sAt / F32, sAt / F32 + batch * batch));
+    return total;
+  };
 
   private ensureBytes(bytes: number): void {
     const have = this.kernels.memory.buffer.byteLength;

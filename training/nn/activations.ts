@@ -1,28 +1,49 @@
 // Row-wise layers without weights. Each keeps what its backward needs and owns its output buffers
 // (valid until its next forward), so a training step allocates only when the batch size changes.
 
+/** A float32 array's bits, to select whole floats with integer masks instead of branches. */
+function bitsOf(x: Float32Array): Int32Array {
+  return new Int32Array(x.buffer, x.byteOffset, x.length);
+}
+
 export class Relu {
   private y = new Float32Array(0);
+  private yBits: Int32Array = new Int32Array(0);
   private dx = new Float32Array(0);
+  private dxBits: Int32Array = new Int32Array(0);
 
+  /**
+   * y = x where x > 0, else +0 (NaN included). Branchless: x's bits ANDed with −[x > 0], since a
+   * branch on the sign of activations is mispredicted about half the time.
+   */
   forward(x: Float32Array): Float32Array {
-    if (this.y.length !== x.length) this.y = new Float32Array(x.length);
-    const y = this.y;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i] as number;
-      y[i] = v > 0 ? v : 0;
+    if (this.y.length !== x.length) {
+      this.y = new Float32Array(x.length);
+      this.yBits = bitsOf(this.y);
     }
-    return y;
+    const yBits = this.yBits;
+    const xBits = bitsOf(x);
+    const n = x.length;
+    for (let i = 0; i < n; i++) yBits[i] = (xBits[i] as number) & -Number((x[i] as number) > 0);
+    return this.y;
   }
 
-  /** dx = dy where the output was positive (the subgradient 0 at x = 0). */
+  /**
+   * dx = dy where the output was positive (the subgradient 0 at x = 0). y is +0 or a positive
+   * float, so y > 0 is its bits > 0 as an integer; dy's bits are masked as in forward.
+   */
   backward(dy: Float32Array): Float32Array {
-    const y = this.y;
-    if (dy.length !== y.length) throw new RangeError(`dy has ${dy.length} floats, the forward output had ${y.length}`);
-    if (this.dx.length !== dy.length) this.dx = new Float32Array(dy.length);
-    const dx = this.dx;
-    for (let i = 0; i < dy.length; i++) dx[i] = (y[i] as number) > 0 ? (dy[i] as number) : 0;
-    return dx;
+    const yBits = this.yBits;
+    if (dy.length !== yBits.length) throw new RangeError(`dy has ${dy.length} floats, the forward output had ${yBits.length}`);
+    if (this.dx.length !== dy.length) {
+      this.dx = new Float32Array(dy.length);
+      this.dxBits = bitsOf(this.dx);
+    }
+    const dxBits = this.dxBits;
+    const dyBits = bitsOf(dy);
+    const n = dy.length;
+    for (let i = 0; i < n; i++) dxBits[i] = (dyBits[i] as number) & -Number((yBits[i] as number) > 0);
+    return this.dx;
   }
 }
 
@@ -93,7 +114,12 @@ export class Concat {
       if (part.length !== batch * width) {
         throw new RangeError(`part ${p} has ${part.length} floats, expected batch ${batch} × width ${width}`);
       }
-      for (let b = 0; b < batch; b++) this.out.set(part.subarray(b * width, (b + 1) * width), b * total + offset);
+      const out = this.out;
+      for (let b = 0; b < batch; b++) {
+        const from = b * width;
+        const to = b * total + offset;
+        for (let c = 0; c < width; c++) out[to + c] = part[from + c] as number;
+      }
       offset += width;
     }
     this.widths = [...widths];
@@ -114,7 +140,11 @@ export class Concat {
         grad = new Float32Array(batch * width);
         this.grads[p] = grad;
       }
-      for (let b = 0; b < batch; b++) grad.set(dOut.subarray(b * total + offset, b * total + offset + width), b * width);
+      for (let b = 0; b < batch; b++) {
+        const from = b * total + offset;
+        const to = b * width;
+        for (let c = 0; c < width; c++) grad[to + c] = dOut[from + c] as number;
+      }
       offset += width;
     }
     return this.grads.slice(0, widths.length);

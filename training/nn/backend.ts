@@ -13,7 +13,20 @@ export interface MatmulBackend {
     transA: boolean, transB: boolean, m: number, n: number, k: number,
     alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array,
   ): void;
+  /** Optional: InBatchSoftmax's row passes in this backend's kernels, in place of its TypeScript loop. */
+  readonly inBatchSoftmaxRows?: InBatchSoftmaxRows;
 }
+
+/**
+ * The row passes of InBatchSoftmax.forward on logits s [batch × batch], in place: z = s − logQ[j]
+ * (−∞ where j ≠ i carries row i's item), softmax per row, then s = w_i/batch · (softmax − [i = j]).
+ * Returns Σ_i w_i · (logsumexp_j z − z[i, i]). An implementation must match the TypeScript passes
+ * bit for bit (same float64 operations, float32 stores, and V8's exp and log), so that a backend's
+ * choice of kernel never changes a trained model.
+ */
+export type InBatchSoftmaxRows = (
+  s: Float32Array, batch: number, itemIds: Int32Array, logQ: Float32Array | undefined, weights: Float32Array | undefined,
+) => number;
 
 /** C = beta·C, with beta = 0 clearing C outright (so NaN or garbage in C does not survive). */
 function scale(c: Float32Array, size: number, beta: number): void {

@@ -67,7 +67,8 @@ export class Dense {
     this.backend.gemm(true, false, inputs, outputs, batch, 1, this.x, dy, 1, this.weight.grad);
     const db = this.bias.grad;
     for (let b = 0; b < batch; b++) {
-      for (let j = 0; j < outputs; j++) db[j] = (db[j] as number) + (dy[b * outputs + j] as number);
+      const row = b * outputs;
+      for (let j = 0; j < outputs; j++) db[j] = (db[j] as number) + (dy[row + j] as number);
     }
     if (!needInputGrad) return new Float32Array(0);
     if (this.dx.length !== batch * inputs) this.dx = new Float32Array(batch * inputs);

@@ -38,6 +38,8 @@ export class InBatchSoftmax {
   dItems = new Float32Array(0);
   /** Logits, then dLoss/dlogits, [batch × batch]. */
   private logits = new Float32Array(0);
+  private noLogQ = new Float32Array(0);
+  private copies = new Int32Array(0);
 
   constructor(private readonly backend: MatmulBackend) {}
 
@@ -59,23 +61,44 @@ export class InBatchSoftmax {
     const invT = 1 / temperature;
     this.backend.gemm(false, true, batch, batch, dim, invT, queries, items, 0, s);
 
+    const rows = this.backend.inBatchSoftmaxRows;
+    const total = rows ? rows(s, batch, itemIds, logQ, weights) : this.softmaxRows(s, batch, itemIds, logQ, weights);
+    // logits = U·Vᵀ/T, so dU = dS·V/T and dV = dSᵀ·U/T (logQ is a constant).
+    this.backend.gemm(false, false, batch, dim, batch, invT, s, items, 0, this.dQueries);
+    this.backend.gemm(true, false, batch, dim, batch, invT, s, queries, 0, this.dItems);
+    return total / batch;
+  }
+
+  /** The TypeScript row passes: see `InBatchSoftmaxRows` in backend.ts. */
+  private softmaxRows(s: Float32Array, batch: number, itemIds: Int32Array, logQ: Float32Array | undefined, weights: Float32Array | undefined): number {
+    if (this.noLogQ.length !== batch) this.noLogQ = new Float32Array(batch);
+    // s − 0 is s exactly, so a missing logQ is a row of zeros and the loop below has no branch on it.
+    const q = logQ ?? this.noLogQ;
+    const copies = this.copiesOfOwnItem(itemIds, batch);
     let total = 0;
     for (let i = 0; i < batch; i++) {
       const row = i * batch;
       const own = itemIds[i] as number;
       let max = -Infinity;
-      for (let j = 0; j < batch; j++) {
-        const masked = j !== i && itemIds[j] === own;
-        const z = masked ? -Infinity : (s[row + j] as number) - (logQ === undefined ? 0 : (logQ[j] as number));
-        s[row + j] = z;
-        if (z > max) max = z;
+      if (copies[i] === 1) {
+        for (let j = 0; j < batch; j++) {
+          const z = (s[row + j] as number) - (q[j] as number);
+          s[row + j] = z;
+          if (z > max) max = z;
+        }
+      } else {
+        for (let j = 0; j < batch; j++) {
+          const z = j !== i && itemIds[j] === own ? -Infinity : (s[row + j] as number) - (q[j] as number);
+          s[row + j] = z;
+          if (z > max) max = z;
+        }
       }
       // One exp per entry: keep exp(z − max) in place, then scale by 1/sum for the softmax.
       const ownLogit = s[row + i] as number;
       let sum = 0;
-      for (let j = 0; j < batch; j++) {
-        const e = Math.exp((s[row + j] as number) - max);
-        s[row + j] = e;
+      for (let j = row; j < row + batch; j++) {
+        const e = Math.exp((s[j] as number) - max);
+        s[j] = e;
         sum += e;
       }
       const lse = max + Math.log(sum);
@@ -84,12 +107,21 @@ export class InBatchSoftmax {
       // dLoss/dlogits[i, j] = w_i/batch · (softmax_ij − [i = j]); masked entries get exp(−∞) = 0.
       const scale = w / batch;
       const norm = scale / sum;
-      for (let j = 0; j < batch; j++) s[row + j] = (s[row + j] as number) * norm;
+      for (let j = row; j < row + batch; j++) s[j] = (s[j] as number) * norm;
       s[row + i] = (s[row + i] as number) - scale;
     }
-    // logits = U·Vᵀ/T, so dU = dS·V/T and dV = dSᵀ·U/T (logQ is a constant).
-    this.backend.gemm(false, false, batch, dim, batch, invT, s, items, 0, this.dQueries);
-    this.backend.gemm(true, false, batch, dim, batch, invT, s, queries, 0, this.dItems);
-    return total / batch;
+    return total;
+  }
+
+  /** Per row, how many rows of the batch carry its item (1 when the row has no duplicate to mask). */
+  private copiesOfOwnItem(itemIds: Int32Array, batch: number): Int32Array {
+    if (this.copies.length !== batch) this.copies = new Int32Array(batch);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < batch; i++) {
+      const id = itemIds[i] as number;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    for (let i = 0; i < batch; i++) this.copies[i] = counts.get(itemIds[i] as number) ?? 1;
+    return this.copies;
   }
 }
