@@ -15,8 +15,8 @@ import { openKafkaBus } from './events/kafka.ts';
 import type { KafkaBus } from './events/kafka.ts';
 import { openLogBus } from './events/log/index.ts';
 import { dataPaths } from './paths.ts';
-import { checkEventTypeConfig } from './domain/schemas.ts';
-import type { EventTypeConfig } from './domain/schemas.ts';
+import { checkEventTypeConfig } from './domain/event-types.ts';
+import type { EventTypeConfig } from './domain/event-types.ts';
 import type { DataPaths } from './paths.ts';
 
 export interface RuntimeConfig {

@@ -3,8 +3,8 @@
 // `training/` works on this one shape. Pure: `load.ts` fills it from files.
 
 import type { Event } from '../../core/domain/event.ts';
-import { DEFAULT_EVENT_TYPES } from '../../core/domain/schemas.ts';
-import type { EventTypeConfig } from '../../core/domain/schemas.ts';
+import { DEFAULT_EVENT_TYPES } from '../../core/domain/event-types.ts';
+import type { EventTypeConfig } from '../../core/domain/event-types.ts';
 import type { ItemRecord, UserRecord } from './import/records.ts';
 
 /** Compressed sparse rows: row r holds `indices[offsets[r] .. offsets[r + 1])`. */

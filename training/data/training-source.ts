@@ -2,7 +2,7 @@
 // catalog the core built from its event bus. Recorded in the model directory, so
 // `kestrel recommend` can rebuild histories and features from the same place.
 
-import type { EventTypeConfig } from '../../core/domain/schemas.ts';
+import type { EventTypeConfig } from '../../core/domain/event-types.ts';
 import { loadCatalogDataset } from './catalog-source.ts';
 import type { Dataset, DatasetOptions } from './dataset.ts';
 import type { ImportOptions } from './import/read.ts';
