@@ -66,6 +66,8 @@ export interface RankerRows extends FeatureRows {
   source: Int32Array;
   click: Uint8Array;
   engagement: Uint8Array;
+  /** Optional list id per row (−1: none): rows of one list are ranked against each other (contiguous). */
+  group?: Int32Array;
 }
 
 interface Anchors {

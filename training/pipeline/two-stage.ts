@@ -113,7 +113,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   const users: number[] = [];
   for (let u = 0; u < dataset.userIds.length; u++) if (row(labels, u).length > 0) users.push(u);
   shuffleInPlace(users, new Xoshiro128(options.seed ^ 0x7a9e));
-  const parts: { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array }[] = [];
+  const parts: { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array; list?: boolean }[] = [];
   const engaged = engagedItems(dataset, folds.test);
   for (const u of users) {
     const items = fitSources.retrieve(u, row(history, u), userVector(u, row(history, u)), candidates);
@@ -125,7 +125,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
       click[k] = positive.has(i) ? 1 : 0;
       engagement[k] = engaged.has(u * dataset.itemIds.length + i) ? 1 : 0;
     });
-    parts.push({ rows, click, engagement });
+    parts.push({ rows, click, engagement, list: true });
   }
   // Impressions that were not clicked are the negatives the issue's serving logs give (Cheng
   // 2016): rows anchored at label-period events, with point-in-time features and the fit-fold
@@ -342,20 +342,22 @@ function engagedItems(dataset: Dataset, rows: Int32Array): Set<number> {
   return out;
 }
 
-function concatRows(parts: readonly { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array }[]): RankerRows {
+/** One table of ranker rows; each part that is a user's candidate list (`list`) gets its own group id. */
+function concatRows(parts: readonly { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array; list?: boolean }[]): RankerRows {
   const length = parts.reduce((s, p) => s + p.rows.length, 0);
   const wideTotal = parts.reduce((s, p) => s + (p.rows.wideOffsets[p.rows.length] ?? 0), 0);
   const out: RankerRows = {
     length,
     user: new Int32Array(length), item: new Int32Array(length), timestamp: new Float64Array(length),
     position: new Int16Array(length).fill(-1), kind: new Uint8Array(length).fill(ROW_SAMPLED), source: new Int32Array(length).fill(-1),
-    click: new Uint8Array(length), engagement: new Uint8Array(length),
+    click: new Uint8Array(length), engagement: new Uint8Array(length), group: new Int32Array(length).fill(-1),
     dense: new Float32Array(length * DENSE_SIZE), wideOffsets: new Int32Array(length + 1), wideIds: new Int32Array(wideTotal),
   };
   let at = 0;
   let wideAt = 0;
-  for (const p of parts) {
+  for (const [index, p] of parts.entries()) {
     const n = p.rows.length;
+    if (p.list) out.group?.fill(index, at, at + n);
     out.user.set(p.rows.user, at);
     out.item.set(p.rows.item, at);
     out.click.set(p.click, at);

@@ -50,6 +50,11 @@ export interface WideAndDeepOptions {
   scoreWeights?: ObjectiveWeights;
   /** Share of training rows whose user / item id is replaced by the out-of-vocabulary row, so that row learns a cold-start embedding. */
   idDropout?: number;
+  /**
+   * Train the click logit with a listwise softmax over each list of rows that share a `group`
+   * (a user's candidates), instead of pointwise: ranking within a user is what serving needs.
+   */
+  listwise?: boolean;
   backend?: MatmulBackend;
   onEpoch?: (epoch: EpochReport) => void;
 }
@@ -57,7 +62,7 @@ export interface WideAndDeepOptions {
 export const WIDE_AND_DEEP_DEFAULTS = {
   seed: 0, userDim: 16, itemDim: 16, categoryDim: 8, userFeatureDim: 8, hidden: [64, 32],
   learningRate: 0.002, sparseLearningRate: 0.05, batchSize: 512, maxEpochs: 6, patience: 1,
-  validationShare: 0.1, idDropout: 0.02,
+  validationShare: 0.1, idDropout: 0.02, listwise: false,
   lossWeights: { click: 1, engagement: 1 }, scoreWeights: { click: 1, engagement: 1 },
 };
 /** The options with defaults filled in (an option given as undefined takes its default). */
