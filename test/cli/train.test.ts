@@ -110,5 +110,9 @@ describe('kestrel train / recommend / evaluate', () => {
     expect(io.err()).toContain('neither a model directory');
     expect(await main(['evaluate', '--interactions', csv, '--protocol', 'leave-one-out'])).toBe(2);
     expect(io.err()).toContain('--protocol must be random or temporal');
+    const one = join(root, 'one.csv');
+    writeFileSync(one, 'user,item,value,timestamp\nu1,i1,1,1000\n');
+    expect(await main(['train', '--interactions', one, '--out', join(root, 'none')])).toBe(1);
+    expect(io.err()).toContain('1 positive interactions to train on; the two-tower model needs at least 16');
   });
 });

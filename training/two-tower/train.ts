@@ -42,6 +42,9 @@ export interface TwoTowerResult {
 }
 
 const MODEL = 'two-tower';
+/** In-batch negatives need company: below this the softmax has too few items to contrast. */
+const MIN_BATCH = 8;
+const MIN_EXAMPLES = 2 * MIN_BATCH;
 
 export function trainTwoTower(dataset: Dataset, trainRows: Int32Array, options: TrainTwoTowerOptions): TwoTowerResult {
   const config: TwoTowerConfig = { ...DEFAULT_TWO_TOWER, ...options.config };
@@ -53,7 +56,11 @@ export function trainTwoTower(dataset: Dataset, trainRows: Int32Array, options: 
   const logQ = itemLogQ(dataset, positives);
 
   const rng = new Xoshiro128(config.seed ^ 0x5eed);
-  const B = config.batch;
+  if (positives.length < MIN_EXAMPLES) {
+    throw new Error(`${positives.length} positive interactions to train on; the two-tower model needs at least ${MIN_EXAMPLES} (check the event types' weights: only weight > 0 counts)`);
+  }
+  // A small dataset trains on smaller batches (at least 4 per epoch) rather than not at all.
+  const B = Math.min(config.batch, Math.max(MIN_BATCH, 2 ** Math.floor(Math.log2(positives.length / 4))));
   const dense = new Adam([...model.user.denseParams, ...model.item.denseParams], { learningRate: config.learningRate });
   const sparse = new LazyAdam([...model.user.sparseParams, ...model.item.sparseParams], { learningRate: config.sparseLearningRate });
   const loss = new InBatchSoftmax(options.backend);
@@ -67,7 +74,6 @@ export function trainTwoTower(dataset: Dataset, trainRows: Int32Array, options: 
 
   const order = Int32Array.from(positives);
   const steps = Math.floor(order.length / B);
-  if (steps === 0) throw new Error(`${order.length} positive interactions: at least one batch of ${B} is needed to train the two-tower model`);
   const curve: EpochRecord[] = [];
   let best = -Infinity;
   let bestEpoch = 0;
