@@ -14,16 +14,18 @@ interface KernelExports {
   matmulScratchBytes(m: number, n: number, k: number): number;
   inBatchSoftmaxRows(s: number, batch: number, itemIds: number, logQ: number, weights: number): number;
   exp64(x: number, vector: number): number;
+  poolRows(dst: number, rows: number, src: number, offsets: number, weights: number, starts: number, dim: number, accumulate: number): void;
 }
 
 const PAGE_BYTES = 65536;
 const F32 = 4;
+const F64 = 8;
 
 function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & KernelExports {
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
     typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
-    typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function';
+    typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -226,6 +228,39 @@ export class WasmMatmul {
     const total = this.kernels.inBatchSoftmaxRows(sAt, batch, idsAt, logQ ? logQAt : 0, weights ? weightsAt : 0);
     sView.set(heap.subarray(sAt / F32, sAt / F32 + batch * batch));
     return total;
+  };
+
+  /**
+   * EmbeddingBag's pooling (training/nn/backend.ts `PoolRows`) in the `poolRows` kernel, float64
+   * sums rounded to float32 per add like the TypeScript loop, so it gives the same bits. Copies
+   * the source rows, lists and dst (when accumulating) in and dst out. Layout from heapBase:
+   * dst | src | offsets | starts | weights.
+   */
+  readonly poolRows = (
+    dst: Float32Array, rows: number, src: Float32Array, offsets: Int32Array, weights: Float64Array, starts: Int32Array,
+    dim: number, accumulate: boolean,
+  ): void => {
+    if (rows === 0) return;
+    const entries = starts[rows] as number;
+    if (dst.length < rows * dim || starts.length < rows + 1 || offsets.length < entries || weights.length < entries) {
+      throw new RangeError(`poolRows into ${rows} rows of ${dim} needs dst ≥ ${rows * dim}, starts ≥ ${rows + 1}, offsets and weights ≥ ${entries}`);
+    }
+    const dstAt = align16(this.kernels.heapBase());
+    const srcAt = align16(dstAt + rows * dim * F32);
+    const offsetsAt = align16(srcAt + src.length * F32);
+    const startsAt = align16(offsetsAt + entries * F32);
+    const weightsAt = align16(startsAt + (rows + 1) * F32);
+    this.ensureBytes(weightsAt + entries * F64);
+    const heap = this.heap;
+    const buffer = heap.buffer;
+    const dstView = dst.subarray(0, rows * dim);
+    if (accumulate) heap.set(dstView, dstAt / F32);
+    heap.set(src, srcAt / F32);
+    new Int32Array(buffer, offsetsAt, entries).set(offsets.subarray(0, entries));
+    new Int32Array(buffer, startsAt, rows + 1).set(starts.subarray(0, rows + 1));
+    new Float64Array(buffer, weightsAt, entries).set(weights.subarray(0, entries));
+    this.kernels.poolRows(dstAt, rows, srcAt, offsetsAt, weightsAt, startsAt, dim, accumulate ? 1 : 0);
+    dstView.set(heap.subarray(dstAt / F32, dstAt / F32 + rows * dim));
   };
 
   private ensureBytes(bytes: number): void {

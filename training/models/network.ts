@@ -41,7 +41,7 @@ export class Network {
 
   constructor(readonly config: NetworkConfig, rng: Xoshiro128, backend: MatmulBackend) {
     this.bags = config.bags.map((b) => new EmbeddingBag({
-      rows: b.rows, dim: b.dim, pooling: b.mode, rng, ...(b.initStd === undefined ? {} : { initStd: b.initStd }),
+      rows: b.rows, dim: b.dim, pooling: b.mode, rng, backend, ...(b.initStd === undefined ? {} : { initStd: b.initStd }),
     }));
     this.widths = [...config.bags.map((b) => b.dim), ...(config.dense ? [config.dense.size] : [])];
     const sizes = [this.widths.reduce((s, w) => s + w, 0), ...config.hidden, config.outputs];
@@ -52,7 +52,7 @@ export class Network {
     }
     this.relus = config.hidden.map(() => new Relu());
     if (config.wide) {
-      this.wide = new EmbeddingBag({ rows: config.wide.rows, dim: config.outputs, pooling: 'sum', rng, initStd: 0 });
+      this.wide = new EmbeddingBag({ rows: config.wide.rows, dim: config.outputs, pooling: 'sum', rng, backend, initStd: 0 });
       this.wide.table.value.fill(0);
     } else {
       this.wide = undefined;

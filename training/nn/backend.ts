@@ -15,7 +15,21 @@ export interface MatmulBackend {
   ): void;
   /** Optional: InBatchSoftmax's row passes in this backend's kernels, in place of its TypeScript loop. */
   readonly inBatchSoftmaxRows?: InBatchSoftmaxRows;
+  /** Optional: EmbeddingBag's pooling loops in this backend's kernels, in place of its TypeScript loop. */
+  readonly poolRows?: PoolRows;
 }
+
+/**
+ * For each of `rows` dst rows o: dst[o·dim + d] = start + Σ_k weights[k] · src[offsets[k] + d] over
+ * k ∈ [starts[o], starts[o + 1]), in k order, with each float64 multiply-add rounded to float32
+ * (Math.fround) before the next; start = dst[o·dim + d] when `accumulate`, else 0. EmbeddingBag's
+ * forward pools table rows into examples with it and its backward examples' gradients into rows.
+ * An implementation must match that TypeScript loop bit for bit, like `InBatchSoftmaxRows`.
+ */
+export type PoolRows = (
+  dst: Float32Array, rows: number, src: Float32Array, offsets: Int32Array, weights: Float64Array, starts: Int32Array,
+  dim: number, accumulate: boolean,
+) => void;
 
 /**
  * The row passes of InBatchSoftmax.forward on logits s [batch × batch], in place: z = s − logQ[j]
@@ -133,3 +147,63 @@ function gemmTs(
 }
 
 export const typescriptMatmul: MatmulBackend = { name: 'typescript', gemm: gemmTs };
+
+/**
+ * The TypeScript `PoolRows`: eight running sums per pass over a row's
+ * pairs stay in registers instead of being loaded and stored once per pair, and each is rounded to
+ * float32 after every add, as storing it would.
+ */
+export const typescriptPoolRows: PoolRows = (dst, rows, src, offsets, weights, starts, dim, accumulate) => {
+  for (let o = 0; o < rows; o++) {
+    const first = starts[o] as number;
+    const end = starts[o + 1] as number;
+    const to = o * dim;
+    let d = 0;
+    for (; d + 8 <= dim; d += 8) {
+      const at = to + d;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let s4 = 0;
+      let s5 = 0;
+      let s6 = 0;
+      let s7 = 0;
+      if (accumulate) {
+        s0 = dst[at] as number;
+        s1 = dst[at + 1] as number;
+        s2 = dst[at + 2] as number;
+        s3 = dst[at + 3] as number;
+        s4 = dst[at + 4] as number;
+        s5 = dst[at + 5] as number;
+        s6 = dst[at + 6] as number;
+        s7 = dst[at + 7] as number;
+      }
+      for (let k = first; k < end; k++) {
+        const x = (offsets[k] as number) + d;
+        const w = weights[k] as number;
+        s0 = Math.fround(s0 + w * (src[x] as number));
+        s1 = Math.fround(s1 + w * (src[x + 1] as number));
+        s2 = Math.fround(s2 + w * (src[x + 2] as number));
+        s3 = Math.fround(s3 + w * (src[x + 3] as number));
+        s4 = Math.fround(s4 + w * (src[x + 4] as number));
+        s5 = Math.fround(s5 + w * (src[x + 5] as number));
+        s6 = Math.fround(s6 + w * (src[x + 6] as number));
+        s7 = Math.fround(s7 + w * (src[x + 7] as number));
+      }
+      dst[at] = s0;
+      dst[at + 1] = s1;
+      dst[at + 2] = s2;
+      dst[at + 3] = s3;
+      dst[at + 4] = s4;
+      dst[at + 5] = s5;
+      dst[at + 6] = s6;
+      dst[at + 7] = s7;
+    }
+    for (; d < dim; d++) {
+      let sum = accumulate ? dst[to + d] as number : 0;
+      for (let k = first; k < end; k++) sum = Math.fround(sum + (weights[k] as number) * (src[(offsets[k] as number) + d] as number));
+      dst[to + d] = sum;
+    }
+  }
+};

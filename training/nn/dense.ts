@@ -2,7 +2,8 @@
 // DenseLayerSpec, so trained weights go to serving without a transpose.
 import type { Xoshiro128 } from '../../core/domain/random.ts';
 import type { DenseLayerSpec } from '../models/spec.ts';
-import type { MatmulBackend } from './backend.ts';
+import { typescriptPoolRows } from './backend.ts';
+import type { MatmulBackend, PoolRows } from './backend.ts';
 import { glorotUniform, heNormal } from './init.ts';
 import { Param } from './param.ts';
 
@@ -25,6 +26,11 @@ export class Dense {
   private batch = 0;
   private out = new Float32Array(0);
   private dx = new Float32Array(0);
+  /** db += Σ_rows dy as a pooling of dy's rows with weight 1 (`rowOffsets`, `ones`, `rowSpan`). */
+  private readonly sumRows: PoolRows;
+  private rowOffsets = new Int32Array(0);
+  private ones = new Float64Array(0);
+  private readonly rowSpan = new Int32Array(2);
 
   constructor(options: DenseOptions) {
     const { inputs, outputs, rng } = options;
@@ -37,6 +43,7 @@ export class Dense {
     this.weight = new Param(w);
     this.bias = new Param(new Float32Array(outputs));
     this.backend = options.backend;
+    this.sumRows = options.backend.poolRows ?? typescriptPoolRows;
   }
 
   get params(): Param[] {
@@ -65,11 +72,13 @@ export class Dense {
     const { inputs, outputs, batch } = this;
     if (dy.length !== batch * outputs) throw new RangeError(`dy has ${dy.length} floats, expected ${batch} × ${outputs}`);
     this.backend.gemm(true, false, inputs, outputs, batch, 1, this.x, dy, 1, this.weight.grad);
-    const db = this.bias.grad;
-    for (let b = 0; b < batch; b++) {
-      const row = b * outputs;
-      for (let j = 0; j < outputs; j++) db[j] = (db[j] as number) + (dy[row + j] as number);
+    if (this.rowOffsets.length !== batch) {
+      this.rowOffsets = Int32Array.from({ length: batch }, (_, b) => b * outputs);
+      this.ones = new Float64Array(batch).fill(1);
+      this.rowSpan[1] = batch;
     }
+    // db[j] + dy[0, j] + dy[1, j] + …, rounded to float32 after each add (w·x = x for w = 1).
+    this.sumRows(this.bias.grad, 1, dy, this.rowOffsets, this.ones, this.rowSpan, outputs, true);
     if (!needInputGrad) return new Float32Array(0);
     if (this.dx.length !== batch * inputs) this.dx = new Float32Array(batch * inputs);
     this.backend.gemm(false, true, batch, inputs, outputs, 1, dy, this.weight.value, 0, this.dx);

@@ -3,6 +3,8 @@
 // mask [batch × L] row-major, where the mask is 0/1 padding or a per-id weight.
 import type { Xoshiro128 } from '../../core/domain/random.ts';
 import type { BagSpec } from '../models/spec.ts';
+import { typescriptPoolRows } from './backend.ts';
+import type { MatmulBackend, PoolRows } from './backend.ts';
 import { fillNormal } from './init.ts';
 import { SparseParam } from './param.ts';
 
@@ -15,11 +17,16 @@ export interface EmbeddingBagOptions {
   rng: Xoshiro128;
   /** Std of the normal initialisation; default 1/√dim keeps a pooled vector's norm near 1. */
   initStd?: number;
+  /** A backend whose `poolRows` kernel runs the pooling loops; without one they run in TypeScript. */
+  backend?: MatmulBackend;
 }
 
 export class EmbeddingBag {
   readonly table: SparseParam;
   readonly pooling: BagPooling;
+  private readonly poolRows: PoolRows;
+  /** True when `poolRows` copies its source: then forward hands it only the rows the batch uses. */
+  private readonly copiesSource: boolean;
   private out = new Float32Array(0);
   /** Per example: the factor each masked id's row is scaled by (1/max(Σ mask, 1) for mean, 1 for sum). */
   private scale = new Float32Array(0);
@@ -27,9 +34,21 @@ export class EmbeddingBag {
   private mask: Float32Array = new Float32Array(0);
   private batch = 0;
   private length = 0;
-  /** Per example, the table offset and weight of each unmasked id: scratch for `poolRows`. */
-  private rowOffsets = new Int32Array(0);
-  private rowWeights = new Float64Array(0);
+  /**
+   * The (row, id) pairs of the last pass in `poolRows`' layout: per pair a source offset and a
+   * weight, and per pooled row the start of its pairs. Forward lists them per example; backward
+   * lists them per touched row (`pairSlot` holds each pair's slot before they are sorted).
+   */
+  private offsets = new Int32Array(0);
+  private weights = new Float64Array(0);
+  private starts = new Int32Array(0);
+  private pairSlot = new Int32Array(0);
+  private pairFrom = new Int32Array(0);
+  private pairWeight = new Float64Array(0);
+  /** Forward's copy of the rows a batch uses (only when `copiesSource`): localRow[id] is its row, or −1. */
+  private localRow: Int32Array = new Int32Array(0);
+  private usedRows = new Int32Array(0);
+  private gathered = new Float32Array(0);
 
   constructor(options: EmbeddingBagOptions) {
     const { rows, dim, pooling, rng } = options;
@@ -39,6 +58,9 @@ export class EmbeddingBag {
     const table = fillNormal(new Float32Array(rows * dim), options.initStd ?? 1 / Math.sqrt(dim), rng);
     this.table = new SparseParam(table, rows, dim);
     this.pooling = pooling;
+    const kernel = options.backend?.poolRows;
+    this.poolRows = kernel ?? typescriptPoolRows;
+    this.copiesSource = kernel !== undefined;
   }
 
   get dim(): number {
@@ -57,34 +79,61 @@ export class EmbeddingBag {
     }
     if (this.out.length !== batch * dim) this.out = new Float32Array(batch * dim);
     if (this.scale.length !== batch) this.scale = new Float32Array(batch);
-    if (this.rowOffsets.length < length) {
-      this.rowOffsets = new Int32Array(length);
-      this.rowWeights = new Float64Array(length);
-    }
-    const { rowOffsets, rowWeights } = this;
+    this.reserve(batch * length, batch);
+    const { offsets, weights, starts } = this;
     const out = this.out;
     const scales = this.scale;
     const mean = this.pooling === 'mean';
+    // A kernel that copies its source gets the whole table when the batch could touch every row,
+    // else only the rows it uses (a table may be far larger than a batch).
+    const gather = this.copiesSource && rows > batch * length;
+    if (gather && this.localRow.length !== rows) this.localRow = new Int32Array(rows).fill(-1);
+    const localRow = this.localRow;
+    let used = 0;
+    let pairs = 0;
+    starts[0] = 0;
     for (let b = 0; b < batch; b++) {
       const at = b * length;
       let weight = 0;
       for (let l = 0; l < length; l++) weight += mask[at + l] as number;
       const scale = mean ? 1 / Math.max(weight, 1) : 1;
       scales[b] = scale;
-      let used = 0;
       for (let l = 0; l < length; l++) {
         const m = mask[at + l] as number;
         if (m === 0) continue;
         const id = ids[at + l] as number;
         if (!(id >= 0 && id < rows)) {
+          if (gather) this.forgetUsedRows(used);
           throw new RangeError(`example ${b} position ${l} has id ${id}, outside the table's ${rows} rows`);
         }
-        rowOffsets[used] = id * dim;
-        rowWeights[used] = m * scale;
-        used++;
+        let row = id;
+        if (gather) {
+          row = localRow[id] as number;
+          if (row < 0) {
+            row = used++;
+            localRow[id] = row;
+            this.usedRows[row] = id;
+          }
+        }
+        offsets[pairs] = row * dim;
+        weights[pairs] = m * scale;
+        pairs++;
       }
-      poolRows(out, b * dim, value, rowOffsets, rowWeights, used, dim);
+      starts[b + 1] = pairs;
     }
+    let source = value;
+    if (gather) {
+      if (this.gathered.length < used * dim) this.gathered = new Float32Array(Math.max(used * dim, 2 * this.gathered.length));
+      const gathered = this.gathered;
+      for (let r = 0; r < used; r++) {
+        const from = (this.usedRows[r] as number) * dim;
+        const to = r * dim;
+        for (let d = 0; d < dim; d++) gathered[to + d] = value[from + d] as number;
+      }
+      this.forgetUsedRows(used);
+      source = gathered.subarray(0, used * dim);
+    }
+    this.poolRows(out, batch, source, offsets, weights, starts, dim, false);
     this.ids = ids;
     this.mask = mask;
     this.batch = batch;
@@ -92,25 +141,53 @@ export class EmbeddingBag {
     return out;
   }
 
-  /** Adds dL/dE into the table's sparse gradient, touching only the rows this batch used. */
+  /**
+   * Adds dL/dE into the table's sparse gradient, touching only the rows this batch used. Each
+   * touched row's gradient is pooled over its (example, position) pairs in forward order, so
+   * every float32 sum is the one that adding the pairs into the row one by one would store.
+   */
   backward(dOut: Float32Array): void {
     const { dim } = this.table;
     const grad = this.table.grad;
     const { ids, mask, batch, length } = this;
     if (dOut.length !== batch * dim) throw new RangeError(`dOut has ${dOut.length} floats, expected ${batch} × ${dim}`);
     const scales = this.scale;
+    const { pairSlot, pairFrom, pairWeight } = this;
+    // Claim each used row's slot and list the pairs in forward order.
+    const firstNew = grad.count;
+    let pairs = 0;
     for (let b = 0; b < batch; b++) {
       const scale = scales[b] as number;
       const at = b * length;
-      const src = b * dim;
       for (let l = 0; l < length; l++) {
         const m = mask[at + l] as number;
         if (m === 0) continue;
-        const s = grad.slot(ids[at + l] as number);
-        // slot() may grow the buffer: read `values` after it.
-        addScaledRow(grad.values, s * dim, dOut, src, m * scale, dim);
+        pairSlot[pairs] = grad.slot(ids[at + l] as number);
+        pairFrom[pairs] = b * dim;
+        pairWeight[pairs] = m * scale;
+        pairs++;
       }
     }
+    // A stable counting sort of the pairs by slot: counts land at starts[s + 2], so that after
+    // the prefix sum starts[s + 1] is where slot s begins, and after placing, where slot s + 1 does.
+    const slots = grad.count;
+    if (this.starts.length < slots + 2) this.starts = new Int32Array(Math.max(slots + 2, 2 * this.starts.length));
+    const { starts, offsets, weights } = this;
+    starts.fill(0, 0, slots + 2);
+    for (let e = 0; e < pairs; e++) {
+      const at = (pairSlot[e] as number) + 2;
+      starts[at] = (starts[at] as number) + 1;
+    }
+    for (let s = 2; s < slots + 2; s++) starts[s] = (starts[s] as number) + (starts[s - 1] as number);
+    for (let e = 0; e < pairs; e++) {
+      const at = (pairSlot[e] as number) + 1;
+      const to = starts[at] as number;
+      starts[at] = to + 1;
+      offsets[to] = pairFrom[e] as number;
+      weights[to] = pairWeight[e] as number;
+    }
+    // New slots are zero (slot() clears them), so start from zero unless older slots hold sums.
+    this.poolRows(grad.values, slots, dOut, offsets, weights, starts, dim, firstNew > 0);
   }
 
   zeroGrad(): void {
@@ -121,72 +198,21 @@ export class EmbeddingBag {
   toSpec(name: string): BagSpec {
     return { name, rows: this.table.rows, dim: this.dim, mode: this.pooling, table: this.table.value.slice() };
   }
-}
 
-/**
- * dst[to .. to+dim) += w · src[from .. from+dim), each sum rounded to float32 as it is stored: the
- * loop of backward per (example, id), unrolled by 8 (dims are multiples of 8 in practice).
- */
-function addScaledRow(dst: Float32Array, to: number, src: Float32Array, from: number, w: number, dim: number): void {
-  let d = 0;
-  for (; d + 8 <= dim; d += 8) {
-    const a = to + d;
-    const c = from + d;
-    dst[a] = (dst[a] as number) + w * (src[c] as number);
-    dst[a + 1] = (dst[a + 1] as number) + w * (src[c + 1] as number);
-    dst[a + 2] = (dst[a + 2] as number) + w * (src[c + 2] as number);
-    dst[a + 3] = (dst[a + 3] as number) + w * (src[c + 3] as number);
-    dst[a + 4] = (dst[a + 4] as number) + w * (src[c + 4] as number);
-    dst[a + 5] = (dst[a + 5] as number) + w * (src[c + 5] as number);
-    dst[a + 6] = (dst[a + 6] as number) + w * (src[c + 6] as number);
-    dst[a + 7] = (dst[a + 7] as number) + w * (src[c + 7] as number);
-  }
-  for (; d < dim; d++) dst[to + d] = (dst[to + d] as number) + w * (src[from + d] as number);
-}
-
-/**
- * dst[to + d] = Σ_k weights[k] · table[offsets[k] + d] over the `count` rows, summed in k order and
- * rounded to float32 after every add: the same float32 sums as adding each row into a zeroed output,
- * but eight running sums stay in registers instead of being loaded and stored once per row.
- */
-function poolRows(
-  dst: Float32Array, to: number, table: Float32Array, offsets: Int32Array, weights: Float64Array, count: number, dim: number,
-): void {
-  let d = 0;
-  for (; d + 8 <= dim; d += 8) {
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let s4 = 0;
-    let s5 = 0;
-    let s6 = 0;
-    let s7 = 0;
-    for (let k = 0; k < count; k++) {
-      const o = (offsets[k] as number) + d;
-      const w = weights[k] as number;
-      s0 = Math.fround(s0 + w * (table[o] as number));
-      s1 = Math.fround(s1 + w * (table[o + 1] as number));
-      s2 = Math.fround(s2 + w * (table[o + 2] as number));
-      s3 = Math.fround(s3 + w * (table[o + 3] as number));
-      s4 = Math.fround(s4 + w * (table[o + 4] as number));
-      s5 = Math.fround(s5 + w * (table[o + 5] as number));
-      s6 = Math.fround(s6 + w * (table[o + 6] as number));
-      s7 = Math.fround(s7 + w * (table[o + 7] as number));
+  /** Room for `pairs` (row, id) pairs and `rows` pooled rows in the scratch lists. */
+  private reserve(pairs: number, rows: number): void {
+    if (this.offsets.length < pairs) {
+      this.offsets = new Int32Array(pairs);
+      this.weights = new Float64Array(pairs);
+      this.pairSlot = new Int32Array(pairs);
+      this.pairFrom = new Int32Array(pairs);
+      this.pairWeight = new Float64Array(pairs);
+      this.usedRows = new Int32Array(pairs);
     }
-    const at = to + d;
-    dst[at] = s0;
-    dst[at + 1] = s1;
-    dst[at + 2] = s2;
-    dst[at + 3] = s3;
-    dst[at + 4] = s4;
-    dst[at + 5] = s5;
-    dst[at + 6] = s6;
-    dst[at + 7] = s7;
+    if (this.starts.length < rows + 2) this.starts = new Int32Array(rows + 2);
   }
-  for (; d < dim; d++) {
-    let sum = 0;
-    for (let k = 0; k < count; k++) sum = Math.fround(sum + (weights[k] as number) * (table[(offsets[k] as number) + d] as number));
-    dst[to + d] = sum;
+
+  private forgetUsedRows(used: number): void {
+    for (let r = 0; r < used; r++) this.localRow[this.usedRows[r] as number] = -1;
   }
 }

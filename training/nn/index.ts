@@ -1,6 +1,6 @@
 export { Concat, L2Normalize, Relu } from './activations.ts';
-export { typescriptMatmul } from './backend.ts';
-export type { InBatchSoftmaxRows, MatmulBackend } from './backend.ts';
+export { typescriptMatmul, typescriptPoolRows } from './backend.ts';
+export type { InBatchSoftmaxRows, MatmulBackend, PoolRows } from './backend.ts';
 export { Dense } from './dense.ts';
 export type { DenseOptions } from './dense.ts';
 export { EmbeddingBag } from './embedding-bag.ts';

@@ -94,7 +94,8 @@ export class WideAndDeep {
     this.vocabulary = vocabulary;
     this.scoreWeights = { ...o.scoreWeights };
     const rng = new Xoshiro128(o.seed);
-    const bag = (name: string, rows: number, dim: number) => ({ name, bag: new EmbeddingBag({ rows, dim, pooling: 'mean', rng }) });
+    const backend = o.backend ?? typescriptMatmul;
+    const bag = (name: string, rows: number, dim: number) => ({ name, bag: new EmbeddingBag({ rows, dim, pooling: 'mean', rng, backend }) });
     // One extra row for ids outside the vocabulary (new users and items at serving time).
     this.bags = [
       bag(RANKER_INPUTS.user, vocabulary.users + 1, o.userDim),
@@ -102,8 +103,7 @@ export class WideAndDeep {
       bag(RANKER_INPUTS.categories, Math.max(1, vocabulary.categories), o.categoryDim),
       bag(RANKER_INPUTS.userFeatures, Math.max(1, vocabulary.userFeatures), o.userFeatureDim),
     ];
-    this.wide = new EmbeddingBag({ rows: wideBuckets, dim: OBJECTIVES.length, pooling: 'sum', rng, initStd: 0 });
-    const backend = o.backend ?? typescriptMatmul;
+    this.wide = new EmbeddingBag({ rows: wideBuckets, dim: OBJECTIVES.length, pooling: 'sum', rng, backend, initStd: 0 });
     const widths = [this.bags.reduce<number>((w, b) => w + b.bag.dim, DENSE_SIZE), ...o.hidden, OBJECTIVES.length];
     this.layers = [];
     for (let l = 0; l + 1 < widths.length; l++) {

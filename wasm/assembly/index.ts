@@ -5,6 +5,7 @@ export { scoreDot } from "./score";
 export { sampleBeta } from "./sampling";
 export { gemm, matmulScratchBytes } from "./matmul";
 export { exp64, inBatchSoftmaxRows } from "./softmax";
+export { poolRows } from "./embedding";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {

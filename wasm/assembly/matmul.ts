@@ -47,7 +47,18 @@ function packA(transA: bool, m: i32, k: i32, p0: i32, kc: i32, a: usize, out: us
     let dst = out;
     for (let i0 = 0; i0 < m; i0 += MR) {
       const rows = min(MR, m - i0);
-      for (let p = p0; p < p0 + kc; p++) {
+      let p = p0;
+      if (rows == MR) {
+        // A full panel: 4×4 blocks, one vector load per row, transposed in registers.
+        const rowBytes = <usize>k * F32;
+        let src = a + (<usize>i0 * <usize>k + <usize>p0) * F32;
+        for (; p + 4 <= p0 + kc; p += 4) {
+          transpose4x4(src, rowBytes, dst, <usize>MR * F32);
+          dst += 16 * F32;
+          src += 4 * F32;
+        }
+      }
+      for (; p < p0 + kc; p++) {
         for (let r = 0; r < MR; r++) {
           const value: f32 = r < rows ? load<f32>(a + (<usize>(i0 + r) * <usize>k + <usize>p) * F32) : 0;
           store<f32>(dst, value);
@@ -79,6 +90,23 @@ function packA(transA: bool, m: i32, k: i32, p0: i32, kc: i32, a: usize, out: us
   }
 }
 
+/** The 4×4 block at `src` (rows `srcStride` bytes apart) written transposed at `dst` (rows `dstStride` apart). */
+@inline
+function transpose4x4(src: usize, srcStride: usize, dst: usize, dstStride: usize): void {
+  const r0 = v128.load(src);
+  const r1 = v128.load(src + srcStride);
+  const r2 = v128.load(src + 2 * srcStride);
+  const r3 = v128.load(src + 3 * srcStride);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + dstStride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * dstStride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * dstStride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
 /**
  * Rows p0..p0+kc of op(B) [k×n] as panels of NR columns: panel q holds columns q·NR.., its
  * element (p, c) at (q·kc + p)·NR + c, columns past n zero.
@@ -88,7 +116,25 @@ function packB(transB: bool, n: i32, k: i32, p0: i32, kc: i32, b: usize, out: us
   for (let j0 = 0; j0 < n; j0 += NR) {
     const cols = min(NR, n - j0);
     const panel = out + <usize>(j0 / NR) * panelBytes;
-    if (transB) {
+    if (transB && cols == NR) {
+      // op(B)[p, j] = B[j, p] (B is n×k), a full panel: two 4×4 blocks per 4 depths, one vector
+      // load per row of B, transposed in registers.
+      const rowBytes = <usize>k * F32;
+      let src = b + (<usize>j0 * <usize>k + <usize>p0) * F32;
+      let dst = panel;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        transpose4x4(src, rowBytes, dst, <usize>NR * F32);
+        transpose4x4(src + 4 * rowBytes, rowBytes, dst + 4 * F32, <usize>NR * F32);
+        src += 4 * F32;
+        dst += 4 * <usize>NR * F32;
+      }
+      for (; p < kc; p++) {
+        for (let c = 0; c < NR; c++) {
+          store<f32>(panel + (<usize>p * <usize>NR + <usize>c) * F32, load<f32>(b + (<usize>(j0 + c) * <usize>k + <usize>(p0 + p)) * F32));
+        }
+      }
+    } else if (transB) {
       // op(B)[p, j] = B[j, p] (B is n×k): read each row of B sequentially, write with stride NR.
       for (let c = 0; c < NR; c++) {
         const src = b + (<usize>(j0 + c) * <usize>k + <usize>p0) * F32;

@@ -37,53 +37,72 @@ function referenceBag(table: Float32Array, dim: number, ids: Int32Array, mask: F
   return { out, scale };
 }
 
-describe('EmbeddingBag matches the row-by-row reference bit for bit', () => {
-  it.each([
-    [64, 50, 'mean'], [32, 1, 'sum'], [13, 7, 'mean'], [3, 4, 'sum'], [16, 9, 'sum'],
-  ] as const)('dim %i, length %i, %s pooling, with padding and per-id weights', (dim, length, pooling) => {
-    const seed = freshSeed();
-    const rng = new Xoshiro128(seed);
-    const rows = 37;
-    const batch = 23;
-    const bag = new EmbeddingBag({ rows, dim, pooling, rng });
-    const ids = new Int32Array(batch * length);
-    const mask = new Float32Array(batch * length);
-    for (let i = 0; i < ids.length; i++) {
-      ids[i] = Math.floor(rng.next() * rows);
-      const r = rng.next();
-      mask[i] = r < 0.3 ? 0 : r < 0.8 ? 1 : Math.fround(rng.next() * 2);
-    }
-    const table = bag.table.value;
-    const expected = referenceBag(table, dim, ids, mask, batch, length, pooling === 'mean');
-    expectSameFloats(bag.forward(ids, mask, batch, length), expected.out, `forward, seed ${seed}`);
+/** The pooling loops in TypeScript, and in the `poolRows` kernel of each WASM build. */
+async function bagBackends(): Promise<[string, MatmulBackend | undefined][]> {
+  const wasm = await Promise.all(BUILDS.map(async (b): Promise<[string, MatmulBackend]> => [`wasm ${b}`, await createWasmMatmul(b)]));
+  return [['typescript', undefined], ...wasm];
+}
 
-    const dOut = randomNormal(batch * dim, rng);
-    bag.zeroGrad();
-    bag.backward(dOut);
-    bag.backward(dOut); // a second backward adds on top of the first
-    const grad = bag.table.grad;
-    const expectedGrad = new Float32Array(rows * dim);
-    const order: number[] = [];
-    for (let pass = 0; pass < 2; pass++) {
-      for (let b = 0; b < batch; b++) {
-        for (let l = 0; l < length; l++) {
-          const m = mask[b * length + l] as number;
-          if (m === 0) continue;
-          const id = ids[b * length + l] as number;
-          if (!order.includes(id)) order.push(id);
-          const w = m * (expected.scale[b] as number);
-          for (let d = 0; d < dim; d++) expectedGrad[id * dim + d] = (expectedGrad[id * dim + d] as number) + w * (dOut[b * dim + d] as number);
+describe('EmbeddingBag matches the row-by-row reference bit for bit', async () => {
+  const backends = await bagBackends();
+  // 37 rows: the batch can touch every row, so a copying kernel gets the whole table; 5000 rows:
+  // it gets only the rows the batch uses.
+  describe.each(backends)('%s', (_name, backend) => {
+    it.each([
+      [64, 50, 'mean', 37], [32, 1, 'sum', 37], [13, 7, 'mean', 37], [3, 4, 'sum', 37], [16, 9, 'sum', 37],
+      [64, 3, 'mean', 5000], [19, 2, 'sum', 5000],
+    ] as const)('dim %i, length %i, %s pooling, %i rows, with padding and per-id weights', (dim, length, pooling, rows) => {
+      const seed = freshSeed();
+      const rng = new Xoshiro128(seed);
+      const batch = 23;
+      const bag = new EmbeddingBag({ rows, dim, pooling, rng, ...(backend ? { backend } : {}) });
+      const ids = new Int32Array(batch * length);
+      const mask = new Float32Array(batch * length);
+      for (let i = 0; i < ids.length; i++) {
+        ids[i] = Math.floor(rng.next() * rows);
+        const r = rng.next();
+        mask[i] = r < 0.3 ? 0 : r < 0.8 ? 1 : Math.fround(rng.next() * 2);
+      }
+      const table = bag.table.value;
+      const expected = referenceBag(table, dim, ids, mask, batch, length, pooling === 'mean');
+      expectSameFloats(bag.forward(ids, mask, batch, length), expected.out, `forward, seed ${seed}`);
+
+      const dOut = randomNormal(batch * dim, rng);
+      bag.zeroGrad();
+      bag.backward(dOut);
+      bag.backward(dOut); // a second backward adds on top of the first
+      const grad = bag.table.grad;
+      const expectedGrad = new Float32Array(rows * dim);
+      const order: number[] = [];
+      for (let pass = 0; pass < 2; pass++) {
+        for (let b = 0; b < batch; b++) {
+          for (let l = 0; l < length; l++) {
+            const m = mask[b * length + l] as number;
+            if (m === 0) continue;
+            const id = ids[b * length + l] as number;
+            if (!order.includes(id)) order.push(id);
+            const w = m * (expected.scale[b] as number);
+            for (let d = 0; d < dim; d++) expectedGrad[id * dim + d] = (expectedGrad[id * dim + d] as number) + w * (dOut[b * dim + d] as number);
+          }
         }
       }
-    }
-    expect(Array.from(grad.rows.subarray(0, grad.count)), `touched rows in first-touch order, seed ${seed}`).toEqual(order);
-    const actualGrad = new Float32Array(order.length * dim);
-    const wanted = new Float32Array(order.length * dim);
-    order.forEach((id, s) => {
-      actualGrad.set(grad.values.subarray(s * dim, (s + 1) * dim), s * dim);
-      wanted.set(expectedGrad.subarray(id * dim, (id + 1) * dim), s * dim);
+      expect(Array.from(grad.rows.subarray(0, grad.count)), `touched rows in first-touch order, seed ${seed}`).toEqual(order);
+      const actualGrad = new Float32Array(order.length * dim);
+      const wanted = new Float32Array(order.length * dim);
+      order.forEach((id, s) => {
+        actualGrad.set(grad.values.subarray(s * dim, (s + 1) * dim), s * dim);
+        wanted.set(expectedGrad.subarray(id * dim, (id + 1) * dim), s * dim);
+      });
+      expectSameFloats(actualGrad, wanted, `backward, seed ${seed}`);
     });
-    expectSameFloats(actualGrad, wanted, `backward, seed ${seed}`);
+  });
+
+  it.each(backends)('%s: an out-of-range id leaves the bag usable', (_name, backend) => {
+    const bag = new EmbeddingBag({ rows: 1000, dim: 8, pooling: 'sum', rng: new Xoshiro128(5), ...(backend ? { backend } : {}) });
+    expect(() => bag.forward(Int32Array.from([4, 1000]), Float32Array.from([1, 1]), 1, 2)).toThrow('example 0 position 1 has id 1000');
+    const out = bag.forward(Int32Array.from([4, 7]), Float32Array.from([1, 1]), 1, 2);
+    const table = bag.table.value;
+    expectSameFloats(out, Float32Array.from({ length: 8 }, (_, d) => (table[32 + d] as number) + (table[56 + d] as number)), 'forward after the error');
   });
 });
 
