@@ -1,0 +1,152 @@
+// Fusion of the candidate lists that several retrieval sources (ANN, co-visitation, content,
+// trending, fresh) return for one request, into one de-duplicated list for the ranker.
+//
+// * Reciprocal rank fusion (Cormack, Clarke & Büttcher, "Reciprocal Rank Fusion outperforms
+//   Condorcet and individual Rank Learning Methods", SIGIR 2009): score = Σ_s w_s / (k + rank_s).
+//   It uses ranks only, so sources whose scores live on different scales (cosine, counts,
+//   recency) mix without calibration; k = 60 is the paper's value.
+// * Quota merge: round-robin over the sources with a cap per source, for when each source must be
+//   guaranteed (and limited to) a share of the candidates, whatever the others score.
+// Pure: no runtime imports.
+
+/** One candidate of one source's list; lists are best first. */
+export interface SourceCandidate {
+  item: string;
+  score: number;
+}
+
+export interface SourceList {
+  source: string;
+  candidates: readonly SourceCandidate[];
+}
+
+export interface FusedCandidate {
+  item: string;
+  score: number;
+  /** Every source whose list holds the item, in the order of `lists`. */
+  sources: string[];
+  /** Each of those sources' own score for the item (its best-ranked entry when listed twice). */
+  sourceScores: Record<string, number>;
+}
+
+/** The RRF constant of Cormack et al. 2009: damps the weight of the very top ranks. */
+export const RRF_DEFAULT_K = 60;
+
+export interface RrfOptions {
+  /** Rank damping constant, > 0; default RRF_DEFAULT_K = 60. */
+  k?: number;
+  /** Weight per source, ≥ 0; a source not named weighs 1. */
+  weights?: Readonly<Record<string, number>>;
+}
+
+function checkDistinctSources(lists: readonly SourceList[]): void {
+  const seen = new Set<string>();
+  for (const { source } of lists) {
+    if (seen.has(source)) throw new RangeError(`source '${source}' appears twice in the lists to fuse; concatenate its candidates into one list first`);
+    seen.add(source);
+  }
+}
+
+/** Adds `source` to a fused candidate unless the source already listed it (higher up). */
+function recordSource(fused: FusedCandidate, source: string, score: number): boolean {
+  if (Object.prototype.hasOwnProperty.call(fused.sourceScores, source)) return false;
+  fused.sources.push(source);
+  fused.sourceScores[source] = score;
+  return true;
+}
+
+function newFused(item: string): FusedCandidate {
+  return { item, score: 0, sources: [], sourceScores: {} };
+}
+
+/**
+ * Reciprocal rank fusion: score(item) = Σ over the sources that list it of w_s / (k + rank_s),
+ * rank counted from 1 in each list (an item a source lists twice counts at its better rank).
+ * Returns every distinct item, best first; equal scores keep the order of first appearance when
+ * reading `lists` in order, each list best first.
+ */
+export function reciprocalRankFusion(lists: readonly SourceList[], options: RrfOptions = {}): FusedCandidate[] {
+  const k = options.k ?? RRF_DEFAULT_K;
+  if (!(k > 0 && k < Infinity)) throw new RangeError(`RRF k must be a positive finite number, got ${k}`);
+  checkDistinctSources(lists);
+  const weights = options.weights ?? {};
+  const byItem = new Map<string, FusedCandidate>();
+  for (const { source, candidates } of lists) {
+    const w = Object.prototype.hasOwnProperty.call(weights, source) ? (weights[source] as number) : 1;
+    if (!(w >= 0 && w < Infinity)) throw new RangeError(`RRF weight of source '${source}' must be a finite number >= 0, got ${w}`);
+    for (let r = 0; r < candidates.length; r++) {
+      const { item, score } = candidates[r] as SourceCandidate;
+      let fused = byItem.get(item);
+      if (fused === undefined) {
+        fused = newFused(item);
+        byItem.set(item, fused);
+      }
+      if (recordSource(fused, source, score)) fused.score += w / (k + r + 1);
+    }
+  }
+  // Array.prototype.sort is stable (ES2019), so ties keep first-appearance order.
+  return [...byItem.values()].sort((a, b) => b.score - a.score);
+}
+
+export interface QuotaOptions {
+  /** Most distinct items taken from each source; a source not named is unlimited. */
+  quotas: Readonly<Record<string, number>>;
+  /** Length of the merged list; default: until every source is exhausted or at its quota. */
+  total?: number;
+}
+
+function checkCount(name: string, v: number): void {
+  if (!(Number.isInteger(v) && v >= 0) && v !== Infinity) throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
+}
+
+/**
+ * Round-robin merge with a quota per source. Each round visits the sources in `lists` order and
+ * takes each one's next item not already taken (an item already taken by an earlier source does
+ * not use up this source's quota), while that source is under its quota; rounds repeat until
+ * `total` items are taken or no source can give more. score = 1 / (rank in the merged list), rank
+ * from 1. `sources` names every source whose list holds the item, including sources whose turn
+ * never reached it, so explanations show all the evidence.
+ */
+export function quotaMerge(lists: readonly SourceList[], options: QuotaOptions): FusedCandidate[] {
+  const { quotas } = options;
+  const total = options.total ?? Infinity;
+  checkCount('quotaMerge total', total);
+  checkDistinctSources(lists);
+  const limit = lists.map(({ source }) => {
+    const q = Object.prototype.hasOwnProperty.call(quotas, source) ? (quotas[source] as number) : Infinity;
+    checkCount(`quota of source '${source}'`, q);
+    return q;
+  });
+  const cursor = new Int32Array(lists.length);
+  const taken = new Int32Array(lists.length);
+  const byItem = new Map<string, FusedCandidate>();
+  const merged: FusedCandidate[] = [];
+  let progress = true;
+  while (merged.length < total && progress) {
+    progress = false;
+    for (let s = 0; s < lists.length && merged.length < total; s++) {
+      if ((taken[s] as number) >= (limit[s] as number)) continue;
+      const { candidates } = lists[s] as SourceList;
+      let c = cursor[s] as number;
+      while (c < candidates.length && byItem.has((candidates[c] as SourceCandidate).item)) c++;
+      if (c < candidates.length) {
+        const fused = newFused((candidates[c] as SourceCandidate).item);
+        fused.score = 1 / (merged.length + 1);
+        byItem.set(fused.item, fused);
+        merged.push(fused);
+        taken[s] = (taken[s] as number) + 1;
+        c++;
+        progress = true;
+      }
+      cursor[s] = c;
+    }
+  }
+  // Attribute every source that lists a taken item, in `lists` order, with its best-ranked score.
+  for (const { source, candidates } of lists) {
+    for (const { item, score } of candidates) {
+      const fused = byItem.get(item);
+      if (fused !== undefined) recordSource(fused, source, score);
+    }
+  }
+  return merged;
+}
