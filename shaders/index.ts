@@ -1,2 +1,3 @@
 export * from './score.ts';
 export * from './matmul.ts';
+export * from './wide-deep.ts';
