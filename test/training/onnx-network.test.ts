@@ -3,7 +3,7 @@ import { createNodeSession, createWebSession } from '../../core/ranking/onnx-ses
 import type { Feeds, OnnxSession } from '../../core/ranking/onnx-session.ts';
 import { checkNetworkSpec, forwardNetwork, networkOutputWidth } from '../../training/models/forward.ts';
 import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
-import { exportNetwork, readNetwork } from '../../training/onnx/network.ts';
+import { exportNetwork, int64Ids, readNetwork } from '../../training/onnx/network.ts';
 import { freshSeed, gaussian, mulberry32, relativeError } from '../support/random.ts';
 import type { Rng } from '../support/random.ts';
 
@@ -259,5 +259,13 @@ describe('readNetwork', () => {
       const spec = randomSpec(shape, mulberry32(seed));
       expect(readNetwork(exportNetwork(spec, { metadata: { version: 'v1' } })), `${shape.label}, seed ${seed}`).toEqual(spec);
     }
+  });
+});
+
+describe('int64Ids', () => {
+  it('widens int32 ids to the same int64 values, negatives and extremes included', () => {
+    const ids = Int32Array.of(0, 1, 7, 1_000_000, 2_147_483_647, -1, -2_147_483_648, 262_143);
+    expect(Array.from(int64Ids(ids))).toEqual(Array.from(ids, (id) => BigInt(id)));
+    expect(int64Ids(new Int32Array(0))).toHaveLength(0);
   });
 });
