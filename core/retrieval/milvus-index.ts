@@ -10,7 +10,7 @@
 import { ConsistencyLevelEnum, DataType, ErrorCode, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import type { ResStatus } from '@zilliz/milvus2-sdk-node';
 import {
-  checkDim, checkItems, checkK, checkQuery, lastPerId, resolveHnswParams, searchEf,
+  MAX_ID_LENGTH, checkDim, checkItems, checkK, checkQuery, lastPerId, resolveHnswParams, searchEf,
 } from './vector-index.ts';
 import type { HnswParams, IndexedItem, VectorFilter, VectorHit, VectorIndex, VectorIndexStats } from './vector-index.ts';
 
@@ -85,7 +85,7 @@ export async function openMilvusIndex(options: MilvusIndexOptions): Promise<Milv
     const exists = await client.hasCollection({ collection_name: collection });
     ensureOk(exists.status, 'hasCollection');
     if (exists.value === true) await checkSchema(client, collection, dim);
-    else await createCollection(client, collection, dim, params);
+    else await createCollection(client, collection, dim);
     await ensureIndex(client, collection, params);
     ensureOk(await client.loadCollectionSync({ collection_name: collection }), `load collection '${collection}'`);
   } catch (error) {
@@ -99,20 +99,19 @@ function ensureOk(status: ResStatus, what: string): void {
   if (status.error_code !== ErrorCode.SUCCESS) throw new Error(`Milvus ${what} failed: ${status.error_code} ${status.reason}`);
 }
 
-async function createCollection(client: MilvusClient, collection: string, dim: number, params: HnswParams): Promise<void> {
+async function createCollection(client: MilvusClient, collection: string, dim: number): Promise<void> {
   ensureOk(await client.createCollection({
     collection_name: collection,
     description: 'Kestrel item embeddings (core/retrieval/milvus-index.ts)',
     consistency_level: 'Strong',
     fields: [
-      { name: FIELDS.pk, data_type: DataType.VarChar, is_primary_key: true, autoID: false, max_length: 256 },
+      { name: FIELDS.pk, data_type: DataType.VarChar, is_primary_key: true, autoID: false, max_length: MAX_ID_LENGTH },
       { name: FIELDS.vector, data_type: DataType.FloatVector, dim },
       { name: FIELDS.hidden, data_type: DataType.Bool },
       { name: FIELDS.categories, data_type: DataType.Array, element_type: DataType.VarChar, max_capacity: MAX_CATEGORIES, max_length: MAX_CATEGORY_LENGTH },
       { name: FIELDS.publishedAt, data_type: DataType.Int64 },
     ],
   }), `create collection '${collection}'`);
-  await ensureIndex(client, collection, params);
 }
 
 /** An existing collection must hold our fields and vectors of `dim`. */
