@@ -18,6 +18,9 @@ import { dataPaths } from './paths.ts';
 import { checkEventTypeConfig } from './domain/event-types.ts';
 import type { EventTypeConfig } from './domain/event-types.ts';
 import type { DataPaths } from './paths.ts';
+import { openServing } from './serving/index.ts';
+import type { Serving, ServingConfig } from './serving/index.ts';
+import { DEFAULT_EVENT_TYPES } from './domain/event-types.ts';
 
 export interface RuntimeConfig {
   /** Default `KESTREL_DATA_DIR` or `.kestrel`. */
@@ -34,6 +37,8 @@ export interface RuntimeConfig {
   inlineProjector?: boolean;
   /** The interaction types the API accepts, with their training weights. Default DEFAULT_EVENT_TYPES. */
   eventTypes?: readonly EventTypeConfig[];
+  /** Serve recommendations from this model registry (issue 5); without it, the data plane only. */
+  serving?: ServingConfig;
 }
 
 export interface CoreRuntime {
@@ -43,6 +48,8 @@ export interface CoreRuntime {
   projector: Projector;
   services: CoreServices;
   readiness: ReadinessCheck[];
+  /** The recommendation side, when a model registry was configured. */
+  serving?: Serving;
   /** One line for the start-up banner: where the data is and which bus. */
   describe: string;
   /** Stops the projector, then closes the bus and the catalog. */
@@ -120,6 +127,33 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     },
   ];
 
+  let serving: Serving | undefined;
+  if (config.serving !== undefined) {
+    try {
+      serving = await openServing(config.serving, {
+        dataDir: paths.dir, interactions: catalog.interactions, eventTypes: config.eventTypes ?? DEFAULT_EVENT_TYPES, log,
+      });
+    } catch (error) {
+      closed = true;
+      await projector.stop().catch(() => undefined);
+      await bus.close().catch(() => undefined);
+      await writer?.close().catch(() => undefined);
+      catalog.close();
+      throw error;
+    }
+    services.serving = serving.services;
+    const host = serving.host;
+    readiness.push({
+      name: 'model',
+      check: async () => {
+        const status = host.status();
+        if (status.version === undefined) {
+          throw new Error(status.loading !== undefined ? `model ${status.loading} is loading` : status.error ?? `no current model in ${config.serving?.models ?? ''}: train one with \`kestrel train --out\``);
+        }
+      },
+    });
+  }
+
   return {
     paths,
     catalog,
@@ -127,11 +161,13 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     projector,
     services,
     readiness,
+    ...(serving ? { serving } : {}),
     describe: `data ${paths.dir}, events ${config.kafka === undefined ? `embedded log ${paths.eventLog}` : `Kafka ${config.kafka.brokers.join(',')} topic ${config.kafka.topic ?? 'events'} (spool ${join(paths.dir, 'spool')})`}`,
     async close() {
       if (closed) return;
       closed = true;
       try {
+        await serving?.close();
         await projector.stop();
         await bus.close();
         await writer?.close();

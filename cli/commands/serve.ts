@@ -1,22 +1,35 @@
 import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
 import { checkOpenApi, loadApiKeys, loadEventTypes, openRuntime } from '../../core/runtime.ts';
-import type { CoreRuntime } from '../../core/runtime.ts';
+import type { CoreRuntime, RuntimeConfig } from '../../core/runtime.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEngineConfig } from '../../core/serving/index.ts';
+import type { EngineConfig } from '../../core/serving/index.ts';
+import { join, resolve } from 'node:path';
+import { dataPaths } from '../../core/paths.ts';
 import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 
-const help = `Usage: kestrel serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
-                     [--event-types FILE]
+const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.1] [--data DIR] [--milvus ADDRESS]
+                     [--kafka BROKERS] [--ranker onnx|webgpu] [--api-keys FILE] [--event-types FILE]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
-from the bus. Runs until interrupted (Ctrl-C), then stops the projector and closes the bus and
-the catalog.
+from the bus. With --models it also serves recommendations (/v1/recommendations/{user},
+/v1/candidates/{user}, /v1/items/{id}/similar, /v1/popular) from the registry's current model,
+swapping in a newly promoted one without a restart, and Prometheus metrics on /metrics. Runs
+until interrupted (Ctrl-C), then stops the projector and closes the bus and the catalog.
 
 Options:
       --port <port>       Port (default 8080; 0 picks a free one).
       --host <address>    Address to listen on (default 127.0.0.1).
       --data <dir>        Data folder: catalog.db, events/, spool/ (default $KESTREL_DATA_DIR or .kestrel).
+      --models <dir>      Model registry folder (\`kestrel train --out\`); default <data>/models when it exists.
+      --ranker <kind>     onnx (CPU, default) or webgpu (WGSL on the GPU through Dawn).
+      --milvus <address>  Item vectors in Milvus (host:port) instead of the embedded HNSW index.
+      --serving-config <file>
+                          Engine settings, JSON: per-source quotas and fusion weights, maxCandidates,
+                          mmrLambda, freshnessWeight, consumedTypes, business rules (see README, "Serving").
       --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
       --topic <name>      Kafka topic (default events).
       --event-types <file>
@@ -36,6 +49,10 @@ export interface CoreConfigFlags {
   topic?: string;
   apiKeys?: string;
   eventTypes?: string;
+  models?: string;
+  ranker?: string;
+  milvus?: string;
+  servingConfig?: string;
 }
 
 /** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
@@ -49,12 +66,14 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
     kafka: brokers === undefined ? undefined : { brokers, topic: flags.topic },
     eventTypes: loadEventTypes(flags.eventTypes),
     log,
+    ...servingConfig(flags),
   });
   let core: RunningCore;
   try {
     core = await startCore({
       port: flags.port, host: flags.host, version: process.env.npm_package_version ?? 'dev',
       services: runtime.services, readiness: runtime.readiness, apiKeys, log,
+      ...(runtime.serving ? { metrics: runtime.serving.metrics } : {}),
     });
   } catch (error) {
     await runtime.close();
@@ -69,6 +88,35 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
       } finally {
         await runtime.close();
       }
+    },
+  };
+}
+
+/** The serving part of the runtime config: --models, or <data>/models when it exists. */
+function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
+  if (flags.ranker !== undefined && flags.ranker !== 'onnx' && flags.ranker !== 'webgpu') throw new UsageError(`--ranker must be onnx or webgpu, not '${flags.ranker}'`);
+  const models = flags.models ?? join(dataPaths(flags.data).dir, 'models');
+  if (flags.models === undefined && !existsSync(models)) {
+    if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined) throw new UsageError(`--ranker, --milvus and --serving-config need a model registry: pass --models DIR (no ${models})`);
+    return {};
+  }
+  let engine: Partial<EngineConfig> | undefined;
+  if (flags.servingConfig !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.servingConfig, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --serving-config ${flags.servingConfig}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    try {
+      engine = parseEngineConfig(JSON.parse(text), flags.servingConfig);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return {
+    serving: {
+      models: resolve(models), ...(flags.ranker ? { ranker: flags.ranker } : {}), ...(flags.milvus ? { milvus: flags.milvus } : {}), ...(engine ? { engine } : {}),
     },
   };
 }
@@ -103,6 +151,10 @@ export const serveCommand: Command = {
       topic: { type: 'string' },
       'api-keys': { type: 'string' },
       'event-types': { type: 'string' },
+      models: { type: 'string' },
+      ranker: { type: 'string' },
+      milvus: { type: 'string' },
+      'serving-config': { type: 'string' },
     }, false);
     const running = await startFullCore({
       port: parsePort(values.port, 8080, '--port'),
@@ -112,6 +164,10 @@ export const serveCommand: Command = {
       topic: values.topic,
       apiKeys: values['api-keys'],
       eventTypes: values['event-types'],
+      models: values.models,
+      ranker: values.ranker,
+      milvus: values.milvus,
+      servingConfig: values['serving-config'],
     });
     console.log([
       `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,

@@ -13,6 +13,8 @@ import { ApiError } from './errors.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerItemRoutes } from './routes/items.ts';
 import { registerUserRoutes } from './routes/users.ts';
+import { registerRecommendationRoutes } from './routes/recommendations.ts';
+import type { ServingServices } from './routes/recommendations.ts';
 import { registerEntrySchemas, toApiError, validationHook } from './validate.ts';
 
 /** A dependency the core needs before it can serve: resolves when reachable, throws why not. */
@@ -30,6 +32,8 @@ export interface CoreServices {
   eventTypes?: readonly EventTypeConfig[];
   /** Server clock, epoch ms (the "not far in the future" rule). */
   now?: () => number;
+  /** The recommendation routes (issue 5); without it the core serves the data plane only. */
+  serving?: ServingServices;
 }
 
 export interface CoreOptions {
@@ -42,12 +46,14 @@ export interface CoreOptions {
   apiKeys?: readonly ApiKey[];
   /** Default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /** Prometheus text for `/metrics`; without it the route is absent. */
+  metrics?: { render(): string; contentType: string };
 }
 
 export type CoreEnv = { Variables: { requestId: string } };
 export type CoreApp = OpenAPIHono<CoreEnv>;
 
-export function createCoreApp({ version, readiness = [], log = console.error, services, apiKeys = [], maxBodyBytes = MAX_BODY_BYTES }: CoreOptions): CoreApp {
+export function createCoreApp({ version, readiness = [], log = console.error, services, apiKeys = [], maxBodyBytes = MAX_BODY_BYTES, metrics }: CoreOptions): CoreApp {
   const app = new OpenAPIHono<CoreEnv>({ defaultHook: validationHook });
   app.use(requestId());
 
@@ -66,6 +72,11 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
     return c.json({ status: ready ? 'ready' : 'unready', checks: results }, ready ? 200 : 503);
   });
 
+  if (metrics !== undefined) {
+    // Like the health checks, outside /v1: a scraper needs no API key and reads no catalog data.
+    app.get('/metrics', (c) => c.body(metrics.render(), 200, { 'content-type': metrics.contentType }));
+  }
+
   if (services !== undefined) {
     const eventSchema = eventInputSchema({ eventTypes: services.eventTypes, now: services.now ?? Date.now });
     // The document describes the API; it holds no data, so it needs no key.
@@ -83,6 +94,7 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
     registerItemRoutes(app, services);
     registerUserRoutes(app, services);
     registerEventRoutes(app, services, eventSchema);
+    if (services.serving !== undefined) registerRecommendationRoutes(app, services.serving);
     registerEntrySchemas(app.openAPIRegistry, eventSchema);
   }
 

@@ -1,0 +1,518 @@
+// The serving engine of one model version: user tower, item tower and ranker sessions, the vector
+// index of its item embeddings, and the current catalog snapshot. A request runs
+//
+//   history  the snapshot's positives + the user's events since it (read per request)
+//   vector   user tower (ONNX) on that history
+//   retrieve every source under its quota and timeout, side by side (sources.ts)
+//   fuse     weighted reciprocal-rank fusion, de-duplicated, filtered
+//   rank     the Wide&Deep ranker (ONNX or WebGPU) on features from training's own feature code
+//   rerank   multi-objective score + freshness, MMR over the item embeddings, business rules
+//
+// and reports each stage's time to the metrics. `candidates` stops after ranking and hands the
+// edge a slate (core/domain/slate.ts), which re-ranks it per request itself.
+
+import type { Event } from '../domain/event.ts';
+import type { EventTypeConfig } from '../domain/event-types.ts';
+import { reciprocalRankFusion } from '../domain/fusion.ts';
+import type { FusedCandidate, SourceList } from '../domain/fusion.ts';
+import { mmr } from '../domain/mmr.ts';
+import { applyRules } from '../domain/rules.ts';
+import type { BusinessRules } from '../domain/rules.ts';
+import type { Slate } from '../domain/slate.ts';
+import type { InteractionStore } from '../catalog/ports.ts';
+import type { VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
+import type { Ranker } from '../ranking/ranker.ts';
+import type { OnnxSession } from '../ranking/onnx-session.ts';
+import { networkFeeds } from '../../training/onnx/network.ts';
+import { DENSE_FEATURES, DENSE_SIZE } from '../../training/features/feature-state.ts';
+import { candidateRows, InputBuilder } from '../../training/ranker/inputs.ts';
+import type { ScoringRows } from '../../training/ranker/inputs.ts';
+import { combineLogits } from '../../training/ranker/objectives.ts';
+import { UserInputs } from '../../training/two-tower/inputs.ts';
+import { row } from '../../training/data/dataset.ts';
+import { categoriesOf, embeddingOf } from './snapshot.ts';
+import type { ServingSnapshot } from './snapshot.ts';
+import {
+  coVisitationSource, contentSource, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+} from './sources.ts';
+import type { RetrievalContext, RetrievalSource, Scored } from './sources.ts';
+
+export interface EngineConfig {
+  /** Candidates each source may contribute. A source with quota 0 is not run. */
+  quotas: Readonly<Record<string, number>>;
+  /** Per-source deadline, ms. */
+  sourceTimeoutMs: number;
+  /** Reciprocal-rank fusion: rank constant and per-source weights. */
+  fusionK: number;
+  fusionWeights: Readonly<Record<string, number>>;
+  /** Candidates ranked per request at most (after fusion). */
+  maxCandidates: number;
+  /** MMR relevance weight in [0, 1]; 1 turns diversity off. */
+  mmrLambda: number;
+  /** Added to the ranking score × the item's freshness (0..1). */
+  freshnessWeight: number;
+  rules: BusinessRules;
+  /** Events of these types make an item "consumed" (not recommended again). Default: every type with a non-zero weight. */
+  consumedTypes?: readonly string[];
+  /** How long the edge may serve a slate. */
+  slateTtlSeconds: number;
+}
+
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  quotas: { 'two-tower': 400, 'item-item': 200, 'co-visitation': 150, content: 100, trending: 100, fresh: 50, popular: 0 },
+  sourceTimeoutMs: 50,
+  fusionK: 60,
+  fusionWeights: { 'two-tower': 1, 'item-item': 1, 'co-visitation': 0.7, content: 0.5, trending: 0.5, fresh: 0.3, popular: 0.5 },
+  maxCandidates: 1000,
+  mmrLambda: 0.85,
+  freshnessWeight: 0,
+  rules: {},
+  slateTtlSeconds: 300,
+};
+
+/** For users the engine knows nothing about: these sources, fused, and no ranker. */
+const ANONYMOUS_QUOTAS: Readonly<Record<string, number>> = { trending: 200, popular: 200, fresh: 50 };
+
+export interface StageTimer {
+  /** Seconds a stage took: retrieval:<source>, fusion, features, ranking, reranking, total. */
+  stage(stage: string, seconds: number): void;
+  candidates(source: string, count: number): void;
+  sourceError(source: string): void;
+}
+
+export interface EngineParts {
+  version: string;
+  userTower: OnnxSession;
+  ranker: Ranker;
+  index: VectorIndex;
+  interactions: InteractionStore;
+  eventTypes: readonly EventTypeConfig[];
+  config: EngineConfig;
+  timer?: StageTimer;
+}
+
+export interface RecommendRequest {
+  n: number;
+  requestId: string;
+  /** Only items in one of these categories. */
+  categories?: readonly string[];
+  /** Never these item ids. */
+  exclude?: readonly string[];
+  explain?: boolean;
+}
+
+export interface RecommendedItem {
+  id: string;
+  score: number;
+  sources: string[];
+  categories: string[];
+  explain?: {
+    /** The raw dense features the ranker saw. */
+    features: Record<string, number>;
+    /** Score change when the feature takes the mean of this request's candidates instead (ablation). */
+    contributions: Record<string, number>;
+    /** Each source's own score and the fusion score. */
+    retrieval: Record<string, number>;
+  };
+}
+
+export interface SourceReport {
+  candidates: number;
+  ms: number;
+  error?: string;
+}
+
+export interface RecommendResponse {
+  requestId: string;
+  userId: string;
+  modelVersion: string;
+  /** `personal`: ranked for this user; `anonymous`: popular, trending and fresh items (no history). */
+  mode: 'personal' | 'anonymous';
+  items: RecommendedItem[];
+  sources: Record<string, SourceReport>;
+}
+
+/** What the feature log keeps of a served request (the training join reads it). */
+export interface ServedFeatures {
+  requestId: string;
+  userId: string;
+  modelVersion: string;
+  at: number;
+  features: readonly string[];
+  items: { item: string; position: number; score: number; dense: number[]; sources: string[] }[];
+}
+
+interface Ranked {
+  items: Int32Array;
+  scores: Float32Array;
+  fused: FusedCandidate[];
+  rows?: ScoringRows;
+  /** Row of each ranked item in `rows`. */
+  rowOf?: Int32Array;
+  user: number;
+  mode: RecommendResponse['mode'];
+  sources: Record<string, SourceReport>;
+}
+
+const now = () => performance.now();
+
+/** The user's latest events read per request, on top of the snapshot. */
+const RECENT_EVENTS = 200;
+
+export class ServingEngine {
+  private snapshotRef: ServingSnapshot;
+  private readonly sources: RetrievalSource[];
+  private readonly consumed: Set<string>;
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly parts: EngineParts, snapshot: ServingSnapshot) {
+    this.snapshotRef = snapshot;
+    this.sources = [twoTowerSource(parts.index), itemItemSource, coVisitationSource, contentSource, trendingSource, freshSource, popularSource];
+    this.consumed = consumedTypes(parts.config, parts.eventTypes);
+  }
+
+  get version(): string {
+    return this.parts.version;
+  }
+
+  get snapshot(): ServingSnapshot {
+    return this.snapshotRef;
+  }
+
+  get index(): VectorIndex {
+    return this.parts.index;
+  }
+
+  /** Swaps in a newer snapshot; requests already running finish on the one they started with. */
+  replaceSnapshot(snapshot: ServingSnapshot): void {
+    this.snapshotRef = snapshot;
+  }
+
+  /** Runs `work` counted as in flight, so `drain` can wait for it. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await work();
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  /** Resolves when no request runs on this engine. */
+  drain(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle = () => {
+        this.idle = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async recommend(userId: string, request: RecommendRequest): Promise<{ response: RecommendResponse; served: ServedFeatures }> {
+    const t0 = now();
+    const snapshot = this.snapshotRef;
+    const ranked = await this.rankFor(snapshot, userId, request, request.n * 4);
+    const t1 = now();
+    const picked = this.rerank(snapshot, ranked, request.n);
+    this.parts.timer?.stage('reranking', (now() - t1) / 1000);
+    const items: RecommendedItem[] = [];
+    const served: ServedFeatures = { requestId: request.requestId, userId, modelVersion: this.version, at: Date.now(), features: DENSE_FEATURES, items: [] };
+    const { dataset } = snapshot;
+    let contributions: Float32Array | undefined;
+    if (request.explain === true && ranked.rows && ranked.rowOf) contributions = await this.contributions(snapshot, ranked, picked);
+    picked.forEach((k, position) => {
+      const item = ranked.items[k] ?? 0;
+      const fused = ranked.fused[k];
+      const id = dataset.itemIds[item] ?? '';
+      const out: RecommendedItem = { id, score: round(ranked.scores[k] ?? 0), sources: fused?.sources ?? [], categories: categoriesOf(dataset, item) };
+      const r = ranked.rowOf?.[k];
+      const dense = ranked.rows && r !== undefined ? Array.from(ranked.rows.dense.subarray(r * DENSE_SIZE, (r + 1) * DENSE_SIZE), round) : [];
+      if (request.explain === true) {
+        out.explain = {
+          features: Object.fromEntries(DENSE_FEATURES.map((name, f) => [name, dense[f] ?? 0])),
+          contributions: Object.fromEntries(DENSE_FEATURES.map((name, f) => [name, round(contributions?.[position * DENSE_SIZE + f] ?? 0)])),
+          retrieval: { ...(fused?.sourceScores ?? {}), fusion: round(fused?.score ?? 0) },
+        };
+      }
+      items.push(out);
+      served.items.push({ item: id, position, score: out.score, dense, sources: out.sources });
+    });
+    this.parts.timer?.stage('total', (now() - t0) / 1000);
+    return {
+      response: { requestId: request.requestId, userId, modelVersion: this.version, mode: ranked.mode, items, sources: ranked.sources },
+      served,
+    };
+  }
+
+  /** The slate for the edge: the top `n` ranked candidates with compact embeddings, before MMR and rules (the edge applies those). */
+  async candidates(userId: string, request: RecommendRequest): Promise<Slate> {
+    const t0 = now();
+    const snapshot = this.snapshotRef;
+    const ranked = await this.rankFor(snapshot, userId, request, request.n);
+    const { dataset } = snapshot;
+    const slate: Slate = {
+      version: 1, userId, modelVersion: this.version, createdAt: Date.now(), ttlSeconds: this.parts.config.slateTtlSeconds,
+      dim: snapshot.dim, requestId: request.requestId, candidates: [],
+    };
+    const count = Math.min(request.n, ranked.items.length);
+    for (let k = 0; k < count; k++) {
+      const item = ranked.items[k] ?? 0;
+      slate.candidates.push({
+        item: dataset.itemIds[item] ?? '', score: round(ranked.scores[k] ?? 0), categories: categoriesOf(dataset, item),
+        sources: ranked.fused[k]?.sources ?? [], embedding: embeddingOf(snapshot, item).slice(),
+      });
+    }
+    this.parts.timer?.stage('total', (now() - t0) / 1000);
+    return slate;
+  }
+
+  /** Items like `itemId`: ANN over its embedding fused with its co-visitation neighbours. */
+  async similar(itemId: string, n: number): Promise<{ id: string; score: number; sources: string[]; categories: string[] }[] | undefined> {
+    const snapshot = this.snapshotRef;
+    const { dataset } = snapshot;
+    const item = dataset.itemIndex.get(itemId);
+    if (item === undefined) return undefined;
+    const excluded = Uint8Array.from(snapshot.recommendable, (v) => 1 - v);
+    excluded[item] = 1;
+    const hits = await this.parts.index.search(embeddingOf(snapshot, item), n + 1, { excludeIds: [itemId] });
+    const ann: Scored[] = [];
+    for (const hit of hits) {
+      const i = dataset.itemIndex.get(hit.id);
+      if (i !== undefined && excluded[i] !== 1) ann.push({ item: i, score: hit.score });
+    }
+    const { neighbours, weights } = snapshot.signals.coVisitation;
+    const co: Scored[] = [];
+    for (let e = neighbours.offsets[item] ?? 0; e < (neighbours.offsets[item + 1] ?? 0) && co.length < n; e++) {
+      const j = neighbours.indices[e] ?? 0;
+      if (excluded[j] !== 1) co.push({ item: j, score: weights[e] ?? 0 });
+    }
+    const fused = reciprocalRankFusion([toList(snapshot, 'two-tower', ann), toList(snapshot, 'co-visitation', co)], { k: this.parts.config.fusionK });
+    return fused.slice(0, n).map((f) => ({
+      id: f.item, score: round(f.score), sources: f.sources, categories: categoriesOf(dataset, dataset.itemIndex.get(f.item) ?? 0),
+    }));
+  }
+
+  /** Popular items (time-decayed: trending), optionally in one category. */
+  popular(n: number, category?: string): { id: string; score: number; categories: string[] }[] | undefined {
+    const snapshot = this.snapshotRef;
+    const { dataset, signals } = snapshot;
+    let list = signals.trending.items;
+    if (category !== undefined) {
+      const c = dataset.categoryNames.indexOf(category);
+      if (c < 0) return undefined;
+      list = signals.trending.byCategory[c] ?? new Int32Array(0);
+    }
+    const out: { id: string; score: number; categories: string[] }[] = [];
+    for (let k = 0; k < list.length && out.length < n; k++) {
+      const i = list[k] ?? 0;
+      if (snapshot.recommendable[i] === 1) out.push({ id: dataset.itemIds[i] ?? '', score: round(signals.trending.score[i] ?? 0), categories: categoriesOf(dataset, i) });
+    }
+    return out;
+  }
+
+  private async rankFor(snapshot: ServingSnapshot, userId: string, request: RecommendRequest, keep: number): Promise<Ranked> {
+    const { dataset } = snapshot;
+    const timer = this.parts.timer;
+    const tHistory = now();
+    const known = dataset.userIndex.get(userId);
+    const user = known ?? -1;
+    // The snapshot has everything up to its clock; the latest events cover what came since.
+    const recent = await this.parts.interactions.userEvents(userId, { limit: RECENT_EVENTS });
+    const { history, consumed } = this.historyOf(snapshot, user, recent);
+    timer?.stage('history', (now() - tHistory) / 1000);
+    const excluded = Uint8Array.from(snapshot.recommendable, (v) => 1 - v);
+    for (const i of consumed) excluded[i] = 1;
+    for (const id of request.exclude ?? []) {
+      const i = dataset.itemIndex.get(id);
+      if (i !== undefined) excluded[i] = 1;
+    }
+    let categories: number[] | undefined;
+    if (request.categories !== undefined && request.categories.length > 0) {
+      categories = request.categories.map((name) => dataset.categoryNames.indexOf(name)).filter((c) => c >= 0);
+      const allowed = new Set(categories);
+      for (let i = 0; i < excluded.length; i++) {
+        if (excluded[i] === 1) continue;
+        if (!row(dataset.itemCategories, i).some((c) => allowed.has(c))) excluded[i] = 1;
+      }
+    }
+    const filter: VectorFilter = {
+      excludeHidden: true,
+      ...(request.categories !== undefined && request.categories.length > 0 ? { categoriesAny: request.categories } : {}),
+      excludeIds: [...consumed].map((i) => dataset.itemIds[i] ?? '').concat(request.exclude ?? []),
+    };
+    const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
+    const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
+    let vector: Float32Array | undefined;
+    if (!anonymous) {
+      const tTower = now();
+      vector = await this.userVector(snapshot, user, history);
+      context.vector = vector;
+      timer?.stage('user-tower', (now() - tTower) / 1000);
+    }
+    const quotas = anonymous ? ANONYMOUS_QUOTAS : this.parts.config.quotas;
+    const reports: Record<string, SourceReport> = {};
+    // Sources run side by side: an index search waits on the network while the in-process sources
+    // compute. A source's time is its own synchronous work plus any wait that outlasted the
+    // others' (so one source's time does not include the next one's).
+    const started = this.sources.map((source) => {
+      const quota = quotas[source.name] ?? 0;
+      if (quota <= 0) return undefined;
+      const t = now();
+      const work = withTimeout(source.retrieve(context, quota), this.parts.config.sourceTimeoutMs, `source ${source.name}`);
+      return { source, work, syncMs: now() - t };
+    });
+    const allStarted = now();
+    const lists = await Promise.all(started.map(async (entry) => {
+      if (entry === undefined) return undefined;
+      const { source, work, syncMs } = entry;
+      try {
+        const found = await work;
+        const ms = syncMs + Math.max(0, now() - allStarted);
+        reports[source.name] = { candidates: found.length, ms: round(ms) };
+        timer?.stage(`retrieval:${source.name}`, ms / 1000);
+        timer?.candidates(source.name, found.length);
+        return toList(snapshot, source.name, found);
+      } catch (error) {
+        reports[source.name] = { candidates: 0, ms: round(syncMs + Math.max(0, now() - allStarted)), error: error instanceof Error ? error.message : String(error) };
+        timer?.sourceError(source.name);
+        return undefined;
+      }
+    }));
+    const tFusion = now();
+    const fused = reciprocalRankFusion(lists.filter((l): l is SourceList => l !== undefined), { k: this.parts.config.fusionK, weights: this.parts.config.fusionWeights })
+      .slice(0, this.parts.config.maxCandidates);
+    timer?.stage('fusion', (now() - tFusion) / 1000);
+    const items = Int32Array.from(fused, (f) => dataset.itemIndex.get(f.item) ?? 0);
+    if (anonymous || items.length === 0) {
+      const scores = Float32Array.from(fused, (f) => f.score);
+      return { items: items.slice(0, keep), scores: scores.slice(0, keep), fused: fused.slice(0, keep), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports };
+    }
+    // Features and ranker inputs in one synchronous block: the generator holds the scores of the
+    // user it last retrieved for, and the features read them.
+    const tFeatures = now();
+    const featureUser = user >= 0 ? user : dataset.userIds.length;
+    snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
+    const rows = candidateRows(snapshot.features, featureUser, items);
+    const inputs = new InputBuilder(snapshot.vocabulary).build(rows, Int32Array.from({ length: rows.length }, (_, k) => k), 0, rows.length);
+    timer?.stage('features', (now() - tFeatures) / 1000);
+    const tRank = now();
+    const logits = await this.parts.ranker.score(inputs);
+    const combined = combineLogits(logits, snapshot.pipeline.scoreWeights);
+    const fresh = snapshot.signals.fresh.score;
+    const w = this.parts.config.freshnessWeight;
+    if (w !== 0) items.forEach((i, k) => (combined[k] = (combined[k] ?? 0) + w * (fresh[i] ?? 0)));
+    const order = Int32Array.from({ length: items.length }, (_, k) => k).sort((a, b) => (combined[b] ?? 0) - (combined[a] ?? 0) || a - b);
+    const top = order.subarray(0, Math.min(keep, order.length));
+    timer?.stage('ranking', (now() - tRank) / 1000);
+    return {
+      items: Int32Array.from(top, (k) => items[k] ?? 0),
+      scores: Float32Array.from(top, (k) => combined[k] ?? 0),
+      fused: Array.from(top, (k) => fused[k] as FusedCandidate),
+      rows, rowOf: Int32Array.from(top), user, mode: 'personal', sources: reports,
+    };
+  }
+
+  /** MMR over the ranked list's embeddings, then business rules; indexes into `ranked`, best first. */
+  private rerank(snapshot: ServingSnapshot, ranked: Ranked, n: number): number[] {
+    const count = ranked.items.length;
+    if (count === 0) return [];
+    const { dim, dataset } = snapshot;
+    let order: number[];
+    if (this.parts.config.mmrLambda < 1) {
+      const embeddings = new Float32Array(count * dim);
+      ranked.items.forEach((item, k) => embeddings.set(embeddingOf(snapshot, item), k * dim));
+      order = mmr(ranked.scores, embeddings, { lambda: this.parts.config.mmrLambda, k: Math.min(count, n * 2), dim });
+    } else {
+      order = Array.from({ length: Math.min(count, n * 2) }, (_, k) => k);
+    }
+    // Rules see MMR's order as the score (best first), so boosts and buries move items within it.
+    const candidates = order.map((k, rank) => ({ item: dataset.itemIds[ranked.items[k] ?? 0] ?? '', score: -rank, categories: categoriesOf(dataset, ranked.items[k] ?? 0), k }));
+    return applyRules(candidates, this.parts.config.rules, n).map((c) => c.k);
+  }
+
+  private historyOf(snapshot: ServingSnapshot, user: number, recent: readonly Event[]): { history: Int32Array; consumed: Set<number> } {
+    const { dataset } = snapshot;
+    const history: number[] = user >= 0 ? Array.from(row(snapshot.histories, user)) : [];
+    const seen = new Set(history);
+    const consumed = new Set(user >= 0 ? row(snapshot.consumed, user) : []);
+    for (const i of history) consumed.add(i);
+    const weights = new Map(this.parts.eventTypes.map((t) => [t.name, t.weight]));
+    // Newest first from the store: walk oldest first so the history keeps time order.
+    for (let k = recent.length - 1; k >= 0; k--) {
+      const event = recent[k];
+      if (event === undefined) continue;
+      const i = dataset.itemIndex.get(event.itemId);
+      if (i === undefined) continue;
+      if (this.consumed.has(event.type)) consumed.add(i);
+      if (event.timestamp >= snapshot.clock - 1 && (weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
+        seen.add(i);
+        history.push(i);
+      }
+    }
+    return { history: Int32Array.from(history), consumed };
+  }
+
+  private async userVector(snapshot: ServingSnapshot, user: number, history: Int32Array): Promise<Float32Array> {
+    const { dataset, pipeline, model } = snapshot;
+    const inputs = new UserInputs(dataset, pipeline.towerInputs, 1).fill(Int32Array.of(user >= 0 ? user : dataset.userIds.length), [history]);
+    const out = (await this.parts.userTower.run(networkFeeds(inputs)))[model.manifest.featureSpec.userTower.output];
+    if (!out) throw new Error('the user tower returned no output');
+    return out.slice(0, snapshot.dim);
+  }
+
+  /**
+   * Per returned item and dense feature: combined score minus the score with that feature set to
+   * the mean over this request's candidates (one batched ranker call of n × features rows).
+   */
+  private async contributions(snapshot: ServingSnapshot, ranked: Ranked, picked: readonly number[]): Promise<Float32Array> {
+    const rows = ranked.rows;
+    const rowOf = ranked.rowOf;
+    if (!rows || !rowOf) return new Float32Array(0);
+    const mean = new Float32Array(DENSE_SIZE);
+    for (let r = 0; r < rows.length; r++) for (let f = 0; f < DENSE_SIZE; f++) mean[f] = (mean[f] ?? 0) + (rows.dense[r * DENSE_SIZE + f] ?? 0) / rows.length;
+    const n = picked.length * DENSE_SIZE;
+    const ablated: ScoringRows = {
+      length: n, user: new Int32Array(n), item: new Int32Array(n), dense: new Float32Array(n * DENSE_SIZE),
+      wideOffsets: new Int32Array(n + 1), wideIds: new Int32Array(0),
+    };
+    const wide: number[] = [];
+    picked.forEach((k, p) => {
+      const r = rowOf[k] ?? 0;
+      for (let f = 0; f < DENSE_SIZE; f++) {
+        const a = p * DENSE_SIZE + f;
+        ablated.user[a] = rows.user[r] ?? 0;
+        ablated.item[a] = rows.item[r] ?? 0;
+        ablated.dense.set(rows.dense.subarray(r * DENSE_SIZE, (r + 1) * DENSE_SIZE), a * DENSE_SIZE);
+        ablated.dense[a * DENSE_SIZE + f] = mean[f] ?? 0;
+        for (let w = rows.wideOffsets[r] ?? 0; w < (rows.wideOffsets[r + 1] ?? 0); w++) wide.push(rows.wideIds[w] ?? 0);
+        ablated.wideOffsets[a + 1] = wide.length;
+      }
+    });
+    ablated.wideIds = Int32Array.from(wide);
+    const inputs = new InputBuilder(snapshot.vocabulary).build(ablated, Int32Array.from({ length: n }, (_, k) => k), 0, n);
+    const scores = combineLogits(await this.parts.ranker.score(inputs), snapshot.pipeline.scoreWeights);
+    const w = this.parts.config.freshnessWeight;
+    const out = new Float32Array(n);
+    picked.forEach((k, p) => {
+      const full = (ranked.scores[k] ?? 0) - w * (snapshot.signals.fresh.score[ranked.items[k] ?? 0] ?? 0);
+      for (let f = 0; f < DENSE_SIZE; f++) out[p * DENSE_SIZE + f] = full - (scores[p * DENSE_SIZE + f] ?? 0);
+    });
+    return out;
+  }
+}
+
+/** The event types that make an item consumed: the config's, else every type with a non-zero weight. */
+export function consumedTypes(config: EngineConfig, eventTypes: readonly EventTypeConfig[]): Set<string> {
+  return new Set(config.consumedTypes ?? eventTypes.filter((t) => t.weight !== 0).map((t) => t.name));
+}
+
+function toList(snapshot: ServingSnapshot, source: string, found: readonly Scored[]): SourceList {
+  return { source, candidates: found.map((s) => ({ item: snapshot.dataset.itemIds[s.item] ?? '', score: s.score })) };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,80 @@
+// The served-features log: for every recommendation request, the dense features each returned
+// item was ranked with, keyed by the request id. A click that comes back with that requestId and
+// its position joins to the features as they were served (Cheng 2016 trains on such logs), not
+// as a later recomputation would see them.
+//
+// One JSON line per request in <dir>/served-YYYY-MM-DD.jsonl (UTC day). Writes are buffered and
+// appended in the background (every second, or at 1,000 records), so a request never waits on
+// the disk; `close()` flushes what is left.
+
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServedFeatures } from './engine.ts';
+
+export interface FeatureLogOptions {
+  dir: string;
+  /** Flush at least this often. Default 1,000 ms. */
+  flushMs?: number;
+  /** Flush as soon as this many records wait. Default 1,000. */
+  maxBuffered?: number;
+  log?: (line: string) => void;
+}
+
+export class FeatureLog {
+  private buffer: ServedFeatures[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly maxBuffered: number;
+  private readonly log: (line: string) => void;
+  private failed = false;
+
+  constructor(private readonly options: FeatureLogOptions) {
+    this.maxBuffered = options.maxBuffered ?? 1000;
+    this.log = options.log ?? console.error;
+    this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
+    this.timer.unref();
+  }
+
+  record(served: ServedFeatures): void {
+    this.buffer.push(served);
+    if (this.buffer.length >= this.maxBuffered) void this.flush();
+  }
+
+  /** Appends everything buffered; resolves when it is on disk (written, not fsynced). */
+  flush(): Promise<void> {
+    if (this.buffer.length === 0) return this.writing;
+    const batch = this.buffer;
+    this.buffer = [];
+    this.writing = this.writing.then(() => this.write(batch));
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  /** The file a record of time `at` goes to. */
+  fileFor(at: number): string {
+    return join(this.options.dir, `served-${new Date(at).toISOString().slice(0, 10)}.jsonl`);
+  }
+
+  private async write(batch: readonly ServedFeatures[]): Promise<void> {
+    const byFile = new Map<string, string[]>();
+    for (const r of batch) {
+      const file = this.fileFor(r.at);
+      let lines = byFile.get(file);
+      if (!lines) byFile.set(file, (lines = []));
+      lines.push(JSON.stringify(r));
+    }
+    try {
+      await mkdir(this.options.dir, { recursive: true });
+      for (const [file, lines] of byFile) await appendFile(file, `${lines.join('\n')}\n`);
+      this.failed = false;
+    } catch (error) {
+      // Losing served-feature records costs training signal, not user data; say so once per outage.
+      if (!this.failed) this.log(`kestrel core: cannot write the served-features log in ${this.options.dir}: ${error instanceof Error ? error.message : String(error)}`);
+      this.failed = true;
+    }
+  }
+}

@@ -1,0 +1,271 @@
+// Keeps the core serving the registry's current model on a fresh view of the catalog.
+//
+// * Model hot-swap: the registry's current.json is polled; a new current version is loaded in the
+//   background (sessions, snapshot, vector index) and swapped in with one assignment. Requests in
+//   flight finish on the engine they started on; it is closed once they have drained.
+// * Catalog refresh: when the catalog changed (catalogFingerprint), a new snapshot is built in the
+//   background and swapped into the engine; items new to the index are embedded by the item tower
+//   and upserted, items hidden or deleted since are re-flagged.
+//
+// A failed load or refresh keeps serving what was there and is reported by `status()` (/readyz).
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { InteractionStore } from '../catalog/ports.ts';
+import type { EventTypeConfig } from '../domain/event-types.ts';
+import { openRegistry } from '../models/index.ts';
+import type { ModelDir, ModelRegistry } from '../models/index.ts';
+import { createNodeSession } from '../ranking/onnx-session.ts';
+import type { OnnxSession } from '../ranking/onnx-session.ts';
+import { openRanker } from '../ranking/ranker.ts';
+import type { Ranker, RankerKind } from '../ranking/ranker.ts';
+import { openHnswIndex } from '../retrieval/hnsw-index.ts';
+import { openMilvusIndex } from '../retrieval/milvus-index.ts';
+import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
+import { networkFeeds } from '../../training/onnx/network.ts';
+import { CO_VISITATION_FILE, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
+import type { PipelineConfig } from '../../training/pipeline/model-dir.ts';
+import { ItemInputs } from '../../training/two-tower/inputs.ts';
+import type { Dataset } from '../../training/data/dataset.ts';
+import { float32FromBytes } from '../models/model-dir.ts';
+import { consumedTypes, ServingEngine } from './engine.ts';
+import type { EngineConfig, StageTimer } from './engine.ts';
+import { buildSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
+import type { ServingSnapshot } from './snapshot.ts';
+
+export type IndexChoice = { kind: 'hnsw' } | { kind: 'milvus'; address: string };
+
+export interface ServingHostOptions {
+  /** The model registry folder (`kestrel train --out`). */
+  registryRoot: string;
+  dataDir: string;
+  interactions: InteractionStore;
+  eventTypes: readonly EventTypeConfig[];
+  ranker: RankerKind;
+  index: IndexChoice;
+  config: EngineConfig;
+  /** How often current.json is checked. Default 2 s; 0: only by `checkNow`. */
+  modelPollMs?: number;
+  /** How often the catalog is checked for changes. Default 30 s; 0: only by `refreshNow`. */
+  refreshMs?: number;
+  timer?: StageTimer;
+  log?: (line: string) => void;
+}
+
+export interface ServingStatus {
+  /** The version serving, if any. */
+  version?: string;
+  /** A version being loaded in the background. */
+  loading?: string;
+  /** Why the last load or refresh failed, if it did. */
+  error?: string;
+  snapshot?: { items: number; users: number; events: number; clock: number; buildMs: number };
+}
+
+interface Loaded {
+  engine: ServingEngine;
+  itemTower: OnnxSession;
+  userTower: OnnxSession;
+  ranker: Ranker;
+  index: VectorIndex;
+  /** What the index holds: id → hidden flag. */
+  indexed: Map<string, boolean>;
+  model: ModelDir;
+}
+
+export class ServingHost {
+  private loaded: Loaded | undefined;
+  private loading: string | undefined;
+  private error: string | undefined;
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private busy: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly options: ServingHostOptions, private readonly registry: ModelRegistry) {
+    this.log = options.log ?? console.error;
+  }
+
+  /** Opens the registry and loads its current model, if it has one (the core serves without). */
+  static async open(options: ServingHostOptions): Promise<ServingHost> {
+    const host = new ServingHost(options, await openRegistry(options.registryRoot));
+    await host.checkNow();
+    const poll = options.modelPollMs ?? 2000;
+    const refresh = options.refreshMs ?? 30_000;
+    if (poll > 0) host.timers.push(setInterval(() => void host.checkNow(), poll));
+    if (refresh > 0) host.timers.push(setInterval(() => void host.refreshNow(), refresh));
+    for (const t of host.timers) t.unref();
+    return host;
+  }
+
+  /** The engine serving now, or undefined before the first model. */
+  get engine(): ServingEngine | undefined {
+    return this.loaded?.engine;
+  }
+
+  status(): ServingStatus {
+    const snapshot = this.loaded?.engine.snapshot;
+    return {
+      ...(this.loaded ? { version: this.loaded.engine.version } : {}),
+      ...(this.loading ? { loading: this.loading } : {}),
+      ...(this.error ? { error: this.error } : {}),
+      ...(snapshot ? { snapshot: describe(snapshot) } : {}),
+    };
+  }
+
+  /** Loads the registry's current version if it is not the one serving; resolves when swapped (or failed). */
+  checkNow(): Promise<void> {
+    return this.serialise(async () => {
+      const version = await this.registry.current();
+      if (version === undefined || version === this.loaded?.engine.version) return;
+      this.loading = version;
+      try {
+        const next = await this.load(version);
+        const previous = this.loaded;
+        this.loaded = next;
+        this.error = undefined;
+        this.log(`kestrel core: serving model ${version} (${describeLine(next.engine.snapshot)})`);
+        if (previous) void this.retire(previous);
+      } catch (error) {
+        this.error = `loading model ${version} failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.log(`kestrel core: ${this.error}`);
+      } finally {
+        this.loading = undefined;
+      }
+    });
+  }
+
+  /** Rebuilds the snapshot if the catalog changed since; resolves when swapped (or failed). */
+  refreshNow(force = false): Promise<void> {
+    return this.serialise(async () => {
+      const loaded = this.loaded;
+      if (!loaded) return;
+      const current = loaded.engine.snapshot;
+      if (!force && catalogFingerprint(this.options.dataDir) === current.fingerprint) return;
+      try {
+        const snapshot = await this.snapshotFor(loaded.model, loaded.itemTower);
+        await syncIndex(loaded.index, loaded.indexed, snapshot);
+        loaded.engine.replaceSnapshot(snapshot);
+      } catch (error) {
+        this.error = `refreshing the catalog snapshot failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.log(`kestrel core: ${this.error}`);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.busy;
+    if (this.loaded) await this.retire(this.loaded);
+    this.loaded = undefined;
+  }
+
+  private serialise(work: () => Promise<void>): Promise<void> {
+    const next = this.busy.then(() => (this.closed ? undefined : work()));
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  private async load(version: string): Promise<Loaded> {
+    const model = await this.registry.load(version);
+    if (!model.ranker) throw new Error(`model ${version} has no ranker.onnx: it is not a two-stage model`);
+    const opened: { close(): Promise<void> }[] = [];
+    try {
+      const userTower = await createNodeSession(model.userTower);
+      opened.push({ close: () => userTower.release() });
+      const itemTower = await createNodeSession(model.itemTower);
+      opened.push({ close: () => itemTower.release() });
+      const ranker = await openRanker(this.options.ranker, model.ranker);
+      opened.push(ranker);
+      const snapshot = await this.snapshotFor(model, itemTower);
+      const index = await this.openIndex(version, snapshot.dim);
+      opened.push(index);
+      const indexed = new Map<string, boolean>();
+      await syncIndex(index, indexed, snapshot);
+      const engine = new ServingEngine({
+        version, userTower, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
+        config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
+      }, snapshot);
+      return { engine, itemTower, userTower, ranker, index, indexed, model };
+    } catch (error) {
+      for (const o of opened.reverse()) await o.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async snapshotFor(model: ModelDir, itemTower: OnnxSession): Promise<ServingSnapshot> {
+    const pipeline = JSON.parse(await readFile(join(model.dir, PIPELINE_FILE), 'utf8')) as PipelineConfig;
+    const weights = float32FromBytes(await readFile(join(model.dir, CO_VISITATION_FILE)));
+    const n = pipeline.coVisitationItems.length;
+    if (weights.length !== n * n) throw new Error(`${model.dir}/${CO_VISITATION_FILE} holds ${weights.length} weights, ${n} × ${n} expected`);
+    return buildSnapshot({
+      model, pipeline, itemItemWeights: weights, dataDir: this.options.dataDir, eventTypes: this.options.eventTypes,
+      consumedTypes: consumedTypes(this.options.config, this.options.eventTypes),
+      embedItems: (dataset, items) => embedItems(itemTower, model, pipeline, dataset, items),
+    });
+  }
+
+  private async openIndex(version: string, dim: number): Promise<VectorIndex> {
+    const choice = this.options.index;
+    if (choice.kind === 'hnsw') return openHnswIndex({ dim });
+    // One collection per model version: a new model's embeddings live in another space.
+    const collection = `kestrel_items_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
+    return openMilvusIndex({ address: choice.address, collection, dim });
+  }
+
+  private async retire(loaded: Loaded): Promise<void> {
+    await loaded.engine.drain();
+    await loaded.ranker.close().catch(() => undefined);
+    await loaded.userTower.release().catch(() => undefined);
+    await loaded.itemTower.release().catch(() => undefined);
+    await loaded.index.close().catch(() => undefined);
+  }
+}
+
+/** Item-tower embeddings of items the model has no trained row for (ids go to the OOV row: content only). */
+async function embedItems(itemTower: OnnxSession, model: ModelDir, pipeline: PipelineConfig, dataset: Dataset, items: Int32Array): Promise<Float32Array> {
+  const dim = model.manifest.dims.embedding;
+  const out = new Float32Array(items.length * dim);
+  const batch = 512;
+  const output = model.manifest.featureSpec.itemTower.output;
+  for (let start = 0; start < items.length; start += batch) {
+    const part = items.subarray(start, Math.min(items.length, start + batch));
+    const inputs = new ItemInputs(dataset, pipeline.towerInputs, part.length).fill(part);
+    const vectors = (await itemTower.run(networkFeeds(inputs)))[output];
+    if (!vectors) throw new Error('the item tower returned no output');
+    out.set(vectors.subarray(0, part.length * dim), start * dim);
+  }
+  return out;
+}
+
+/** Brings the index in line with the snapshot: new items inserted, changed visibility re-flagged. */
+async function syncIndex(index: VectorIndex, indexed: Map<string, boolean>, snapshot: ServingSnapshot): Promise<void> {
+  const { dataset } = snapshot;
+  const changed: IndexedItem[] = [];
+  for (let i = 0; i < dataset.itemIds.length; i++) {
+    const id = dataset.itemIds[i] ?? '';
+    const hidden = snapshot.recommendable[i] !== 1;
+    if (indexed.get(id) === hidden) continue;
+    const published = dataset.itemPublishedAt[i] ?? Number.NaN;
+    changed.push({
+      id, vector: embeddingOf(snapshot, i), categories: categoriesOf(dataset, i), hidden,
+      ...(Number.isFinite(published) ? { publishedAt: published } : {}),
+    });
+  }
+  for (let start = 0; start < changed.length; start += 5000) await index.upsert(changed.slice(start, start + 5000));
+  // Milvus searches unsealed rows through a rough temporary index (recall ~0.4): seal them now.
+  if (changed.length > 0 && 'flush' in index && typeof index.flush === 'function') await (index as { flush(): Promise<void> }).flush();
+  for (const item of changed) indexed.set(item.id, item.hidden === true);
+}
+
+function describe(snapshot: ServingSnapshot): NonNullable<ServingStatus['snapshot']> {
+  const { dataset } = snapshot;
+  return { items: dataset.itemIds.length, users: dataset.userIds.length, events: dataset.interactions.length, clock: snapshot.clock, buildMs: Math.round(snapshot.buildMs) };
+}
+
+function describeLine(snapshot: ServingSnapshot): string {
+  const d = describe(snapshot);
+  return `${d.items} items, ${d.users} users, ${d.events} events; snapshot built in ${d.buildMs} ms`;
+}

@@ -1,0 +1,170 @@
+// A serving snapshot: the catalog as of one moment, read in a trained model's index spaces, with
+// everything a request needs precomputed. Training and serving share the code that turns data
+// into model inputs: the same Dataset, the same CandidateGenerator scores and the same frozen
+// FeatureState (training/features) build the ranker's rows here as in `kestrel train` and
+// `kestrel recommend`, so the features served are the features trained on.
+//
+// A snapshot is immutable once built. The engine rebuilds it in the background when the catalog
+// changed and swaps it in; events newer than the snapshot reach a request through the user's
+// latest events, read per request from the interaction table (see engine.ts).
+
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import type { Csr, Dataset } from '../../training/data/dataset.ts';
+import { positiveRows, row, withRows } from '../../training/data/dataset.ts';
+import { loadCatalogDataset } from '../../training/data/catalog-source.ts';
+import { distinctUserItems } from '../../training/eval/baselines/cooccurrence.ts';
+import type { FrozenFeatures } from '../../training/features/point-in-time.ts';
+import { modelVocabularies } from '../../training/pipeline/model-dir.ts';
+import type { PipelineConfig } from '../../training/pipeline/model-dir.ts';
+import { CandidateGenerator } from '../../training/pipeline/two-stage.ts';
+import type { RankerVocabulary } from '../../training/ranker/inputs.ts';
+import type { EventTypeConfig } from '../domain/event-types.ts';
+import type { ModelDir } from '../models/index.ts';
+import { dataPaths } from '../paths.ts';
+import { buildSignals } from './signals.ts';
+import type { SignalOptions, Signals } from './signals.ts';
+
+export interface SnapshotInputs {
+  model: ModelDir;
+  pipeline: PipelineConfig;
+  /** The model's item-item (co-visitation) weights, [n × n] over pipeline.coVisitationItems. */
+  itemItemWeights: Float32Array;
+  /** Data folder of the core: its catalog.db is read (read-only). */
+  dataDir: string;
+  eventTypes?: readonly EventTypeConfig[];
+  /** Embeds items the model has not seen (item tower on their content); rows [items.length × dim]. */
+  embedItems(dataset: Dataset, items: Int32Array): Promise<Float32Array>;
+  signals?: SignalOptions;
+  /** Events of these types make an item consumed (not recommended to that user again). */
+  consumedTypes: ReadonlySet<string>;
+}
+
+export interface ServingSnapshot {
+  readonly model: ModelDir;
+  readonly pipeline: PipelineConfig;
+  readonly dataset: Dataset;
+  /** Catalog state this snapshot was read at (compare with `catalogFingerprint`). */
+  readonly fingerprint: string;
+  /** One millisecond after the latest event: features and decays are as of this time. */
+  readonly clock: number;
+  readonly dim: number;
+  /** [items × dim]: the model's embeddings, then the item tower's for items new since training. */
+  readonly embeddings: Float32Array;
+  /** Items the model has embeddings for from training (the rest were embedded from content). */
+  readonly modelItems: number;
+  /** 1 when the item may be recommended: in the catalog (not deleted) and not hidden. */
+  readonly recommendable: Uint8Array;
+  /** Per user, distinct positive items, oldest first. */
+  readonly histories: Csr;
+  /** Per user, distinct items with an event of a consumed type (positives, skips, dislikes...). */
+  readonly consumed: Csr;
+  readonly generator: CandidateGenerator;
+  /** Ranker features frozen at `clock`, reading `generator`'s scores of its current user. */
+  readonly features: FrozenFeatures;
+  /** The ranker's vocabulary sizes (ids new since training go to the OOV rows); one InputBuilder per request. */
+  readonly vocabulary: RankerVocabulary;
+  readonly signals: Signals;
+  readonly buildMs: number;
+}
+
+/** A cheap summary of the catalog's contents: when it changes, a new snapshot has something new. */
+export function catalogFingerprint(dataDir: string): string {
+  const path = dataPaths(dataDir).catalog;
+  if (!existsSync(path)) return 'empty';
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    const r = db.prepare<[], { seq: number | null; events: number; items: number; updated: number | null }>(
+      'SELECT (SELECT max(seq) FROM interactions) AS seq, (SELECT count(*) FROM interactions) AS events, (SELECT count(*) FROM items) AS items, (SELECT max(updated_at) FROM items) AS updated',
+    ).get();
+    return r === undefined ? 'empty' : `${r.seq ?? 0}:${r.events}:${r.items}:${r.updated ?? 0}`;
+  } finally {
+    db.close();
+  }
+}
+
+function catalogVisibility(dataDir: string, dataset: Dataset): Uint8Array {
+  const out = new Uint8Array(dataset.itemIds.length);
+  const path = dataPaths(dataDir).catalog;
+  if (!existsSync(path)) return out;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    for (const r of db.prepare<[], { id: string; hidden: number }>('SELECT id, hidden FROM items').iterate()) {
+      const i = dataset.itemIndex.get(r.id);
+      if (i !== undefined && r.hidden === 0) out[i] = 1;
+    }
+  } finally {
+    db.close();
+  }
+  return out;
+}
+
+export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnapshot> {
+  const t0 = performance.now();
+  const { model, pipeline } = inputs;
+  const fingerprint = catalogFingerprint(inputs.dataDir);
+  const vocab = modelVocabularies(model.vocabularies);
+  const { dataset } = await loadCatalogDataset(inputs.dataDir, {
+    vocabularies: vocab,
+    ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}),
+  });
+  const recommendable = catalogVisibility(inputs.dataDir, dataset);
+  const dim = model.manifest.dims.embedding;
+  const modelItems = model.itemIds.length;
+  const n = dataset.itemIds.length;
+  const embeddings = new Float32Array(n * dim);
+  embeddings.set(model.itemEmbeddings.subarray(0, Math.min(modelItems, n) * dim));
+  if (n > modelItems) {
+    const fresh = Int32Array.from({ length: n - modelItems }, (_, k) => modelItems + k);
+    embeddings.set(await inputs.embedItems(dataset, fresh), modelItems * dim);
+  }
+  const positives = positiveRows(dataset);
+  const histories = distinctUserItems(dataset, positives);
+  const consumedRows: number[] = [];
+  const consumedType = dataset.eventTypes.map((t) => inputs.consumedTypes.has(t.name));
+  for (let r = 0; r < dataset.interactions.length; r++) if (consumedType[dataset.interactions.type[r] ?? 0] === true) consumedRows.push(r);
+  const consumed = distinctUserItems(dataset, Int32Array.from(consumedRows));
+  const { timestamp, length } = dataset.interactions;
+  const clock = length > 0 ? (timestamp[length - 1] ?? 0) + 1 : Date.now();
+  // The model's item-item matrix covers the items it was trained on; newer items get none (−∞ → 0).
+  const subset = { items: Int32Array.from(pipeline.coVisitationItems), local: new Int32Array(n).fill(-1) };
+  subset.items.forEach((item, l) => (subset.local[item] = l));
+  const generator = new CandidateGenerator(embeddings, dim, { subset, weights: inputs.itemItemWeights });
+  const features = generator.features(withRows(dataset, positives), pipeline.wideBuckets);
+  const vocabulary: RankerVocabulary = {
+    users: vocab.userIds.length, items: vocab.itemIds.length, categories: vocab.categoryNames.length, userFeatures: vocab.userFeatureNames.length,
+    itemCategories: belowCsr(dataset.itemCategories, vocab.categoryNames.length),
+    userFeatureRows: belowCsr(dataset.userFeatures, vocab.userFeatureNames.length),
+  };
+  const signals = buildSignals(dataset, positives, clock, inputs.signals);
+  return {
+    model, pipeline, dataset, fingerprint, clock, dim, embeddings, modelItems, recommendable, histories, consumed, generator, features,
+    vocabulary, signals, buildMs: performance.now() - t0,
+  };
+}
+
+/** The item's embedding row (a view). */
+export function embeddingOf(snapshot: ServingSnapshot, item: number): Float32Array {
+  return snapshot.embeddings.subarray(item * snapshot.dim, (item + 1) * snapshot.dim);
+}
+
+/** The item's category names. */
+export function categoriesOf(dataset: Dataset, item: number): string[] {
+  return Array.from(row(dataset.itemCategories, item), (c) => dataset.categoryNames[c] ?? '');
+}
+
+/** A CSR with ids ≥ `limit` dropped (features the model has no rows for). */
+export function belowCsr(csr: Csr, limit: number): Csr {
+  const offsets = new Int32Array(csr.offsets.length);
+  const indices: number[] = [];
+  for (let r = 0; r + 1 < csr.offsets.length; r++) {
+    for (let k = csr.offsets[r] ?? 0; k < (csr.offsets[r + 1] ?? 0); k++) {
+      const id = csr.indices[k] ?? 0;
+      if (id < limit) indices.push(id);
+    }
+    offsets[r + 1] = indices.length;
+  }
+  return { offsets, indices: Int32Array.from(indices) };
+}

@@ -1,0 +1,198 @@
+// Retrieval sources (issue 5, "Retrieval"): each narrows the catalog to scored candidates in its own
+// way, and the engine runs them side by side under per-source quotas and timeouts. A source that
+// throws or runs late is skipped and reported; the others still answer.
+//
+//   two-tower      ANN over the item embeddings (VectorIndex: embedded HNSW or Milvus) with the
+//                  user-tower vector of the user's latest history; filters pushed down to the index
+//   item-item      the model's item-item weights (EASE by default) summed over the history
+//   co-visitation  time-decayed co-visitation from the interaction table, over the recent history
+//   content        TF-IDF overlap of content tokens with the user's recent items
+//   trending       time-decayed positives, per requested category when there is one
+//   fresh          recently published, little-shown items (cold start)
+//   popular        all-time positives (for users with no history)
+
+import { row } from '../../training/data/dataset.ts';
+import { scoreItemItem } from '../../training/eval/baselines/cooccurrence.ts';
+import { topK } from '../../training/eval/evaluate.ts';
+import type { VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
+import type { ServingSnapshot } from './snapshot.ts';
+
+/** One candidate: an item index of the snapshot's dataset and the source's score. */
+export interface Scored {
+  item: number;
+  score: number;
+}
+
+export interface RetrievalContext {
+  snapshot: ServingSnapshot;
+  /** The user's index in the snapshot, or −1 when the snapshot does not know them. */
+  user: number;
+  /** Distinct positive items, oldest first: the snapshot's and those since. */
+  history: Int32Array;
+  /** The user-tower vector (absent for users with no history and no id in the model). */
+  vector?: Float32Array;
+  /** Per item index, 1 when it must not be returned (hidden, deleted, consumed, filtered out). */
+  excluded: Uint8Array;
+  /** The category filter (category indexes), if any: sources that can restrict by category do. */
+  categories?: readonly number[];
+  /** The same filters for a vector index, by item id. */
+  filter: VectorFilter;
+}
+
+export interface RetrievalSource {
+  readonly name: string;
+  /** Up to `n` candidates, best first, none of them excluded. */
+  retrieve(context: RetrievalContext, n: number): Promise<Scored[]>;
+}
+
+/** The `n` best of `score` over items not excluded (and > −∞), best first: a heap, O(items · log n). */
+export function topScored(score: Float32Array, n: number, excluded: Uint8Array): Scored[] {
+  if (n <= 0) return [];
+  const skip = excluded.slice();
+  for (let i = 0; i < score.length; i++) if (!((score[i] ?? -Infinity) > -Infinity)) skip[i] = 1;
+  const top = new Int32Array(n);
+  const count = topK(score, n, skip, top, new Float32Array(n));
+  return Array.from(top.subarray(0, count), (item) => ({ item, score: score[item] ?? 0 }));
+}
+
+function fromList(items: Int32Array, score: ArrayLike<number>, n: number, excluded: Uint8Array): Scored[] {
+  const out: Scored[] = [];
+  for (let k = 0; k < items.length && out.length < n; k++) {
+    const i = items[k] ?? 0;
+    if (excluded[i] !== 1) out.push({ item: i, score: score[i] ?? 0 });
+  }
+  return out;
+}
+
+export function twoTowerSource(index: VectorIndex): RetrievalSource {
+  return {
+    name: 'two-tower',
+    async retrieve(context, n) {
+      if (context.vector === undefined || n <= 0) return [];
+      const { dataset } = context.snapshot;
+      // Consumed and excluded items are dropped here rather than pushed down as an id list: a
+      // long `excludeIds` turns the HNSW walk into a filtered one (~12 ms against 0.7 ms for
+      // k = 1,000 on ml-100k), and over-fetching by their count costs less.
+      const { excludeIds, ...pushed } = context.filter;
+      const hits = await index.search(context.vector, n + (excludeIds?.length ?? 0), pushed);
+      const out: Scored[] = [];
+      for (const hit of hits) {
+        const i = dataset.itemIndex.get(hit.id);
+        if (i !== undefined && context.excluded[i] !== 1) out.push({ item: i, score: hit.score });
+        if (out.length === n) break;
+      }
+      return out;
+    },
+  };
+}
+
+export const itemItemSource: RetrievalSource = {
+  name: 'item-item',
+  async retrieve(context, n) {
+    const { snapshot, history } = context;
+    if (history.length === 0) return [];
+    const model = snapshot.generator.coVisitation;
+    const out = new Float32Array(snapshot.dataset.itemIds.length);
+    scoreItemItem(model.weights, model.subset, history, out, new Float32Array(model.subset.items.length));
+    return topScored(out, n, context.excluded);
+  },
+};
+
+/** Recent history items weigh more: the k-th most recent counts 1 / (1 + k / 5). */
+const RECENT_ITEMS = 20;
+
+export const coVisitationSource: RetrievalSource = {
+  name: 'co-visitation',
+  async retrieve(context, n) {
+    const { snapshot, history } = context;
+    const { neighbours, weights } = snapshot.signals.coVisitation;
+    const scores = new Map<number, number>();
+    for (let k = 0; k < Math.min(RECENT_ITEMS, history.length); k++) {
+      const h = history[history.length - 1 - k] ?? 0;
+      const recency = 1 / (1 + k / 5);
+      for (let e = neighbours.offsets[h] ?? 0; e < (neighbours.offsets[h + 1] ?? 0); e++) {
+        const j = neighbours.indices[e] ?? 0;
+        if (context.excluded[j] === 1) continue;
+        scores.set(j, (scores.get(j) ?? 0) + recency * (weights[e] ?? 0));
+      }
+    }
+    return bestOf(scores, n);
+  },
+};
+
+const CONTENT_ITEMS = 10;
+
+export const contentSource: RetrievalSource = {
+  name: 'content',
+  async retrieve(context, n) {
+    const { snapshot, history } = context;
+    const { dataset } = snapshot;
+    const { postings, idf, norm } = snapshot.signals.content;
+    // The profile: idf-weighted tokens of the recent items, then each item's overlap with it.
+    const profile = new Map<number, number>();
+    for (let k = 0; k < Math.min(CONTENT_ITEMS, history.length); k++) {
+      const h = history[history.length - 1 - k] ?? 0;
+      for (const t of row(dataset.itemFeatures, h)) {
+        const w = idf[t] ?? 0;
+        if (w > 0) profile.set(t, (profile.get(t) ?? 0) + w);
+      }
+    }
+    const scores = new Map<number, number>();
+    for (const [t, weight] of profile) {
+      const w = weight * (idf[t] ?? 0);
+      for (const i of row(postings, t)) {
+        if (context.excluded[i] === 1) continue;
+        scores.set(i, (scores.get(i) ?? 0) + w * (norm[i] ?? 0));
+      }
+    }
+    return bestOf(scores, n);
+  },
+};
+
+export const trendingSource: RetrievalSource = {
+  name: 'trending',
+  async retrieve(context, n) {
+    const { trending } = context.snapshot.signals;
+    return byCategoryOrAll(context, trending.items, trending.byCategory, trending.score, n);
+  },
+};
+
+export const popularSource: RetrievalSource = {
+  name: 'popular',
+  async retrieve(context, n) {
+    const { popular } = context.snapshot.signals;
+    return byCategoryOrAll(context, popular.items, popular.byCategory, popular.score, n);
+  },
+};
+
+export const freshSource: RetrievalSource = {
+  name: 'fresh',
+  async retrieve(context, n) {
+    const { fresh } = context.snapshot.signals;
+    return fromList(fresh.items, fresh.score, n, context.excluded);
+  },
+};
+
+function byCategoryOrAll(context: RetrievalContext, all: Int32Array, byCategory: readonly Int32Array[], score: ArrayLike<number>, n: number): Scored[] {
+  if (context.categories === undefined || context.categories.length === 0) return fromList(all, score, n, context.excluded);
+  const merged = new Map<number, number>();
+  for (const c of context.categories) {
+    for (const s of fromList(byCategory[c] ?? new Int32Array(0), score, n, context.excluded)) merged.set(s.item, s.score);
+  }
+  return bestOf(merged, n);
+}
+
+function bestOf(scores: Map<number, number>, n: number): Scored[] {
+  return Array.from(scores, ([item, score]) => ({ item, score }))
+    .sort((a, b) => b.score - a.score || a.item - b.item)
+    .slice(0, n);
+}
+
+/** Rejects with a message naming the source when `work` outlasts `ms`. */
+export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,224 @@
+// The serving path end to end, in process: data the project generates is imported into a core's
+// catalog, two models are trained from it with `kestrel train --from-bus`, and a core with
+// --models answers /v1/recommendations, /v1/candidates, /similar, /popular and /metrics over HTTP,
+// picks up new events per request, hides hidden items after a refresh, and swaps models live.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/main.ts';
+import type { Event } from '../../core/domain/event.ts';
+import { decodeSlate, SLATE_CONTENT_TYPE, slateFromJson } from '../../core/domain/slate.ts';
+import { openRegistry } from '../../core/models/index.ts';
+import { openRuntime } from '../../core/runtime.ts';
+import type { CoreRuntime } from '../../core/runtime.ts';
+import { startCore } from '../../core/server.ts';
+import type { RunningCore } from '../../core/server.ts';
+import type { RecommendResponse } from '../../core/serving/index.ts';
+import { writeDataset } from '../../training/data/write.ts';
+import { captureConsole } from '../support/console.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kestrel-serving-'));
+const generated = join(root, 'generated');
+const dataDir = join(root, 'core');
+const models = join(root, 'models');
+let runtime: CoreRuntime;
+let core: RunningCore;
+let events: Event[] = [];
+const versions: string[] = [];
+
+const get = async <T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> => {
+  const res = await fetch(`${core.url}${path}`, init);
+  const text = await res.text();
+  return { status: res.status, body: (text.startsWith('{') ? JSON.parse(text) : text) as T };
+};
+
+/** Users with the most positive events in the generated data. */
+function activeUsers(count: number): string[] {
+  const tally = new Map<string, number>();
+  for (const e of events) if (e.type !== 'impression') tally.set(e.userId, (tally.get(e.userId) ?? 0) + 1);
+  return [...tally].sort((a, b) => b[1] - a[1]).slice(0, count).map(([u]) => u);
+}
+
+function consumedBy(user: string): Set<string> {
+  return new Set(events.filter((e) => e.userId === user && e.type !== 'impression').map((e) => e.itemId));
+}
+
+beforeAll(async () => {
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  await writeDataset(generated, { users: 200, items: 150, events: 15_000, seed: 11, clusters: 5, zipf: 1, driftShare: 0.1, newItemShare: 0.05 }, { format: 'jsonl' });
+  events = readFileSync(join(generated, 'events.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Event);
+  captureConsole();
+  expect(await main(['import', '--data', dataDir, generated])).toBe(0);
+  expect(await main(['train', '--from-bus', '--data', dataDir, '--out', models, '--epochs', '3'])).toBe(0);
+  // A second version, staged but not current: the hot-swap test makes it current.
+  expect(await main(['train', '--from-bus', '--data', dataDir, '--out', models, '--epochs', '2', '--seed', '7', '--no-promote'])).toBe(0);
+  const registry = await openRegistry(models);
+  const current = await registry.current();
+  versions.push(current ?? '', ...(await registry.list()).filter((v) => v !== current));
+  runtime = await openRuntime({ dataDir, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0 } });
+  core = await startCore({ port: 0, version: 'test', services: runtime.services, readiness: runtime.readiness, log: () => undefined, ...(runtime.serving ? { metrics: runtime.serving.metrics } : {}) });
+}, 300_000);
+
+afterAll(async () => {
+  await core?.close();
+  await runtime?.close();
+  vi.restoreAllMocks();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('serving recommendations from the current model', () => {
+  it('recommends n unseen, visible items to a known user, with sources and a request id', async () => {
+    expect(versions).toHaveLength(2);
+    expect((await get('/readyz')).status).toBe(200);
+    for (const user of activeUsers(3)) {
+      const { status, body } = await get<RecommendResponse>(`/v1/recommendations/${user}?n=10`);
+      expect(status).toBe(200);
+      expect(body.mode).toBe('personal');
+      expect(body.modelVersion).toBe(versions[0]);
+      expect(body.requestId).toMatch(/.+/);
+      expect(body.items).toHaveLength(10);
+      expect(new Set(body.items.map((i) => i.id)).size).toBe(10);
+      const seen = consumedBy(user);
+      for (const item of body.items) {
+        expect(seen.has(item.id), `${item.id} was already consumed by ${user}`).toBe(false);
+        expect(item.sources.length).toBeGreaterThan(0);
+      }
+      expect(Object.keys(body.sources)).toEqual(expect.arrayContaining(['two-tower', 'item-item', 'co-visitation', 'content', 'trending', 'fresh']));
+      expect(body.sources['two-tower']?.candidates).toBeGreaterThan(0);
+    }
+  });
+
+  it('gives a user the engine has never seen popular, trending and fresh items', async () => {
+    const { status, body } = await get<RecommendResponse>('/v1/recommendations/someone-new?n=5');
+    expect(status).toBe(200);
+    expect(body.mode).toBe('anonymous');
+    expect(body.items).toHaveLength(5);
+    expect(body.items.every((i) => i.sources.some((s) => ['trending', 'popular', 'fresh'].includes(s)))).toBe(true);
+  });
+
+  it('filters by category and explains the ranker features on request', async () => {
+    const user = activeUsers(1)[0] ?? '';
+    const any = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=20`)).body;
+    const category = any.items.flatMap((i) => i.categories)[0];
+    expect(category).toBeDefined();
+    const { body } = await get<RecommendResponse>(`/v1/recommendations/${user}?n=5&category=${encodeURIComponent(category ?? '')}&explain=true`);
+    expect(body.items.length).toBeGreaterThan(0);
+    for (const item of body.items) {
+      expect(item.categories).toContain(category);
+      expect(item.explain?.features).toHaveProperty('externalScore');
+      expect(Object.keys(item.explain?.contributions ?? {})).toHaveLength(Object.keys(item.explain?.features ?? {}).length);
+      expect(item.explain?.retrieval).toHaveProperty('fusion');
+    }
+    const excluded = body.items[0]?.id ?? '';
+    const without = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5&category=${encodeURIComponent(category ?? '')}&exclude=${encodeURIComponent(excluded)}`)).body;
+    expect(without.items.map((i) => i.id)).not.toContain(excluded);
+  });
+
+  it('stops recommending an item as soon as the user consumed it, before any refresh', async () => {
+    const user = activeUsers(2)[1] ?? '';
+    const first = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body.items[0]?.id ?? '';
+    const post = await fetch(`${core.url}/v1/events`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: `serving-test-${user}`, type: 'purchase', userId: user, itemId: first, timestamp: Date.now() }),
+    });
+    expect(post.status).toBe(200);
+    await runtime.projector.drained();
+    const after = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body;
+    expect(after.items.map((i) => i.id)).not.toContain(first);
+  });
+
+  it('never recommends an item hidden since the snapshot, once refreshed', async () => {
+    const user = activeUsers(3)[2] ?? '';
+    const top = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=3`)).body.items[0]?.id ?? '';
+    const patch = await fetch(`${core.url}/v1/items/${top}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hidden: true }) });
+    expect(patch.status).toBe(200);
+    await runtime.serving?.host.refreshNow();
+    for (const u of activeUsers(20)) {
+      const { body } = await get<RecommendResponse>(`/v1/recommendations/${u}?n=20`);
+      expect(body.items.map((i) => i.id)).not.toContain(top);
+    }
+    const popular = (await get<{ items: { id: string }[] }>('/v1/popular?n=200')).body;
+    expect(popular.items.map((i) => i.id)).not.toContain(top);
+  });
+
+  it('hands the edge a slate, as JSON and in the binary codec', async () => {
+    const user = activeUsers(1)[0] ?? '';
+    const json = await get<unknown>(`/v1/candidates/${user}?n=50`);
+    expect(json.status).toBe(200);
+    const slate = slateFromJson(json.body);
+    expect(slate.userId).toBe(user);
+    expect(slate.modelVersion).toBe(versions[0]);
+    expect(slate.candidates).toHaveLength(50);
+    expect(slate.candidates.every((c) => c.embedding.length === slate.dim)).toBe(true);
+    const scores = slate.candidates.map((c) => c.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    const res = await fetch(`${core.url}/v1/candidates/${user}?n=50`, { headers: { accept: SLATE_CONTENT_TYPE } });
+    expect(res.headers.get('content-type')).toBe(SLATE_CONTENT_TYPE);
+    const binary = decodeSlate(new Uint8Array(await res.arrayBuffer()));
+    expect(binary.candidates.map((c) => c.item)).toEqual(slate.candidates.map((c) => c.item));
+  });
+
+  it('answers similar and popular items, and says what is unknown', async () => {
+    const item = events.find((e) => e.type !== 'impression')?.itemId ?? '';
+    const similar = await get<{ items: { id: string; sources: string[] }[] }>(`/v1/items/${item}/similar?n=5`);
+    expect(similar.status).toBe(200);
+    expect(similar.body.items).toHaveLength(5);
+    expect(similar.body.items.map((i) => i.id)).not.toContain(item);
+    expect((await get('/v1/items/no-such-item/similar')).status).toBe(404);
+    const popular = await get<{ items: { id: string; categories: string[] }[] }>('/v1/popular?n=5');
+    expect(popular.body.items).toHaveLength(5);
+    const category = popular.body.items[0]?.categories[0] ?? '';
+    const inCategory = await get<{ items: { categories: string[] }[] }>(`/v1/popular?n=5&category=${encodeURIComponent(category)}`);
+    expect(inCategory.body.items.every((i) => i.categories.includes(category))).toBe(true);
+    const unknown = await get<{ error: { message: string } }>('/v1/popular?category=no-such-category');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toContain('no-such-category');
+  });
+
+  it('refuses bad parameters with a message that says what to fix', async () => {
+    const zero = await get<{ error: { message: string; details: { path: string }[] } }>('/v1/recommendations/u1?n=0');
+    expect(zero.status).toBeGreaterThanOrEqual(400);
+    expect(zero.status).toBeLessThan(500);
+    expect(JSON.stringify(zero.body)).toContain('n');
+    expect((await get('/v1/candidates/u1?n=100000')).status).toBeLessThan(500);
+    expect((await get('/v1/candidates/u1?n=100000')).status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('exports per-stage latency, candidates per source and the model version on /metrics', async () => {
+    const { status, body } = await get<string>('/metrics');
+    expect(status).toBe(200);
+    for (const stage of ['retrieval:two-tower', 'features', 'ranking', 'reranking', 'total']) {
+      expect(body).toContain(`kestrel_stage_duration_seconds_count{stage="${stage}"}`);
+    }
+    expect(body).toMatch(/kestrel_retrieval_candidates_total\{source="two-tower"\} [1-9]/);
+    expect(body).toContain(`kestrel_model_info{version="${versions[0]}"} 1`);
+  });
+
+  it('logs the features of every served item under the request id', async () => {
+    const user = activeUsers(1)[0] ?? '';
+    const { body } = await get<RecommendResponse>(`/v1/recommendations/${user}?n=4`);
+    const log = runtime.services.serving?.featureLog;
+    await log?.flush();
+    const dir = join(dataDir, 'served');
+    expect(existsSync(dir)).toBe(true);
+    const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trimEnd().split('\n'));
+    const record = lines.map((l) => JSON.parse(l) as { requestId: string; items: { item: string; dense: number[] }[] }).find((r) => r.requestId === body.requestId);
+    expect(record?.items.map((i) => i.item)).toEqual(body.items.map((i) => i.id));
+    expect(record?.items[0]?.dense).toHaveLength(14);
+  });
+
+  it('swaps in a newly current model while requests are in flight', async () => {
+    const user = activeUsers(1)[0] ?? '';
+    const registry = await openRegistry(models);
+    const inFlight = Array.from({ length: 8 }, () => get<RecommendResponse>(`/v1/recommendations/${user}?n=10`));
+    await registry.rollback(versions[1] ?? '', 'serving test: hot-swap');
+    await runtime.serving?.host.checkNow();
+    const before = await Promise.all(inFlight);
+    expect(before.every((r) => r.status === 200 && r.body.items.length === 10)).toBe(true);
+    const after = await get<RecommendResponse>(`/v1/recommendations/${user}?n=10`);
+    expect(after.status).toBe(200);
+    expect(after.body.modelVersion).toBe(versions[1]);
+    expect((await get<string>('/metrics')).body).toContain(`kestrel_model_info{version="${versions[1]}"} 1`);
+  });
+});
