@@ -2,17 +2,37 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine, parsePort } from '../command.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CURRENT_FILE } from '../../core/models/registry.ts';
+import { dataPaths } from '../../core/paths.ts';
+import type { CoreRuntime } from '../../core/runtime.ts';
+import { writeDataset } from '../../training/data/write.ts';
+import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
+import { importCommand } from './import.ts';
 import { startFullCore } from './serve.ts';
+import { trainCommand } from './train.ts';
 
-const help = `Usage: kestrel start [--core-port 8080] [--edge-port 8787] [--host 127.0.0.1] [--data DIR] [--kafka BROKERS] [--api-keys FILE]
-                     [--event-types FILE]
+function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive whole number, got '${value}'`);
+  return n;
+}
+
+const help = `Usage: kestrel start [--movielens DIR] [--core-port 8080] [--edge-port 8787] [--host 127.0.0.1] [--data DIR]
+                     [--kafka BROKERS] [--api-keys FILE] [--event-types FILE] [--no-quickstart]
 
 Starts Kestrel on its embedded defaults: the regional core (Node: REST API, SQLite catalog,
-embedded event log and its projector, as \`kestrel serve\` runs it) and the edge Worker (workerd,
-through wrangler dev), each on loopback, then prints their URLs and health checks. Runs until
-interrupted (Ctrl-C), then stops both and closes the bus and the catalog.
+embedded event log and its projector, recommendations, as \`kestrel serve\` runs it) and the edge
+Worker (workerd, through wrangler dev), each on loopback, then prints their URLs, health checks
+and a few ready-to-paste requests with their answers. Runs until interrupted (Ctrl-C), then stops
+both and closes the bus and the catalog.
+
+Quickstart: when the data folder has no model yet (<data>/models), it first fills an empty
+catalog (a generated dataset, or the MovieLens release given by --movielens), then trains a model
+from it (\`kestrel train --from-bus\`), so the core starts serving recommendations at once.
 
 Options:
       --core-port <port>  Port of the core (default 8080).
@@ -23,9 +43,81 @@ Options:
       --api-keys <file>   API keys of the core (default $KESTREL_API_KEYS; none: open, loopback only).
       --event-types <file>
                           Interaction types and weights the core accepts (see \`kestrel serve --help\`).
+      --movielens <dir>   Quickstart on a MovieLens release (ml-100k, ml-1m, ...) instead of generated data.
+      --users/--items/--events <n>
+                          Size of the generated quickstart data (default 1000 / 400 / 60000).
+      --no-quickstart     Start without importing or training anything.
   -h, --help              Show this help.`;
 
 const EDGE_READY_TIMEOUT_MS = 60_000;
+
+interface QuickstartOptions {
+  movielens?: string;
+  users: number;
+  items: number;
+  events: number;
+  eventTypes?: string;
+}
+
+/**
+ * Makes sure the data folder has a model: fills an empty catalog (generated data or a MovieLens
+ * release) and trains from it. A folder that already has a model is left as it is.
+ */
+async function quickstart(data: string | undefined, options: QuickstartOptions): Promise<void> {
+  const paths = dataPaths(data);
+  const models = join(paths.dir, 'models');
+  if (existsSync(join(models, CURRENT_FILE))) return;
+  const run = async (command: Command, argv: string[]) => {
+    const code = await command.run(argv);
+    if (code !== 0) throw new Error(`quickstart: kestrel ${command.name} ${argv.join(' ')} failed (exit ${code})`);
+  };
+  const types = options.eventTypes ? ['--event-types', options.eventTypes] : [];
+  if (!(await catalogHasEvents(paths.catalog))) {
+    let source = options.movielens;
+    if (source === undefined) {
+      source = join(paths.dir, 'quickstart-data');
+      console.log(`Quickstart: generating ${options.users} users, ${options.items} items and ${options.events} events into ${source}`);
+      await writeDataset(source, { users: options.users, items: options.items, events: options.events, seed: 1 }, { format: 'jsonl' });
+    }
+    console.log(`Quickstart: importing ${source} into ${paths.dir}`);
+    await run(importCommand, ['--data', paths.dir, ...types, source]);
+  }
+  console.log(`Quickstart: training a model from the catalog into ${models}`);
+  await run(trainCommand, ['--from-bus', '--data', paths.dir, '--out', models, ...types]);
+}
+
+async function catalogHasEvents(path: string): Promise<boolean> {
+  if (!existsSync(path)) return false;
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT 1 FROM interactions LIMIT 1').get() !== undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/** A few requests a newcomer can paste, with the core's answers, shortened. */
+async function exampleRequests(coreUrl: string, runtime: CoreRuntime): Promise<string[]> {
+  if (runtime.serving?.host.engine === undefined) return [];
+  const user = runtime.catalog.db.prepare<[], { user_id: string }>('SELECT user_id FROM interactions GROUP BY user_id ORDER BY count(*) DESC LIMIT 1').get()?.user_id;
+  const item = runtime.catalog.db.prepare<[], { item_id: string }>('SELECT item_id FROM interactions GROUP BY item_id ORDER BY count(*) DESC LIMIT 1').get()?.item_id;
+  if (user === undefined || item === undefined) return [];
+  const lines = ['Try:'];
+  for (const path of [`/v1/recommendations/${encodeURIComponent(user)}?n=5`, `/v1/items/${encodeURIComponent(item)}/similar?n=5`, '/v1/popular?n=5', '/v1/recommendations/a-new-user?n=5']) {
+    const url = `${coreUrl}${path}`;
+    let answer: string;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as { items?: { id: string; score: number }[]; mode?: string };
+      answer = `${res.status} ${body.mode ? `${body.mode}: ` : ''}${(body.items ?? []).map((i) => i.id).join(', ')}`;
+    } catch (error) {
+      answer = `failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    lines.push(`  curl '${url}'`, `    -> ${answer}`);
+  }
+  return lines;
+}
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 async function health(url: string): Promise<string> {
@@ -70,11 +162,25 @@ export const startCommand: Command = {
       kafka: { type: 'string' },
       'api-keys': { type: 'string' },
       'event-types': { type: 'string' },
+      movielens: { type: 'string' },
+      users: { type: 'string' },
+      items: { type: 'string' },
+      events: { type: 'string' },
+      'no-quickstart': { type: 'boolean' },
     }, false);
     const host = values.host ?? '127.0.0.1';
     const corePort = parsePort(values['core-port'], 8080, '--core-port', 1);
     const edgePort = parsePort(values['edge-port'], 8787, '--edge-port', 1);
 
+    if (values['no-quickstart'] !== true) {
+      await quickstart(values.data, {
+        ...(values.movielens ? { movielens: values.movielens } : {}),
+        users: positiveInteger(values.users, '--users', 1000),
+        items: positiveInteger(values.items, '--items', 400),
+        events: positiveInteger(values.events, '--events', 60_000),
+        eventTypes: values['event-types'],
+      });
+    }
     const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'], eventTypes: values['event-types'] });
     const { core } = running;
     let edge: ChildProcess;
@@ -92,6 +198,7 @@ export const startCommand: Command = {
       `        ${running.runtime.describe}`,
       `  edge  ${edgeUrl}   GET /healthz -> ${await health(`${edgeUrl}/healthz`)}`,
       `        ${edgeUrl}   GET /readyz  -> ${await health(`${edgeUrl}/readyz`)}`,
+      ...(await exampleRequests(core.url, running.runtime)),
       'Press Ctrl-C to stop.',
     ].join('\n'));
 
