@@ -142,6 +142,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       throw error;
     }
     services.serving = serving.services;
+    services.erasureHooks = serving.erasureHooks;
     const host = serving.host;
     readiness.push({
       name: 'model',

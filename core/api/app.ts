@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
+import type { ErasureHook } from '../catalog/erase.ts';
 import type { InteractionStore, ItemStore, UserStore } from '../catalog/ports.ts';
 import { MAX_BODY_BYTES } from '../domain/limits.ts';
 import type { EventTypeConfig } from '../domain/schemas.ts';
@@ -34,6 +35,8 @@ export interface CoreServices {
   now?: () => number;
   /** The recommendation routes (issue 5); without it the core serves the data plane only. */
   serving?: ServingServices;
+  /** Derived state erasure must also remove (DELETE /v1/users/{id}), by name. */
+  erasureHooks?: Record<string, ErasureHook>;
 }
 
 export interface CoreOptions {

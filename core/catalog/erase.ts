@@ -21,8 +21,11 @@
 // Derived state that later issues must hook in through `hooks` (each returns what it removed,
 // reported under its name):
 // * edge: cached slates and the session/bandit Durable Object state keyed by the user;
-// * core: the in-process feature cache, user embeddings held for retrieval (Milvus/HNSW user
-//   vectors if any are stored), co-visitation counts the user contributed to;
+// * core serving (wired in core/serving/index.ts): `servingSnapshot` stops the engine using the
+//   user's snapshot history and the model's rows for them at once and rebuilds the snapshot
+//   (co-visitation, trending and features) without them; `servedFeatureLog` rewrites the
+//   served-features log without their records. Item vectors hold no user data; the model's
+//   rows for the user are never used again for them and go with the next retraining;
 // * training: datasets already written (drop the user's rows; rebuilt sets read through the
 //   tombstone); models trained on the user are retrained on the next schedule.
 // * Kafka: compacted topics keyed by user id can take a tombstone record; the `events` topic

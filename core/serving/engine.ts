@@ -163,6 +163,8 @@ export class ServingEngine {
   private snapshotRef: ServingSnapshot;
   private readonly sources: RetrievalSource[];
   private readonly consumed: Set<string>;
+  /** Users erased while this engine serves (the snapshot learns of them at its next refresh). */
+  private readonly erasedLive = new Map<string, number>();
   private inFlight = 0;
   private idle: (() => void) | undefined;
 
@@ -187,6 +189,29 @@ export class ServingEngine {
   /** Swaps in a newer snapshot; requests already running finish on the one they started with. */
   replaceSnapshot(snapshot: ServingSnapshot): void {
     this.snapshotRef = snapshot;
+  }
+
+  /**
+   * Stops using what the snapshot and the model hold of an erased user: from now on the user is
+   * served as a new one (no snapshot history, the model's out-of-vocabulary id). Returns how
+   * many of the user's items the snapshot held.
+   */
+  forget(userId: string, at: number): number {
+    this.erasedLive.set(userId, at);
+    const u = this.snapshotRef.dataset.userIndex.get(userId);
+    return u === undefined ? 0 : row(this.snapshotRef.consumed, u).length;
+  }
+
+  /**
+   * The user's index in the snapshot, or −1 when it must not be used: unknown, or erased after
+   * the model was trained (its id row and the snapshot's rows predate the erasure).
+   */
+  private userIndexOf(snapshot: ServingSnapshot, userId: string): number {
+    const u = snapshot.dataset.userIndex.get(userId);
+    if (u === undefined) return -1;
+    const erased = this.erasedLive.get(userId) ?? snapshot.erasedAt.get(userId);
+    if (erased !== undefined && snapshot.model.manifest.createdAt <= erased) return -1;
+    return u;
   }
 
   /** Runs `work` counted as in flight, so `drain` can wait for it. */
@@ -317,8 +342,7 @@ export class ServingEngine {
     const { dataset } = snapshot;
     const timer = this.parts.timer;
     const tHistory = now();
-    const known = dataset.userIndex.get(userId);
-    const user = known ?? -1;
+    const user = this.userIndexOf(snapshot, userId);
     // The snapshot has everything up to its clock; the latest events cover what came since.
     const recent = await this.parts.interactions.userEvents(userId, { limit: RECENT_EVENTS });
     const { history, consumed } = this.historyOf(snapshot, user, recent);
@@ -447,7 +471,9 @@ export class ServingEngine {
       const i = dataset.itemIndex.get(event.itemId);
       if (i === undefined) continue;
       if (this.consumed.has(event.type)) consumed.add(i);
-      if (event.timestamp >= snapshot.clock - 1 && (weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
+      // A user the snapshot serves brings their history up to its clock; anyone else's is all here.
+      const fresh = user < 0 || event.timestamp >= snapshot.clock - 1;
+      if (fresh && (weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
         seen.add(i);
         history.push(i);
       }

@@ -7,7 +7,7 @@
 // appended in the background (every second, or at 1,000 records), so a request never waits on
 // the disk; `close()` flushes what is left.
 
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServedFeatures } from './engine.ts';
 
@@ -47,6 +47,37 @@ export class FeatureLog {
     this.buffer = [];
     this.writing = this.writing.then(() => this.write(batch));
     return this.writing;
+  }
+
+  /**
+   * GDPR erasure: rewrites every log file without the user's records (after flushing what is
+   * buffered); returns how many records it removed.
+   */
+  async eraseUser(userId: string): Promise<number> {
+    await this.flush();
+    let removed = 0;
+    const erase = async () => {
+      let files: string[];
+      try {
+        files = (await readdir(this.options.dir)).filter((f) => /^served-.*\.jsonl$/.test(f));
+      } catch {
+        return;
+      }
+      for (const f of files) {
+        const path = join(this.options.dir, f);
+        const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '');
+        const kept = lines.filter((l) => (JSON.parse(l) as { userId?: string }).userId !== userId);
+        if (kept.length === lines.length) continue;
+        removed += lines.length - kept.length;
+        const tmp = `${path}.erase-${process.pid}`;
+        await writeFile(tmp, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+        await rename(tmp, path);
+      }
+    };
+    // In the write chain, so no append lands between the read and the rename.
+    this.writing = this.writing.then(erase);
+    await this.writing;
+    return removed;
   }
 
   async close(): Promise<void> {

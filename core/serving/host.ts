@@ -153,6 +153,17 @@ export class ServingHost {
     });
   }
 
+  /**
+   * GDPR erasure: the serving engine stops using the user's snapshot history and model rows at
+   * once, and a refreshed snapshot without them is built in the background. Returns how many
+   * of the user's items the snapshot held.
+   */
+  eraseUser(userId: string, at: number): number {
+    const removed = this.loaded?.engine.forget(userId, at) ?? 0;
+    void this.refreshNow(true);
+    return removed;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

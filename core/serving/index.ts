@@ -4,6 +4,7 @@
 
 import { join } from 'node:path';
 import type { ServingServices } from '../api/routes/recommendations.ts';
+import type { ErasureHook } from '../catalog/erase.ts';
 import type { InteractionStore } from '../catalog/ports.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import type { RankerKind } from '../ranking/ranker.ts';
@@ -79,6 +80,8 @@ export interface ServingConfig {
 
 export interface Serving {
   services: ServingServices;
+  /** What serving holds of a user, removed on erasure (DELETE /v1/users/{id}), by name. */
+  erasureHooks: Record<string, ErasureHook>;
   metrics: { render(): string; contentType: string };
   host: ServingHost;
   close(): Promise<void>;
@@ -112,6 +115,10 @@ export async function openServing(config: ServingConfig, deps: {
   let shown: string | undefined;
   return {
     services: { host, ...(featureLog ? { featureLog } : {}) },
+    erasureHooks: {
+      servingSnapshot: async (userId) => host.eraseUser(userId, Date.now()),
+      ...(featureLog ? { servedFeatureLog: (userId: string) => featureLog.eraseUser(userId) } : {}),
+    },
     host,
     metrics: {
       contentType: METRICS_CONTENT_TYPE,

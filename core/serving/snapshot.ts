@@ -55,6 +55,8 @@ export interface ServingSnapshot {
   readonly modelItems: number;
   /** 1 when the item may be recommended: in the catalog (not deleted) and not hidden. */
   readonly recommendable: Uint8Array;
+  /** Erased users (GDPR) and when: the model's rows for them predate it and must not be used. */
+  readonly erasedAt: ReadonlyMap<string, number>;
   /** Per user, distinct positive items, oldest first. */
   readonly histories: Csr;
   /** Per user, distinct items with an event of a consumed type (positives, skips, dislikes...). */
@@ -84,21 +86,24 @@ export function catalogFingerprint(dataDir: string): string {
   }
 }
 
-function catalogVisibility(dataDir: string, dataset: Dataset): Uint8Array {
-  const out = new Uint8Array(dataset.itemIds.length);
+/** Which items may be recommended (in the catalog, not hidden), and the erasure tombstones. */
+function catalogState(dataDir: string, dataset: Dataset): { recommendable: Uint8Array; erasedAt: Map<string, number> } {
+  const recommendable = new Uint8Array(dataset.itemIds.length);
+  const erasedAt = new Map<string, number>();
   const path = dataPaths(dataDir).catalog;
-  if (!existsSync(path)) return out;
+  if (!existsSync(path)) return { recommendable, erasedAt };
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
     for (const r of db.prepare<[], { id: string; hidden: number }>('SELECT id, hidden FROM items').iterate()) {
       const i = dataset.itemIndex.get(r.id);
-      if (i !== undefined && r.hidden === 0) out[i] = 1;
+      if (i !== undefined && r.hidden === 0) recommendable[i] = 1;
     }
+    for (const r of db.prepare<[], { user_id: string; erased_at: number }>('SELECT user_id, erased_at FROM erased_users').iterate()) erasedAt.set(r.user_id, r.erased_at);
   } finally {
     db.close();
   }
-  return out;
+  return { recommendable, erasedAt };
 }
 
 export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnapshot> {
@@ -110,7 +115,7 @@ export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnap
     vocabularies: vocab,
     ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}),
   });
-  const recommendable = catalogVisibility(inputs.dataDir, dataset);
+  const { recommendable, erasedAt } = catalogState(inputs.dataDir, dataset);
   const dim = model.manifest.dims.embedding;
   const modelItems = model.itemIds.length;
   const n = dataset.itemIds.length;
@@ -140,7 +145,7 @@ export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnap
   };
   const signals = buildSignals(dataset, positives, clock, inputs.signals);
   return {
-    model, pipeline, dataset, fingerprint, clock, dim, embeddings, modelItems, recommendable, histories, consumed, generator, features,
+    model, pipeline, dataset, fingerprint, clock, dim, embeddings, modelItems, recommendable, erasedAt, histories, consumed, generator, features,
     vocabulary, signals, buildMs: performance.now() - t0,
   };
 }

@@ -208,6 +208,27 @@ describe('serving recommendations from the current model', () => {
     expect(record?.items[0]?.dense).toHaveLength(14);
   });
 
+  it('erases a user from serving: no snapshot history, no trained id row, no served-features records', async () => {
+    const user = activeUsers(5)[4] ?? '';
+    const before = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body;
+    expect(before.mode).toBe('personal');
+    await runtime.services.serving?.featureLog?.flush();
+    const erase = await get<{ removed: Record<string, number> }>(`/v1/users/${user}`, { method: 'DELETE' });
+    expect(erase.status).toBe(200);
+    expect(erase.body.removed.servingSnapshot).toBeGreaterThan(0);
+    expect(erase.body.removed.servedFeatureLog).toBeGreaterThan(0);
+    const after = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body;
+    expect(after.mode).toBe('anonymous');
+    await runtime.services.serving?.featureLog?.flush();
+    const dir = join(dataDir, 'served');
+    const records = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trimEnd().split('\n')).filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { userId: string; requestId: string });
+    expect(records.filter((r) => r.userId === user).map((r) => r.requestId)).toEqual([after.requestId]);
+    // Still so once the background refresh has rebuilt the snapshot without them.
+    await runtime.serving?.host.refreshNow(true);
+    expect((await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body.mode).toBe('anonymous');
+  });
+
   it('swaps in a newly current model while requests are in flight', async () => {
     const user = activeUsers(1)[0] ?? '';
     const registry = await openRegistry(models);

@@ -9,7 +9,7 @@ import { IdParams, checkPathId, errorResponses, jsonBody, notFound, notFoundErro
 
 const tags = ['users'];
 
-export function registerUserRoutes(app: CoreApp, { users, interactions, bus }: Pick<CoreServices, 'users' | 'interactions' | 'bus'>): void {
+export function registerUserRoutes(app: CoreApp, { users, interactions, bus, erasureHooks }: Pick<CoreServices, 'users' | 'interactions' | 'bus' | 'erasureHooks'>): void {
   app.openapi(createRoute({
     method: 'put', path: '/v1/users/{id}', tags, summary: 'Create or replace a user',
     request: { params: IdParams, body: jsonBody(UserPutSchema, 'the whole user; fields left out take their defaults') },
@@ -73,6 +73,6 @@ export function registerUserRoutes(app: CoreApp, { users, interactions, bus }: P
   }), async (c) => {
     const { id } = c.req.valid('param');
     // With the bus, the erasure is recorded in the log too, so a replay honours it.
-    return c.json(await eraseUser(id, { users, interactions, bus }), 200);
+    return c.json(await eraseUser(id, { users, interactions, bus, ...(erasureHooks ? { hooks: erasureHooks } : {}) }), 200);
   });
 }
