@@ -33,7 +33,16 @@ import type { EngineConfig, StageTimer } from './engine.ts';
 import { buildSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 
-export type IndexChoice = { kind: 'hnsw' } | { kind: 'milvus'; address: string };
+export type IndexChoice =
+  | { kind: 'hnsw' }
+  | {
+    kind: 'milvus';
+    address: string;
+    /** Collections are named `<prefix>_<model version>`. Default 'kestrel_items'. */
+    collectionPrefix?: string;
+    /** Drop a model's collection when its engine is retired or the host closes (tests). Default false: a restart reuses it. */
+    dropOnClose?: boolean;
+  };
 
 export interface ServingHostOptions {
   /** The model registry folder (`kestrel train --out`). */
@@ -222,8 +231,15 @@ export class ServingHost {
     const choice = this.options.index;
     if (choice.kind === 'hnsw') return openHnswIndex({ dim });
     // One collection per model version: a new model's embeddings live in another space.
-    const collection = `kestrel_items_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
-    return openMilvusIndex({ address: choice.address, collection, dim });
+    const collection = `${choice.collectionPrefix ?? 'kestrel_items'}_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
+    const index = await openMilvusIndex({ address: choice.address, collection, dim, consistency: 'Session' });
+    if (choice.dropOnClose !== true) return index;
+    return {
+      kind: index.kind, dim: index.dim,
+      upsert: (items) => index.upsert(items), delete: (ids) => index.delete(ids), search: (q, k, f) => index.search(q, k, f),
+      searchMany: (qs, k, f) => index.searchMany(qs, k, f), stats: () => index.stats(), flush: () => index.flush(),
+      close: () => index.drop(),
+    } as VectorIndex & { flush(): Promise<void> };
   }
 
   private async retire(loaded: Loaded): Promise<void> {

@@ -14,7 +14,9 @@ import { openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
+import { DEFAULT_ENGINE_CONFIG, ServingHost } from '../../core/serving/index.ts';
 import type { RecommendResponse } from '../../core/serving/index.ts';
+import { DEFAULT_EVENT_TYPES } from '../../core/domain/event-types.ts';
 import { writeDataset } from '../../training/data/write.ts';
 import { captureConsole } from '../support/console.ts';
 
@@ -242,4 +244,31 @@ describe('serving recommendations from the current model', () => {
     expect(after.body.modelVersion).toBe(versions[1]);
     expect((await get<string>('/metrics')).body).toContain(`kestrel_model_info{version="${versions[1]}"} 1`);
   });
+});
+
+describe('serving on Milvus', () => {
+  it('recommends what the embedded index does, from item vectors in a real Milvus collection', async () => {
+    const address = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
+    const milvus = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
+      index: { kind: 'milvus', address, collectionPrefix: `kestrel_test_${process.pid}`, dropOnClose: true },
+      config: DEFAULT_ENGINE_CONFIG, modelPollMs: 0, refreshMs: 0, log: () => undefined,
+    });
+    try {
+      const embedded = runtime.serving?.host.engine;
+      const engine = milvus.engine;
+      expect(engine?.version).toBe(embedded?.version);
+      expect(engine?.index.kind).toBe('milvus');
+      // Both hosts read the same catalog; the embedded one is refreshed to the same state.
+      await runtime.serving?.host.refreshNow(true);
+      for (const user of activeUsers(4)) {
+        const a = await engine?.recommend(user, { n: 10, requestId: 'milvus' });
+        const b = await embedded?.recommend(user, { n: 10, requestId: 'embedded' });
+        expect(a?.response.sources['two-tower']?.candidates).toBeGreaterThan(0);
+        expect(a?.response.items.map((i) => i.id)).toEqual(b?.response.items.map((i) => i.id));
+      }
+    } finally {
+      await milvus.close();
+    }
+  }, 120_000);
 });
