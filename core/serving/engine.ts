@@ -370,11 +370,21 @@ export class ServingEngine {
     const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
     const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
     let vector: Float32Array | undefined;
+    const featureUser = user >= 0 ? user : dataset.userIds.length;
+    let generated: { tt: Float32Array; cv: Float32Array } | undefined;
     if (!anonymous) {
       const tTower = now();
       vector = await this.userVector(snapshot, user, history);
       context.vector = vector;
       timer?.stage('user-tower', (now() - tTower) / 1000);
+      // The model's scores of every item (two-tower dot products and item-item sums, z-scored as
+      // the ranker saw them in training): once per request, kept across the awaits below.
+      const tScores = now();
+      const { generator } = snapshot;
+      generator.retrieve(featureUser, history, vector, 0);
+      generated = { tt: generator.tt.slice(), cv: generator.cv.slice() };
+      context.itemItemScores = generated.cv;
+      timer?.stage('scores', (now() - tScores) / 1000);
     }
     const quotas = anonymous ? ANONYMOUS_QUOTAS : this.parts.config.quotas;
     const reports: Record<string, SourceReport> = {};
@@ -417,8 +427,8 @@ export class ServingEngine {
     // Features and ranker inputs in one synchronous block: the generator holds the scores of the
     // user it last retrieved for, and the features read them.
     const tFeatures = now();
-    const featureUser = user >= 0 ? user : dataset.userIds.length;
-    snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
+    if (generated) snapshot.generator.restore(featureUser, generated.tt, generated.cv);
+    else snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
     const rows = candidateRows(snapshot.features, featureUser, items);
     const inputs = new InputBuilder(snapshot.vocabulary).build(rows, Int32Array.from({ length: rows.length }, (_, k) => k), 0, rows.length);
     timer?.stage('features', (now() - tFeatures) / 1000);

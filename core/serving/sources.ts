@@ -37,6 +37,8 @@ export interface RetrievalContext {
   categories?: readonly number[];
   /** The same filters for a vector index, by item id. */
   filter: VectorFilter;
+  /** The model's item-item scores of this user's history (z-scored; −∞ where it has none), when computed. */
+  itemItemScores?: Float32Array;
 }
 
 export interface RetrievalSource {
@@ -91,10 +93,13 @@ export const itemItemSource: RetrievalSource = {
   async retrieve(context, n) {
     const { snapshot, history } = context;
     if (history.length === 0) return [];
-    const model = snapshot.generator.coVisitation;
-    const out = new Float32Array(snapshot.dataset.itemIds.length);
-    scoreItemItem(model.weights, model.subset, history, out, new Float32Array(model.subset.items.length));
-    return topScored(out, n, context.excluded);
+    let scores = context.itemItemScores;
+    if (scores === undefined) {
+      const model = snapshot.generator.coVisitation;
+      scores = new Float32Array(snapshot.dataset.itemIds.length);
+      scoreItemItem(model.weights, model.subset, history, scores, new Float32Array(model.subset.items.length));
+    }
+    return topScored(scores, n, context.excluded);
   },
 };
 

@@ -219,6 +219,16 @@ export class CandidateGenerator {
     return [...chosen];
   }
 
+  /**
+   * Makes a user's scores current again from copies of `tt` and `cv` taken after `retrieve`: a
+   * server handling several requests at once keeps each request's copies across its awaits.
+   */
+  restore(user: number, tt: Float32Array, cv: Float32Array): void {
+    this.tt.set(tt);
+    this.cv.set(cv);
+    this.current = user;
+  }
+
   /** Ranker features frozen at the end of `dataset`, reading this generator's scores of the current user. */
   features(dataset: Dataset, wideBuckets: number): FrozenFeatures {
     const read = (scores: Float32Array) => (user: number, item: number): number => {
