@@ -13,7 +13,7 @@
 
 import type { Event } from '../domain/event.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
-import { reciprocalRankFusion } from '../domain/fusion.ts';
+import { quotaMerge, reciprocalRankFusion } from '../domain/fusion.ts';
 import type { FusedCandidate, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
 import { applyRules } from '../domain/rules.ts';
@@ -42,6 +42,11 @@ export interface EngineConfig {
   quotas: Readonly<Record<string, number>>;
   /** Per-source deadline, ms. */
   sourceTimeoutMs: number;
+  /**
+   * How source lists merge: `rrf`, weighted reciprocal-rank fusion (Cormack 2009), or `quota`, a
+   * round-robin that takes each source's best until its quota (the quotas above).
+   */
+  fusion: 'rrf' | 'quota';
   /** Reciprocal-rank fusion: rank constant and per-source weights. */
   fusionK: number;
   fusionWeights: Readonly<Record<string, number>>;
@@ -61,6 +66,7 @@ export interface EngineConfig {
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   quotas: { 'two-tower': 400, 'item-item': 200, 'co-visitation': 150, content: 100, trending: 100, fresh: 50, popular: 0 },
   sourceTimeoutMs: 50,
+  fusion: 'rrf',
   fusionK: 60,
   fusionWeights: { 'two-tower': 1, 'item-item': 1, 'co-visitation': 0.7, content: 0.5, trending: 0.5, fresh: 0.3, popular: 0.5 },
   maxCandidates: 1000,
@@ -96,6 +102,8 @@ export interface RecommendRequest {
   requestId: string;
   /** Only items in one of these categories. */
   categories?: readonly string[];
+  /** Never items in any of these categories. */
+  excludeCategories?: readonly string[];
   /** Never these item ids. */
   exclude?: readonly string[];
   explain?: boolean;
@@ -362,9 +370,16 @@ export class ServingEngine {
         if (!row(dataset.itemCategories, i).some((c) => allowed.has(c))) excluded[i] = 1;
       }
     }
+    if (request.excludeCategories !== undefined && request.excludeCategories.length > 0) {
+      const banned = new Set(request.excludeCategories.map((name) => dataset.categoryNames.indexOf(name)).filter((c) => c >= 0));
+      if (banned.size > 0) {
+        for (let i = 0; i < excluded.length; i++) if (excluded[i] !== 1 && row(dataset.itemCategories, i).some((c) => banned.has(c))) excluded[i] = 1;
+      }
+    }
     const filter: VectorFilter = {
       excludeHidden: true,
       ...(request.categories !== undefined && request.categories.length > 0 ? { categoriesAny: request.categories } : {}),
+      ...(request.excludeCategories !== undefined && request.excludeCategories.length > 0 ? { categoriesNone: request.excludeCategories } : {}),
       excludeIds: [...consumed].map((i) => dataset.itemIds[i] ?? '').concat(request.exclude ?? []),
     };
     const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
@@ -416,8 +431,11 @@ export class ServingEngine {
       }
     }));
     const tFusion = now();
-    const fused = reciprocalRankFusion(lists.filter((l): l is SourceList => l !== undefined), { k: this.parts.config.fusionK, weights: this.parts.config.fusionWeights })
-      .slice(0, this.parts.config.maxCandidates);
+    const present = lists.filter((l): l is SourceList => l !== undefined);
+    const { config } = this.parts;
+    const fused = config.fusion === 'quota'
+      ? quotaMerge(present, { quotas, total: config.maxCandidates })
+      : reciprocalRankFusion(present, { k: config.fusionK, weights: config.fusionWeights }).slice(0, config.maxCandidates);
     timer?.stage('fusion', (now() - tFusion) / 1000);
     const items = Int32Array.from(fused, (f) => dataset.itemIndex.get(f.item) ?? 0);
     if (anonymous || items.length === 0) {

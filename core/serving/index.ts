@@ -50,6 +50,10 @@ export function parseEngineConfig(json: unknown, source: string): Partial<Engine
     if (typeof value !== 'number' || !(value >= min && value <= max)) throw new Error(`${source}: ${key} must be a number from ${min} to ${max}`);
     out[key] = value;
   };
+  if (input.fusion !== undefined) {
+    if (input.fusion !== 'rrf' && input.fusion !== 'quota') throw new Error(`${source}: fusion must be 'rrf' or 'quota'`);
+    out.fusion = input.fusion;
+  }
   num('sourceTimeoutMs', 1, 60_000);
   num('fusionK', 1e-6, 1e6);
   num('maxCandidates', 1, 100_000);

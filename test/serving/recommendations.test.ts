@@ -14,7 +14,7 @@ import { openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
-import { DEFAULT_ENGINE_CONFIG, ServingHost } from '../../core/serving/index.ts';
+import { DEFAULT_ENGINE_CONFIG, parseEngineConfig, ServingHost } from '../../core/serving/index.ts';
 import type { RecommendResponse } from '../../core/serving/index.ts';
 import { DEFAULT_EVENT_TYPES } from '../../core/domain/event-types.ts';
 import { writeDataset } from '../../training/data/write.ts';
@@ -112,6 +112,10 @@ describe('serving recommendations from the current model', () => {
       expect(Object.keys(item.explain?.contributions ?? {})).toHaveLength(Object.keys(item.explain?.features ?? {}).length);
       expect(item.explain?.retrieval).toHaveProperty('fusion');
     }
+    const other = any.items.flatMap((i) => i.categories).find((c) => c !== category) ?? '';
+    const banned = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=20&excludeCategory=${encodeURIComponent(other)}`)).body;
+    expect(banned.items.length).toBeGreaterThan(0);
+    expect(banned.items.some((i) => i.categories.includes(other))).toBe(false);
     const excluded = body.items[0]?.id ?? '';
     const without = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5&category=${encodeURIComponent(category ?? '')}&exclude=${encodeURIComponent(excluded)}`)).body;
     expect(without.items.map((i) => i.id)).not.toContain(excluded);
@@ -252,7 +256,8 @@ describe('serving on Milvus', () => {
     const milvus = await ServingHost.open({
       registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
       index: { kind: 'milvus', address, collectionPrefix: `kestrel_test_${process.pid}`, dropOnClose: true },
-      config: DEFAULT_ENGINE_CONFIG, modelPollMs: 0, refreshMs: 0, log: () => undefined,
+      // A generous deadline: this compares answers, not latency (bench/suites/serve.ts measures that).
+      config: { ...DEFAULT_ENGINE_CONFIG, sourceTimeoutMs: 10_000 }, modelPollMs: 0, refreshMs: 0, log: () => undefined,
     });
     try {
       const embedded = runtime.serving?.host.engine;
@@ -264,6 +269,7 @@ describe('serving on Milvus', () => {
       for (const user of activeUsers(4)) {
         const a = await engine?.recommend(user, { n: 10, requestId: 'milvus' });
         const b = await embedded?.recommend(user, { n: 10, requestId: 'embedded' });
+        expect(a?.response.sources['two-tower']?.error).toBeUndefined();
         expect(a?.response.sources['two-tower']?.candidates).toBeGreaterThan(0);
         expect(a?.response.items.map((i) => i.id)).toEqual(b?.response.items.map((i) => i.id));
       }
@@ -271,4 +277,35 @@ describe('serving on Milvus', () => {
       await milvus.close();
     }
   }, 120_000);
+});
+
+describe('engine settings', () => {
+  it('merges sources by quota when configured, taking at most each quota', async () => {
+    const quotas = { 'two-tower': 6, 'item-item': 0, 'co-visitation': 0, content: 0, trending: 4, fresh: 0, popular: 0 };
+    const host = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx', index: { kind: 'hnsw' },
+      config: { ...DEFAULT_ENGINE_CONFIG, fusion: 'quota', quotas, mmrLambda: 1 }, modelPollMs: 0, refreshMs: 0, log: () => undefined,
+    });
+    try {
+      const user = activeUsers(1)[0] ?? '';
+      const { response } = await host.engine?.recommend(user, { n: 20, requestId: 'quota' }) ?? { response: undefined };
+      expect(Object.keys(response?.sources ?? {}).sort()).toEqual(['trending', 'two-tower']);
+      // Distinct items from two lists capped at 6 and 4.
+      expect(response?.items.length).toBeLessThanOrEqual(10);
+      expect(response?.items.length).toBeGreaterThanOrEqual(6);
+      for (const item of response?.items ?? []) expect(item.sources.some((s) => s === 'two-tower' || s === 'trending')).toBe(true);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('reads a serving config and says which setting is wrong', () => {
+    expect(parseEngineConfig({ quotas: { content: 5 }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 } }, 'f.json')).toMatchObject({
+      quotas: { content: 5, 'two-tower': DEFAULT_ENGINE_CONFIG.quotas['two-tower'] }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 },
+    });
+    expect(() => parseEngineConfig({ mmrLambda: 2 }, 'f.json')).toThrow('f.json: mmrLambda must be a number from 0 to 1');
+    expect(() => parseEngineConfig({ quota: {} }, 'f.json')).toThrow("f.json: 'quota' is not an engine setting");
+    expect(() => parseEngineConfig({ quotas: { content: -1 } }, 'f.json')).toThrow('quotas.content must be a number ≥ 0');
+    expect(() => parseEngineConfig({ fusion: 'borda' }, 'f.json')).toThrow("fusion must be 'rrf' or 'quota'");
+  });
 });

@@ -41,6 +41,7 @@ const ItemParams = z.object({ id: IdSchema });
 const RecommendQuery = z.object({
   n: count(MAX_RECOMMENDATIONS, 20),
   category: list('categories').meta({ description: 'only items in one of these categories (comma-separated)' }),
+  excludeCategory: list('categories').meta({ description: 'never items in any of these categories (comma-separated)' }),
   exclude: list('item ids').meta({ description: 'never these items (comma-separated ids)' }),
   explain: flag.meta({ description: 'add each item\'s ranker features, their contributions and the retrieval scores' }),
 });
@@ -70,7 +71,8 @@ export function registerRecommendationRoutes(app: CoreApp, { host, featureLog }:
     const engine = engineOf(host);
     const { response, served } = await engine.track(() => engine.recommend(userId, {
       n: q.n, requestId: c.get('requestId'),
-      ...(q.category ? { categories: q.category } : {}), ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}),
+      ...(q.category ? { categories: q.category } : {}), ...(q.excludeCategory ? { excludeCategories: q.excludeCategory } : {}),
+      ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}),
     }));
     featureLog?.record(served);
     return c.json(response, 200);
