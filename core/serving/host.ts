@@ -9,7 +9,7 @@
 //
 // A failed load or refresh keeps serving what was there and is reported by `status()` (/readyz).
 
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InteractionStore } from '../catalog/ports.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
@@ -69,6 +69,8 @@ export interface ServingStatus {
   /** Why the last load or refresh failed, if it did. */
   error?: string;
   snapshot?: { items: number; users: number; events: number; clock: number; buildMs: number };
+  /** The vector index: its kind, items, and how many came back from disk rather than being upserted at load. */
+  index?: { kind: 'hnsw' | 'milvus'; restored: number };
 }
 
 interface Loaded {
@@ -80,6 +82,10 @@ interface Loaded {
   /** What the index holds: id → hidden flag. */
   indexed: Map<string, boolean>;
   model: ModelDir;
+  /** The embedded index's folder, if it is persisted. */
+  indexDir?: string;
+  /** Items the index already held when loaded. */
+  restored: number;
 }
 
 export class ServingHost {
@@ -119,6 +125,7 @@ export class ServingHost {
       ...(this.loading ? { loading: this.loading } : {}),
       ...(this.error ? { error: this.error } : {}),
       ...(snapshot ? { snapshot: describe(snapshot) } : {}),
+      ...(this.loaded ? { index: { kind: this.loaded.index.kind, restored: this.loaded.restored } } : {}),
     };
   }
 
@@ -178,7 +185,7 @@ export class ServingHost {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     await this.busy;
-    if (this.loaded) await this.retire(this.loaded);
+    if (this.loaded) await this.retire(this.loaded, true);
     this.loaded = undefined;
   }
 
@@ -200,15 +207,18 @@ export class ServingHost {
       const ranker = await openRanker(this.options.ranker, model.ranker);
       opened.push(ranker);
       const snapshot = await this.snapshotFor(model, itemTower);
-      const index = await this.openIndex(version, snapshot.dim);
+      const indexDir = this.options.index.kind === 'hnsw' ? join(this.options.dataDir, 'index', version) : undefined;
+      const index = await this.openIndex(version, snapshot.dim, indexDir);
       opened.push(index);
-      const indexed = new Map<string, boolean>();
+      // A persisted index comes back with what it held, so only the changes since are upserted.
+      const indexed = indexDir === undefined ? new Map<string, boolean>() : await readIndexed(indexDir, (await index.stats()).count);
+      const restored = indexed.size;
       await syncIndex(index, indexed, snapshot);
       const engine = new ServingEngine({
         version, userTower, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
-      return { engine, itemTower, userTower, ranker, index, indexed, model };
+      return { engine, itemTower, userTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };
     } catch (error) {
       for (const o of opened.reverse()) await o.close().catch(() => undefined);
       throw error;
@@ -227,9 +237,9 @@ export class ServingHost {
     });
   }
 
-  private async openIndex(version: string, dim: number): Promise<VectorIndex> {
+  private async openIndex(version: string, dim: number, dir: string | undefined): Promise<VectorIndex> {
     const choice = this.options.index;
-    if (choice.kind === 'hnsw') return openHnswIndex({ dim });
+    if (choice.kind === 'hnsw') return openHnswIndex({ dim, ...(dir ? { dir } : {}) });
     // One collection per model version: a new model's embeddings live in another space.
     const collection = `${choice.collectionPrefix ?? 'kestrel_items'}_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
     const index = await openMilvusIndex({ address: choice.address, collection, dim, consistency: 'Session' });
@@ -242,12 +252,20 @@ export class ServingHost {
     } as VectorIndex & { flush(): Promise<void> };
   }
 
-  private async retire(loaded: Loaded): Promise<void> {
+  /** Closes an engine once its requests drained; `keep` keeps its persisted index (the host closes, not a swap). */
+  private async retire(loaded: Loaded, keep = false): Promise<void> {
     await loaded.engine.drain();
     await loaded.ranker.close().catch(() => undefined);
     await loaded.userTower.release().catch(() => undefined);
     await loaded.itemTower.release().catch(() => undefined);
     await loaded.index.close().catch(() => undefined);
+    if (loaded.indexDir === undefined) return;
+    try {
+      if (keep) await writeIndexed(loaded.indexDir, loaded.indexed);
+      else await rm(loaded.indexDir, { recursive: true, force: true });
+    } catch (error) {
+      this.log(`kestrel core: the index folder ${loaded.indexDir}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 }
 
@@ -265,6 +283,28 @@ async function embedItems(itemTower: OnnxSession, model: ModelDir, pipeline: Pip
     out.set(vectors.subarray(0, part.length * dim), start * dim);
   }
   return out;
+}
+
+const INDEXED_FILE = 'serving-indexed.json';
+
+/** What a persisted index held when it was saved (id → hidden), if it still holds that many items. */
+async function readIndexed(dir: string, count: number): Promise<Map<string, boolean>> {
+  try {
+    const path = join(dir, INDEXED_FILE);
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { ids: string[]; hidden: boolean[] };
+    // Consumed: if this run dies before its own close, the next one must not trust a stale list.
+    await rm(path, { force: true });
+    if (saved.ids.length !== count) return new Map();
+    return new Map(saved.ids.map((id, k) => [id, saved.hidden[k] === true]));
+  } catch {
+    return new Map();
+  }
+}
+
+async function writeIndexed(dir: string, indexed: ReadonlyMap<string, boolean>): Promise<void> {
+  const tmp = join(dir, `${INDEXED_FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify({ ids: [...indexed.keys()], hidden: [...indexed.values()] }));
+  await rename(tmp, join(dir, INDEXED_FILE));
 }
 
 /** Brings the index in line with the snapshot: new items inserted, changed visibility re-flagged. */

@@ -299,6 +299,28 @@ describe('engine settings', () => {
     }
   });
 
+  it('persists the embedded index per model version and reopens it without re-inserting', async () => {
+    const open = () => ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx', index: { kind: 'hnsw' },
+      config: DEFAULT_ENGINE_CONFIG, modelPollMs: 0, refreshMs: 0, log: () => undefined,
+    });
+    const user = activeUsers(1)[0] ?? '';
+    const first = await open();
+    const version = first.status().version ?? '';
+    const before = await first.engine?.recommend(user, { n: 10, requestId: 'a' });
+    await first.close();
+    expect(existsSync(join(dataDir, 'index', version))).toBe(true);
+    const second = await open();
+    try {
+      const status = second.status();
+      expect(status.index?.restored).toBe(status.snapshot?.items);
+      const after = await second.engine?.recommend(user, { n: 10, requestId: 'b' });
+      expect(after?.response.items.map((i) => i.id)).toEqual(before?.response.items.map((i) => i.id));
+    } finally {
+      await second.close();
+    }
+  });
+
   it('reads a serving config and says which setting is wrong', () => {
     expect(parseEngineConfig({ quotas: { content: 5 }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 } }, 'f.json')).toMatchObject({
       quotas: { content: 5, 'two-tower': DEFAULT_ENGINE_CONFIG.quotas['two-tower'] }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 },
