@@ -1,6 +1,8 @@
 // Host side of the AssemblyScript kernels in wasm/assembly/. Runtime-free: the edge Worker hands
 // in the module its bundler compiled, Node hands in one compiled from wasm/build/*.wasm.
-import type { Xoshiro128 } from '../core/domain/random.ts';
+import { Xoshiro128 } from '../core/domain/random.ts';
+import { checkRerank, nonFiniteRelevance } from '../core/domain/rerank.ts';
+import type { RerankInput, RerankOptions, RerankResult } from '../core/domain/rerank.ts';
 
 interface KernelExports {
   memory: WebAssembly.Memory;
@@ -15,6 +17,12 @@ interface KernelExports {
   inBatchSoftmaxRows(s: number, batch: number, itemIds: number, logQ: number, weights: number): number;
   exp64(x: number, vector: number): number;
   poolRows(dst: number, rows: number, src: number, offsets: number, weights: number, starts: number, dim: number, accumulate: number): void;
+  rerank(
+    n: number, dim: number, coreScore: number, emb: number, shown: number, alpha: number, beta: number, interest: number,
+    affinityWeight: number, shownPenalty: number, lambda: number, slots: number, explore: number,
+    state: number, scratch: number, order: number, explored: number,
+  ): number;
+  rerankScratchBytes(n: number, dim: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -25,7 +33,8 @@ function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & Ker
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
     typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
-    typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function';
+    typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function' &&
+    typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -267,6 +276,101 @@ export class WasmMatmul {
     const have = this.kernels.memory.buffer.byteLength;
     if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
     if (this.heap.buffer !== this.kernels.memory.buffer) this.heap = new Float32Array(this.kernels.memory.buffer);
+  }
+}
+
+/**
+ * The edge's re-rank pipeline (core/domain/rerank.ts: affinity + shown penalty, MMR, Thompson
+ * exploration) in the `rerank` kernel (wasm/assembly/rerank.ts); same input and seed, same output
+ * as the TypeScript `rerank`. Each call validates like the reference, copies the inputs in and the
+ * k results out. Layout in linear memory, from heapBase: state[4 x u32] | coreScore f64[n] |
+ * embeddings f32[n·dim] | shown f64[n] | alpha f32[n] | beta f32[n] | interest f32[dim] |
+ * order i32[n] | explored u8[n] | the kernel's scratch. Laid out again only when n or dim
+ * changes; memory only grows. Like `WasmScorer`, it owns the instance's memory above heapBase.
+ */
+export class WasmReranker {
+  private n = -1;
+  private dim = -1;
+  private stateAt = 0;
+  private coreAt = 0;
+  private embAt = 0;
+  private shownAt = 0;
+  private alphaAt = 0;
+  private betaAt = 0;
+  private interestAt = 0;
+  private orderAt = 0;
+  private exploredAt = 0;
+  private scratchAt = 0;
+  private readonly rng = new Xoshiro128();
+  private f32: Float32Array;
+  private f64: Float64Array;
+
+  constructor(private readonly kernels: KernelExports) {
+    this.f32 = new Float32Array(kernels.memory.buffer);
+    this.f64 = new Float64Array(kernels.memory.buffer);
+  }
+
+  rerank(input: RerankInput, options: RerankOptions): RerankResult {
+    const { n, slots, explore } = checkRerank(input, options);
+    const { dim } = input;
+    this.layout(n, dim);
+    const { f32, f64 } = this;
+    f64.set(input.coreScore, this.coreAt / F64);
+    f32.set(input.embeddings, this.embAt / F32);
+    f64.set(input.shown, this.shownAt / F64);
+    f32.set(input.alpha, this.alphaAt / F32);
+    f32.set(input.beta, this.betaAt / F32);
+    f32.set(input.interest, this.interestAt / F32);
+    this.rng.seed(options.seed);
+    new Uint32Array(f32.buffer, this.stateAt, 4).set(this.rng.state);
+    const bad = this.kernels.rerank(
+      n, dim, this.coreAt, this.embAt, this.shownAt, this.alphaAt, this.betaAt, this.interestAt,
+      options.affinityWeight, options.shownPenalty, options.lambda, slots, explore,
+      this.stateAt, this.scratchAt, this.orderAt, this.exploredAt,
+    );
+    if (bad >= 0) {
+      let dot = 0;
+      for (let d = 0, o = bad * dim; d < dim; d++) dot += (input.embeddings[o + d] as number) * (input.interest[d] as number);
+      const r = (input.coreScore[bad] as number) + options.affinityWeight * dot - options.shownPenalty * (input.shown[bad] as number);
+      throw nonFiniteRelevance(bad, r);
+    }
+    return {
+      order: new Int32Array(f32.buffer, this.orderAt, slots).slice(),
+      explored: new Uint8Array(f32.buffer, this.exploredAt, slots).slice(),
+    };
+  }
+
+  private layout(n: number, dim: number): void {
+    if (n === this.n && dim === this.dim && this.f32.buffer === this.kernels.memory.buffer) return;
+    const stateAt = align16(this.kernels.heapBase());
+    const coreAt = align16(stateAt + PRNG_STATE_BYTES);
+    const embAt = align16(coreAt + n * F64);
+    const shownAt = align16(embAt + n * dim * F32);
+    const alphaAt = align16(shownAt + n * F64);
+    const betaAt = align16(alphaAt + n * F32);
+    const interestAt = align16(betaAt + n * F32);
+    const orderAt = align16(interestAt + dim * F32);
+    const exploredAt = align16(orderAt + n * F32);
+    const scratchAt = align16(exploredAt + n);
+    const need = scratchAt + this.kernels.rerankScratchBytes(n, dim);
+    const have = this.kernels.memory.buffer.byteLength;
+    if (need > have) this.kernels.memory.grow(Math.ceil((need - have) / PAGE_BYTES));
+    // Growing detaches the old buffer; views are renewed here (and when another wrapper on this
+    // instance grew it, which the buffer check above notices).
+    this.f32 = new Float32Array(this.kernels.memory.buffer);
+    this.f64 = new Float64Array(this.kernels.memory.buffer);
+    this.n = n;
+    this.dim = dim;
+    this.stateAt = stateAt;
+    this.coreAt = coreAt;
+    this.embAt = embAt;
+    this.shownAt = shownAt;
+    this.alphaAt = alphaAt;
+    this.betaAt = betaAt;
+    this.interestAt = interestAt;
+    this.orderAt = orderAt;
+    this.exploredAt = exploredAt;
+    this.scratchAt = scratchAt;
   }
 }
 

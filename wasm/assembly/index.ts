@@ -6,6 +6,7 @@ export { sampleBeta } from "./sampling";
 export { gemm, matmulScratchBytes } from "./matmul";
 export { exp64, inBatchSoftmaxRows } from "./softmax";
 export { poolRows } from "./embedding";
+export { rerank, rerankScratchBytes } from "./rerank";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {
