@@ -49,8 +49,8 @@ export interface CoreOptions {
   apiKeys?: readonly ApiKey[];
   /** Default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
-  /** Prometheus text for `/metrics`; without it the route is absent. */
-  metrics?: { render(): string; contentType: string };
+  /** Prometheus text for `/metrics`, and a per-request observer; without it the route is absent. */
+  metrics?: { render(): string; contentType: string; observeRequest?(route: string, status: number, seconds: number): void };
 }
 
 export type CoreEnv = { Variables: { requestId: string } };
@@ -74,6 +74,16 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
     const ready = results.every((r) => r.ok);
     return c.json({ status: ready ? 'ready' : 'unready', checks: results }, ready ? 200 : 503);
   });
+
+  const observe = metrics?.observeRequest;
+  if (observe !== undefined) {
+    app.use('/v1/*', async (c, next) => {
+      const t0 = performance.now();
+      await next();
+      // The route pattern (/v1/recommendations/:userId), not the path: one series per route.
+      observe(`${c.req.method} ${c.req.routePath}`, c.res.status, (performance.now() - t0) / 1000);
+    });
+  }
 
   if (metrics !== undefined) {
     // Like the health checks, outside /v1: a scraper needs no API key and reads no catalog data.

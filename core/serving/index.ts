@@ -84,9 +84,10 @@ export interface ServingConfig {
 
 export interface Serving {
   services: ServingServices;
+  /** `/metrics`, and the HTTP request observer the app reports every /v1 request to. */
   /** What serving holds of a user, removed on erasure (DELETE /v1/users/{id}), by name. */
   erasureHooks: Record<string, ErasureHook>;
-  metrics: { render(): string; contentType: string };
+  metrics: { render(): string; contentType: string; observeRequest(route: string, status: number, seconds: number): void };
   host: ServingHost;
   close(): Promise<void>;
 }
@@ -103,6 +104,8 @@ export async function openServing(config: ServingConfig, deps: {
   const errors = registry.counter('kestrel_retrieval_errors_total', 'Retrieval sources that failed or timed out', ['source']);
   const model = registry.gauge('kestrel_model_info', 'The model version serving (value 1)', ['version']);
   const snapshotItems = registry.gauge('kestrel_snapshot_items', 'Items in the serving snapshot', []);
+  const requests = registry.counter('kestrel_http_requests_total', 'HTTP requests to /v1 by route and status', ['route', 'status']);
+  const requestSeconds = registry.histogram('kestrel_http_request_duration_seconds', 'Time to answer /v1 requests, by route', ['route']);
   const timer: StageTimer = {
     stage: (stage, seconds) => stages.observe({ stage }, seconds),
     candidates: (source, count) => candidates.inc({ source }, count),
@@ -126,6 +129,10 @@ export async function openServing(config: ServingConfig, deps: {
     host,
     metrics: {
       contentType: METRICS_CONTENT_TYPE,
+      observeRequest(route, status, seconds) {
+        requests.inc({ route, status: String(status) });
+        requestSeconds.observe({ route }, seconds);
+      },
       render() {
         const status = host.status();
         if (status.version !== shown) {

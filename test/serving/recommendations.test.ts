@@ -199,6 +199,9 @@ describe('serving recommendations from the current model', () => {
     }
     expect(body).toMatch(/kestrel_retrieval_candidates_total\{source="two-tower"\} [1-9]/);
     expect(body).toContain(`kestrel_model_info{version="${versions[0]}"} 1`);
+    expect(body).toMatch(/kestrel_http_requests_total\{route="GET \/v1\/recommendations\/:userId",status="200"\} [1-9]/);
+    expect(body).toMatch(/kestrel_http_requests_total\{route="GET \/v1\/popular",status="404"\} 1/);
+    expect(body).toContain('kestrel_http_request_duration_seconds_count{route="GET /v1/candidates/:userId"}');
   });
 
   it('logs the features of every served item under the request id', async () => {
