@@ -23,14 +23,15 @@ import { openHnswIndex } from '../retrieval/hnsw-index.ts';
 import { openMilvusIndex } from '../retrieval/milvus-index.ts';
 import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
 import { networkFeeds } from '../../training/onnx/network.ts';
-import { CO_VISITATION_FILE, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
+import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
 import type { PipelineConfig } from '../../training/pipeline/model-dir.ts';
 import { ItemInputs } from '../../training/two-tower/inputs.ts';
 import type { Dataset } from '../../training/data/dataset.ts';
 import { float32FromBytes } from '../models/model-dir.ts';
 import { consumedTypes, ServingEngine } from './engine.ts';
 import type { EngineConfig, StageTimer } from './engine.ts';
-import { buildSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
+import { assembleSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
+import { readCatalogDataInWorker } from './snapshot-worker.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 
 export type IndexChoice =
@@ -230,11 +231,17 @@ export class ServingHost {
     const weights = float32FromBytes(await readFile(join(model.dir, CO_VISITATION_FILE)));
     const n = pipeline.coVisitationItems.length;
     if (weights.length !== n * n) throw new Error(`${model.dir}/${CO_VISITATION_FILE} holds ${weights.length} weights, ${n} × ${n} expected`);
-    return buildSnapshot({
-      model, pipeline, itemItemWeights: weights, dataDir: this.options.dataDir, eventTypes: this.options.eventTypes,
-      consumedTypes: consumedTypes(this.options.config, this.options.eventTypes),
-      embedItems: (dataset, items) => embedItems(itemTower, model, pipeline, dataset, items),
+    const t0 = performance.now();
+    // The catalog read and the signals on a worker thread; the model's part (item tower for new
+    // items, retrieval scores, frozen features) here.
+    const data = await readCatalogDataInWorker({
+      dataDir: this.options.dataDir, vocabularies: modelVocabularies(model.vocabularies), eventTypes: this.options.eventTypes,
+      consumedTypes: [...consumedTypes(this.options.config, this.options.eventTypes)],
     });
+    return assembleSnapshot(data, {
+      model, pipeline, itemItemWeights: weights,
+      embedItems: (dataset, items) => embedItems(itemTower, model, pipeline, dataset, items),
+    }, t0);
   }
 
   private async openIndex(version: string, dim: number, dir: string | undefined): Promise<VectorIndex> {

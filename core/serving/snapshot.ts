@@ -10,7 +10,7 @@
 
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import type { Csr, Dataset } from '../../training/data/dataset.ts';
+import type { Csr, Dataset, DatasetVocabularies } from '../../training/data/dataset.ts';
 import { positiveRows, row, withRows } from '../../training/data/dataset.ts';
 import { loadCatalogDataset } from '../../training/data/catalog-source.ts';
 import { distinctUserItems } from '../../training/eval/baselines/cooccurrence.ts';
@@ -106,16 +106,58 @@ function catalogState(dataDir: string, dataset: Dataset): { recommendable: Uint8
   return { recommendable, erasedAt };
 }
 
-export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnapshot> {
-  const t0 = performance.now();
-  const { model, pipeline } = inputs;
+/**
+ * The catalog part of a snapshot: everything read and computed from catalog.db alone. Plain data
+ * (typed arrays, strings, Maps), so a worker thread can build it and post it back
+ * (snapshot-worker.ts): this is the slow part, ~1 s per 100,000 events.
+ */
+export interface CatalogData {
+  dataset: Dataset;
+  fingerprint: string;
+  clock: number;
+  recommendable: Uint8Array;
+  erasedAt: Map<string, number>;
+  positives: Int32Array;
+  histories: Csr;
+  consumed: Csr;
+  signals: Signals;
+}
+
+export interface CatalogDataInputs {
+  dataDir: string;
+  /** The model's vocabularies: ids keep the model's indexes. */
+  vocabularies: DatasetVocabularies;
+  eventTypes?: readonly EventTypeConfig[];
+  /** Event types that make an item consumed. */
+  consumedTypes: readonly string[];
+  signals?: SignalOptions;
+}
+
+export async function readCatalogData(inputs: CatalogDataInputs): Promise<CatalogData> {
   const fingerprint = catalogFingerprint(inputs.dataDir);
-  const vocab = modelVocabularies(model.vocabularies);
   const { dataset } = await loadCatalogDataset(inputs.dataDir, {
-    vocabularies: vocab,
+    vocabularies: inputs.vocabularies,
     ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}),
   });
   const { recommendable, erasedAt } = catalogState(inputs.dataDir, dataset);
+  const positives = positiveRows(dataset);
+  const histories = distinctUserItems(dataset, positives);
+  const consumedRows: number[] = [];
+  const consumedTypes = new Set(inputs.consumedTypes);
+  const consumedType = dataset.eventTypes.map((t) => consumedTypes.has(t.name));
+  for (let r = 0; r < dataset.interactions.length; r++) if (consumedType[dataset.interactions.type[r] ?? 0] === true) consumedRows.push(r);
+  const consumed = distinctUserItems(dataset, Int32Array.from(consumedRows));
+  const { timestamp, length } = dataset.interactions;
+  const clock = length > 0 ? (timestamp[length - 1] ?? 0) + 1 : Date.now();
+  const signals = buildSignals(dataset, positives, clock, inputs.signals);
+  return { dataset, fingerprint, clock, recommendable, erasedAt, positives, histories, consumed, signals };
+}
+
+/** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
+export async function assembleSnapshot(data: CatalogData, inputs: Omit<SnapshotInputs, 'dataDir' | 'eventTypes' | 'signals' | 'consumedTypes'>, startedAt = performance.now()): Promise<ServingSnapshot> {
+  const { model, pipeline } = inputs;
+  const { dataset, positives } = data;
+  const vocab = modelVocabularies(model.vocabularies);
   const dim = model.manifest.dims.embedding;
   const modelItems = model.itemIds.length;
   const n = dataset.itemIds.length;
@@ -125,14 +167,6 @@ export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnap
     const fresh = Int32Array.from({ length: n - modelItems }, (_, k) => modelItems + k);
     embeddings.set(await inputs.embedItems(dataset, fresh), modelItems * dim);
   }
-  const positives = positiveRows(dataset);
-  const histories = distinctUserItems(dataset, positives);
-  const consumedRows: number[] = [];
-  const consumedType = dataset.eventTypes.map((t) => inputs.consumedTypes.has(t.name));
-  for (let r = 0; r < dataset.interactions.length; r++) if (consumedType[dataset.interactions.type[r] ?? 0] === true) consumedRows.push(r);
-  const consumed = distinctUserItems(dataset, Int32Array.from(consumedRows));
-  const { timestamp, length } = dataset.interactions;
-  const clock = length > 0 ? (timestamp[length - 1] ?? 0) + 1 : Date.now();
   // The model's item-item matrix covers the items it was trained on; newer items get none (−∞ → 0).
   const subset = { items: Int32Array.from(pipeline.coVisitationItems), local: new Int32Array(n).fill(-1) };
   subset.items.forEach((item, l) => (subset.local[item] = l));
@@ -143,11 +177,21 @@ export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnap
     itemCategories: belowCsr(dataset.itemCategories, vocab.categoryNames.length),
     userFeatureRows: belowCsr(dataset.userFeatures, vocab.userFeatureNames.length),
   };
-  const signals = buildSignals(dataset, positives, clock, inputs.signals);
   return {
-    model, pipeline, dataset, fingerprint, clock, dim, embeddings, modelItems, recommendable, erasedAt, histories, consumed, generator, features,
-    vocabulary, signals, buildMs: performance.now() - t0,
+    model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, dim, embeddings, modelItems, recommendable: data.recommendable,
+    erasedAt: data.erasedAt, histories: data.histories, consumed: data.consumed, generator, features, vocabulary, signals: data.signals,
+    buildMs: performance.now() - startedAt,
   };
+}
+
+/** Both phases on this thread (tests, tools); the core reads the catalog in a worker (snapshot-worker.ts). */
+export async function buildSnapshot(inputs: SnapshotInputs): Promise<ServingSnapshot> {
+  const t0 = performance.now();
+  const data = await readCatalogData({
+    dataDir: inputs.dataDir, vocabularies: modelVocabularies(inputs.model.vocabularies), consumedTypes: [...inputs.consumedTypes],
+    ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}), ...(inputs.signals ? { signals: inputs.signals } : {}),
+  });
+  return assembleSnapshot(data, inputs, t0);
 }
 
 /** The item's embedding row (a view). */
