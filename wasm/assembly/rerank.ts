@@ -7,11 +7,13 @@
 // Every inner product here is Σ_d x[d]·q[d] in float64, summed in dimension order, as mmr.ts does
 // it. A sequential sum cannot be split across SIMD lanes without changing its rounding, so the
 // kernel vectorises across candidates instead: it first transposes the embeddings to dim-major
-// (embT[d·stride + i]), then one pass over d updates CANDIDATE_BLOCK running sums side by side,
-// two per f64x2, each still in dimension order.
+// float64 (embT[d·stride + i]; widening once there is cheaper than in each of the k passes), then
+// one pass over d updates CANDIDATE_BLOCK running sums side by side, two per f64x2, each still in
+// dimension order. (Blocks of 16 measured slower than 8 in Node; f32 storage widened per pass was
+// ~20% slower at 500 × 32.)
 import { sampleBeta } from "./sampling";
 
-/** Candidates whose sums advance together: 2 f32x4 loads → 4 f64x2 accumulators per dim. */
+/** Candidates whose sums advance together: 4 f64x2 accumulators per dim. */
 const CANDIDATE_BLOCK: i32 = 8;
 
 @inline
@@ -26,11 +28,11 @@ function stride(n: i32): i32 {
 }
 
 // Scratch layout, from `scratch` (16-byte aligned), every part 16-byte aligned:
-//   embT f32[dim × stride] | dots f64[stride] | maxSim f64[stride] | rel f64[n] | picks i32[n] |
+//   embT f64[dim × stride] | dots f64[stride] | maxSim f64[stride] | rel f64[n] | picks i32[n] |
 //   left i32[n] | alphaL f32[n] | betaL f32[n] | theta f32[n] | top i32[n] | picked u8[n]
 @inline
 function dotsAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(scratch + ((<usize>dim * <usize>stride(n)) << 2));
+  return align16(scratch + ((<usize>dim * <usize>stride(n)) << 3));
 }
 @inline
 function maxSimAt(scratch: usize, n: i32, dim: i32): usize {
@@ -74,20 +76,23 @@ export function rerankScratchBytes(n: i32, dim: i32): usize {
   return align16(pickedAt(0, n, dim) + <usize>n);
 }
 
-/** embT[d·stride + i] = emb[i·dim + d]; the padding columns i ∈ [n, stride) are zeroed. */
+/**
+ * embT[d·stride + i] = emb[i·dim + d], widened to f64 once here rather than in every pass; the
+ * padding columns i ∈ [n, stride) are zeroed.
+ */
 function transpose(emb: usize, n: i32, dim: i32, embT: usize): void {
   const s = stride(n);
-  const rowBytes = <usize>s << 2;
+  const rowBytes = <usize>s << 3;
   for (let i = 0; i < n; i++) {
     const src = emb + ((<usize>i * <usize>dim) << 2);
-    let dst = embT + (<usize>i << 2);
+    let dst = embT + (<usize>i << 3);
     for (let d = 0; d < dim; d++) {
-      store<f32>(dst, load<f32>(src + (<usize>d << 2)));
+      store<f64>(dst, <f64>load<f32>(src + (<usize>d << 2)));
       dst += rowBytes;
     }
   }
   if (s > n) {
-    for (let d = 0; d < dim; d++) memory.fill(embT + <usize>d * rowBytes + (<usize>n << 2), 0, <usize>(s - n) << 2);
+    for (let d = 0; d < dim; d++) memory.fill(embT + <usize>d * rowBytes + (<usize>n << 3), 0, <usize>(s - n) << 3);
   }
 }
 
@@ -97,21 +102,19 @@ function transpose(emb: usize, n: i32, dim: i32, embT: usize): void {
  */
 function dotsTransposed(embT: usize, n: i32, dim: i32, q: usize, out: usize): void {
   const s = stride(n);
-  const rowBytes = <usize>s << 2;
+  const rowBytes = <usize>s << 3;
   for (let i = 0; i < s; i += CANDIDATE_BLOCK) {
     let a0 = f64x2.splat(0);
     let a1 = f64x2.splat(0);
     let a2 = f64x2.splat(0);
     let a3 = f64x2.splat(0);
-    let col = embT + (<usize>i << 2);
+    let col = embT + (<usize>i << 3);
     for (let d = 0; d < dim; d++) {
       const qd = f64x2.splat(<f64>load<f32>(q + (<usize>d << 2)));
-      const lo = v128.load(col);
-      const hi = v128.load(col, 16);
-      a0 = f64x2.add(a0, f64x2.mul(f64x2.promote_low_f32x4(lo), qd));
-      a1 = f64x2.add(a1, f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 2, 3)), qd));
-      a2 = f64x2.add(a2, f64x2.mul(f64x2.promote_low_f32x4(hi), qd));
-      a3 = f64x2.add(a3, f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 2, 3)), qd));
+      a0 = f64x2.add(a0, f64x2.mul(v128.load(col), qd));
+      a1 = f64x2.add(a1, f64x2.mul(v128.load(col, 16), qd));
+      a2 = f64x2.add(a2, f64x2.mul(v128.load(col, 32), qd));
+      a3 = f64x2.add(a3, f64x2.mul(v128.load(col, 48), qd));
       col += rowBytes;
     }
     const o = out + (<usize>i << 3);
