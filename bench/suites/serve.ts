@@ -1,0 +1,157 @@
+// End-to-end serving: GET /v1/recommendations/{user}?n=20 against a real `kestrel serve` process
+// on an ml-100k model, with about 1,000 candidates ranked per request, at concurrency 1, 8 and 32
+// (closed loop: each client sends its next request when the last one answered, keep-alive).
+// Rows per index: the embedded HNSW, and Milvus when one answers at $MILVUS_ADDRESS (default
+// 127.0.0.1:19530; `bash scripts/milvus.sh start`). The stage breakdown comes from /metrics.
+//
+// ml-100k is read from ../shared/datasets/ml-100k (or $KESTREL_ML100K), imported into a core data
+// folder under the OS temp dir and trained from there once (`kestrel train --from-bus`); later runs
+// reuse that model. The load generator shares the machine's two cores with the server.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { main } from '../../cli/main.ts';
+import { quantile } from '../harness.ts';
+import type { BenchRow, BenchSuite } from '../harness.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DATASET = resolve(process.env.KESTREL_ML100K ?? join(ROOT, '../shared/datasets/ml-100k'));
+const DATA = join(tmpdir(), 'kestrel-bench-serve-ml100k');
+const MILVUS = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
+const SECONDS_PER_LEVEL = Number(process.env.KESTREL_BENCH_SECONDS ?? 15);
+const LEVELS = [1, 8, 32];
+/** Quotas that fuse to about 1,000 distinct candidates per ml-100k user (1,682 items less what they rated). */
+const CONFIG = { quotas: { 'two-tower': 1000, 'item-item': 300, 'co-visitation': 150, content: 100, trending: 100, fresh: 50 }, maxCandidates: 1000 };
+
+async function ensureModel(): Promise<void> {
+  if (existsSync(join(DATA, 'models', 'current.json'))) return;
+  if (!existsSync(DATASET)) throw new Error(`no ml-100k at ${DATASET}: set KESTREL_ML100K to the folder holding u.data`);
+  if ((await main(['import', '--data', DATA, DATASET])) !== 0) throw new Error('kestrel import failed');
+  if ((await main(['train', '--from-bus', '--data', DATA, '--out', join(DATA, 'models')])) !== 0) throw new Error('kestrel train failed');
+}
+
+async function startServer(extra: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const config = join(DATA, 'bench-serving.json');
+  writeFileSync(config, JSON.stringify(CONFIG));
+  const child = spawn(process.execPath, [join(ROOT, 'bin/kestrel.js'), 'serve', '--port', '0', '--data', DATA, '--serving-config', config, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 300_000;
+  while (!output.includes('Press Ctrl-C to stop.')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kestrel serve did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
+  for (;;) {
+    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) return { url, child };
+    if (Date.now() > deadline) throw new Error(`kestrel serve never became ready:\n${output}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  await exited;
+}
+
+interface Level {
+  latencies: number[];
+  errors: number;
+  seconds: number;
+  candidates: number[];
+}
+
+async function load(url: string, concurrency: number, seconds: number): Promise<Level> {
+  const latencies: number[] = [];
+  const candidates: number[] = [];
+  let errors = 0;
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const user = String(1 + ((n++ * 7919) % 943));
+      const start = performance.now();
+      try {
+        const res = await fetch(`${url}/v1/recommendations/${user}?n=20`);
+        const body = await res.json() as { items?: unknown[]; sources?: Record<string, { candidates: number }> };
+        if (res.status !== 200 || body.items?.length !== 20) errors++;
+        else candidates.push(Object.values(body.sources ?? {}).reduce((s, r) => s + r.candidates, 0));
+      } catch {
+        errors++;
+      }
+      latencies.push(performance.now() - start);
+    }
+  }));
+  return { latencies: latencies.sort((a, b) => a - b), errors, seconds: (performance.now() - t0) / 1000, candidates };
+}
+
+/** Mean seconds per stage from the Prometheus histogram sums and counts. */
+async function stageMeans(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const sums = new Map<string, number>();
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^kestrel_stage_duration_seconds_(sum|count)\{stage="([^"]+)"\} (\S+)$/gm)) {
+    (m[1] === 'sum' ? sums : counts).set(m[2] ?? '', Number(m[3]));
+  }
+  const out = new Map<string, number>();
+  for (const [stage, sum] of sums) out.set(stage, sum / Math.max(1, counts.get(stage) ?? 1));
+  return out;
+}
+
+async function milvusUp(): Promise<boolean> {
+  const client = new MilvusClient({ address: MILVUS, timeout: 3000 });
+  try {
+    return (await client.checkHealth()).isHealthy;
+  } catch {
+    return false;
+  } finally {
+    await Promise.resolve(client.closeConnection()).catch(() => undefined);
+  }
+}
+
+export const suite: BenchSuite = {
+  description: 'GET /v1/recommendations end to end on an ml-100k model (≈1,000 candidates ranked), embedded HNSW and Milvus',
+  async run(notes) {
+    await ensureModel();
+    const rows: BenchRow[] = [];
+    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }];
+    if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
+    else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
+    for (const index of indexes) {
+      const { url, child } = await startServer(index.args);
+      try {
+        await load(url, 4, 3);
+        for (const c of LEVELS) {
+          const r = await load(url, c, SECONDS_PER_LEVEL);
+          const name = `${index.name}-c${c}`;
+          rows.push(
+            { name, metric: 'p50_ms', value: quantile(r.latencies, 0.5), unit: 'ms' },
+            { name, metric: 'p99_ms', value: quantile(r.latencies, 0.99), unit: 'ms' },
+            { name, metric: 'requests_per_s', value: r.latencies.length / r.seconds, unit: 'req/s' },
+            { name, metric: 'errors', value: r.errors, unit: 'requests' },
+          );
+          if (c === LEVELS[0]) notes[`${index.name}_candidates_per_request`] = Math.round(r.candidates.reduce((s, v) => s + v, 0) / Math.max(1, r.candidates.length));
+        }
+        for (const [stage, mean] of await stageMeans(url)) rows.push({ name: `${index.name}-stage:${stage}`, metric: 'mean_ms', value: mean * 1000, unit: 'ms' });
+      } finally {
+        await stop(child);
+      }
+    }
+    notes.dataset = `ml-100k (${DATASET}), model trained with kestrel train --from-bus, data in ${DATA}`;
+    notes.request = 'GET /v1/recommendations/{user}?n=20, users 1..943 round robin, keep-alive fetch, closed loop';
+    notes.seconds_per_level = SECONDS_PER_LEVEL;
+    notes.serving_config = JSON.stringify(CONFIG);
+    notes.load_generator = 'same machine as the server (2 cores shared)';
+    return rows;
+  },
+};
