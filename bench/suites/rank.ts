@@ -1,7 +1,7 @@
 // Ranking alone: the Wide&Deep forward pass over 1,000 candidates of one user, per call, on every
-// path that can serve it: the `Ranker` port's two adapters (ONNX Runtime on one CPU thread, WGSL on
-// WebGPU) and the TypeScript reference `forwardNetwork`; plus the training model's own forward pass
-// on the WASM SIMD gemm (forwardNetwork takes no backend, WideAndDeep.forward does).
+// path that can serve it: the `Ranker` port's three adapters (ONNX Runtime on one CPU thread, WGSL
+// on WebGPU, the spec on the WASM SIMD gemm) and the TypeScript reference `forwardNetwork`; plus
+// the training model's own forward pass on the WASM gemm and pooling kernels.
 //
 // The network is a `WideAndDeep` with random init, shaped like the ranker trained on ml-100k:
 // vocabularies of 943 users and 1682 items (+1 out-of-vocabulary row each), 19 genres, 30 user
@@ -128,9 +128,9 @@ export const suite: BenchSuite = {
     const gpu = await requestDawnDevice();
     notes['webgpu adapter'] = `${gpu.adapterInfo.vendor} ${gpu.adapterInfo.architecture} ${gpu.adapterInfo.description} (driver: ${gpu.driver})`.trim();
     if (gpu.driver === 'swiftshader') notes.webgpu = 'SwiftShader: a CPU emulation of a GPU (Vulkan on the CPU), not a GPU; its numbers say nothing about a real one';
-    for (const kind of ['onnx', 'webgpu'] as RankerKind[]) {
+    for (const kind of ['onnx', 'webgpu', 'wasm'] as RankerKind[]) {
       const ranker = await openRanker(kind, bytes, { intraOpThreads: 1 });
-      result.push(...rows(kind === 'onnx' ? 'onnx (1 thread)' : 'webgpu', await timed(() => ranker.score(inputs))));
+      result.push(...rows(kind === 'onnx' ? 'onnx (1 thread)' : kind === 'wasm' ? 'wasm (Ranker port)' : 'webgpu', await timed(() => ranker.score(inputs))));
       await ranker.close();
     }
     await releaseDawnDevice();
@@ -138,8 +138,8 @@ export const suite: BenchSuite = {
     result.push(...rows('ts (forwardNetwork)', await timed(() => forwardNetwork(spec, inputs))));
 
     const wasm = new WideAndDeep(v, WIDE_BUCKETS, { seed: SEED, backend: await createWasmMatmul('release') });
-    notes.wasm = 'WideAndDeep.forward (the training model, same shapes) on the WASM SIMD gemm and pooling kernels; forwardNetwork itself takes no backend';
-    result.push(...rows('wasm', await timed(() => wasm.forward(inputs))));
+    notes.wasm = 'wasm (Ranker port): ranker.onnx read back, dense layers on the WASM SIMD gemm, pooling in TypeScript; wasm (training model): WideAndDeep.forward, same shapes, pooling in the WASM kernel too';
+    result.push(...rows('wasm (training model)', await timed(() => wasm.forward(inputs))));
     return result;
   },
 };

@@ -1,7 +1,7 @@
 // End-to-end serving: GET /v1/recommendations/{user}?n=20 against a real `kestrel serve` process
 // on an ml-100k model, with about 1,000 candidates ranked per request, at concurrency 1, 8 and 32
 // (closed loop: each client sends its next request when the last one answered, keep-alive).
-// Rows per index: the embedded HNSW, and Milvus when one answers at $MILVUS_ADDRESS (default
+// Rows per setup: the embedded HNSW with the ONNX ranker and with the WASM ranker, and Milvus when one answers at $MILVUS_ADDRESS (default
 // 127.0.0.1:19530; `bash scripts/milvus.sh start`). The stage breakdown comes from /metrics.
 //
 // ml-100k is read from ../shared/datasets/ml-100k (or $KESTREL_ML100K), imported into a core data
@@ -124,7 +124,7 @@ export const suite: BenchSuite = {
   async run(notes) {
     await ensureModel();
     const rows: BenchRow[] = [];
-    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }];
+    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }, { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] }];
     if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
     else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     for (const index of indexes) {

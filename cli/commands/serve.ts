@@ -11,7 +11,7 @@ import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.1] [--data DIR] [--milvus ADDRESS]
-                     [--kafka BROKERS] [--ranker onnx|webgpu] [--api-keys FILE] [--event-types FILE]
+                     [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--api-keys FILE] [--event-types FILE]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
@@ -25,7 +25,8 @@ Options:
       --host <address>    Address to listen on (default 127.0.0.1).
       --data <dir>        Data folder: catalog.db, events/, spool/ (default $KESTREL_DATA_DIR or .kestrel).
       --models <dir>      Model registry folder (\`kestrel train --out\`); default <data>/models when it exists.
-      --ranker <kind>     onnx (CPU, default) or webgpu (WGSL on the GPU through Dawn).
+      --ranker <kind>     onnx (onnxruntime-node on the CPU, default), wasm (the WASM SIMD GEMM) or
+                          webgpu (WGSL on the GPU through Dawn).
       --milvus <address>  Item vectors in Milvus (host:port) instead of the embedded HNSW index.
       --serving-config <file>
                           Engine settings, JSON: per-source quotas and fusion weights, maxCandidates,
@@ -94,7 +95,7 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
 
 /** The serving part of the runtime config: --models, or <data>/models when it exists. */
 function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
-  if (flags.ranker !== undefined && flags.ranker !== 'onnx' && flags.ranker !== 'webgpu') throw new UsageError(`--ranker must be onnx or webgpu, not '${flags.ranker}'`);
+  if (flags.ranker !== undefined && flags.ranker !== 'onnx' && flags.ranker !== 'webgpu' && flags.ranker !== 'wasm') throw new UsageError(`--ranker must be onnx, wasm or webgpu, not '${flags.ranker}'`);
   const models = flags.models ?? join(dataPaths(flags.data).dir, 'models');
   if (flags.models === undefined && !existsSync(models)) {
     if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined) throw new UsageError(`--ranker, --milvus and --serving-config need a model registry: pass --models DIR (no ${models})`);

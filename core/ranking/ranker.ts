@@ -1,12 +1,13 @@
 // The `Ranker` port of core ranking: scores candidate rows with the ranker network (ranker.onnx,
-// a NetworkSpec written by training/onnx/network.ts) and hands back its logits. Two adapters read
-// the same bytes: ONNX Runtime on the CPU (./onnx-ranker.ts) and the WGSL forward pass on WebGPU
-// (./webgpu-ranker.ts); test/kernels/ranker-parity.test.ts holds them equal to each other and to
-// training/models/forward.ts. Each adapter is imported lazily, so opening one never loads the
-// other's runtime (onnxruntime-node, or Dawn).
+// a NetworkSpec written by training/onnx/network.ts) and hands back its logits. Three adapters
+// read the same bytes: ONNX Runtime on the CPU (./onnx-ranker.ts), the WGSL forward pass on
+// WebGPU (./webgpu-ranker.ts) and the spec on the WASM SIMD GEMM (./wasm-ranker.ts);
+// test/kernels/ranker-parity.test.ts holds them equal to each other and to
+// training/models/forward.ts. Each adapter is imported lazily, so opening one never loads
+// another's runtime (onnxruntime-node, or Dawn).
 import type { NetworkInputs } from '../../training/models/spec.ts';
 
-export type RankerKind = 'onnx' | 'webgpu';
+export type RankerKind = 'onnx' | 'webgpu' | 'wasm';
 
 export interface Ranker {
   readonly kind: RankerKind;
@@ -23,7 +24,7 @@ export interface RankerOptions {
   intraOpThreads?: number;
 }
 
-export const RANKER_KINDS: readonly RankerKind[] = ['onnx', 'webgpu'];
+export const RANKER_KINDS: readonly RankerKind[] = ['onnx', 'webgpu', 'wasm'];
 
 /** Opens a ranker of `kind` on the bytes of a model written by `exportNetwork` (ranker.onnx, or a tower). */
 export async function openRanker(kind: RankerKind, ranker: Uint8Array, options: RankerOptions = {}): Promise<Ranker> {
@@ -35,6 +36,10 @@ export async function openRanker(kind: RankerKind, ranker: Uint8Array, options: 
     case 'webgpu': {
       const { openWebGpuRanker } = await import('./webgpu-ranker.ts');
       return openWebGpuRanker(ranker);
+    }
+    case 'wasm': {
+      const { openWasmRanker } = await import('./wasm-ranker.ts');
+      return openWasmRanker(ranker);
     }
     default:
       throw new RangeError(`unknown ranker kind '${String(kind)}'; choose one of ${RANKER_KINDS.join(', ')}`);

@@ -148,23 +148,24 @@ function expectSameTop(got: Float32Array, want: Float32Array, outputs: number, w
   });
 }
 
-describe('Ranker parity: ONNX (CPU) and WGSL (WebGPU) against forwardNetwork', () => {
+describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against forwardNetwork', () => {
   const opened: Ranker[] = [];
-  async function open(spec: NetworkSpec): Promise<{ onnx: Ranker; webgpu: Ranker }> {
+  async function open(spec: NetworkSpec): Promise<{ onnx: Ranker; webgpu: Ranker; wasm: Ranker }> {
     const bytes = exportNetwork(spec);
-    const [onnx, webgpu] = await Promise.all([openRanker('onnx', bytes), openRanker('webgpu', bytes)]);
-    opened.push(onnx, webgpu);
-    return { onnx, webgpu };
+    const [onnx, webgpu, wasm] = await Promise.all([openRanker('onnx', bytes), openRanker('webgpu', bytes), openRanker('wasm', bytes)]);
+    opened.push(onnx, webgpu, wasm);
+    return { onnx, webgpu, wasm };
   }
 
   /** Scores `inputs` on both rankers and the reference; returns the largest relative difference. */
-  async function expectParity(rankers: { onnx: Ranker; webgpu: Ranker }, spec: NetworkSpec, inputs: NetworkInputs, seed: number): Promise<number> {
+  async function expectParity(rankers: { onnx: Ranker; webgpu: Ranker; wasm: Ranker }, spec: NetworkSpec, inputs: NetworkInputs, seed: number): Promise<number> {
     const want = forwardNetwork(spec, inputs);
-    const [onnx, webgpu] = await Promise.all([rankers.onnx.score(inputs), rankers.webgpu.score(inputs)]);
+    const [onnx, webgpu, wasm] = await Promise.all([rankers.onnx.score(inputs), rankers.webgpu.score(inputs), rankers.wasm.score(inputs)]);
     const worst = Math.max(
       maxRelativeDifference(webgpu, want),
       maxRelativeDifference(onnx, want),
       maxRelativeDifference(webgpu, onnx),
+      maxRelativeDifference(wasm, want),
     );
     expect(worst, `seed ${seed}, batch ${inputs.batch}`).toBeLessThanOrEqual(TOLERANCE);
     return worst;
@@ -205,6 +206,12 @@ describe('Ranker parity: ONNX (CPU) and WGSL (WebGPU) against forwardNetwork', (
     expectSameTop(webgpu, want, 2, `webgpu vs reference, seed ${seed}`);
     expectSameTop(webgpu, onnx, 2, `webgpu vs onnx, seed ${seed}`);
     expectSameTop(onnx, want, 2, `onnx vs reference, seed ${seed}`);
+    expect(rankers.wasm.outputs).toBe(2);
+    const wasm = await rankers.wasm.score(inputs);
+    const wasmVsReference = maxRelativeDifference(wasm, want);
+    console.info(`ranker parity (seed ${seed}): wasm–reference ${wasmVsReference.toExponential(2)}`);
+    expect(wasmVsReference, `seed ${seed}`).toBeLessThanOrEqual(TOLERANCE);
+    expectSameTop(wasm, want, 2, `wasm vs reference, seed ${seed}`);
   });
 
   it('scores a batch of one, then batches that outgrow the reused buffers, then a small one again', async () => {

@@ -2,6 +2,7 @@
 // ONNX export (training/onnx/network.ts) and the WASM/WGSL serving paths are checked against.
 // Float32 storage for every intermediate, as the runtimes use; dot products accumulate in float64
 // and round once, so the reference is at least as accurate as any float32 runtime.
+import type { MatmulBackend } from '../nn/backend.ts';
 import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from './spec.ts';
 
 /** Epsilon under the norm of the 'l2' output: x / max(‖x‖₂, ε). Equal to graph.ts's L2_NORM_EPSILON. */
@@ -112,9 +113,16 @@ function poolBag(
 }
 
 /** y = act(x · W + b) for a batch, W row-major [inputs × outputs]. */
-function dense(layer: DenseLayerSpec, x: Float32Array, batch: number): Float32Array {
+function dense(layer: DenseLayerSpec, x: Float32Array, batch: number, backend?: MatmulBackend): Float32Array {
   const { inputs, outputs, weight, bias } = layer;
   const y = new Float32Array(batch * outputs);
+  if (backend !== undefined) {
+    // The backend's float32 GEMM onto the broadcast bias (β = 1), then the activation.
+    for (let r = 0; r < batch; r++) y.set(bias.subarray(0, outputs), r * outputs);
+    if (batch > 0) backend.gemm(false, false, batch, outputs, inputs, 1, x, weight, 1, y);
+    if (layer.activation === 'relu') for (let k = 0; k < y.length; k++) if ((y[k] ?? 0) < 0) y[k] = 0;
+    return y;
+  }
   const acc = new Float64Array(outputs);
   for (let r = 0; r < batch; r++) {
     for (let o = 0; o < outputs; o++) acc[o] = bias[o] ?? 0;
@@ -133,10 +141,13 @@ function dense(layer: DenseLayerSpec, x: Float32Array, batch: number): Float32Ar
 }
 
 /**
- * The network's output [batch × outputs] row-major, with the semantics of spec.ts: pooled bags and
+ * The network's output [batch × outputs] row-major, with the semantics of spec.ts:
+ * With `backend`, the dense layers run on its GEMM (the WASM SIMD kernel: the core's `wasm`
+ * ranker) in float32; without, in float64-accumulating TypeScript (the reference).
+ * pooled bags and
  * the dense input concatenated in that order → layers → + wide bag → optional l2 normalisation.
  */
-export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs): Float32Array {
+export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs, backend?: MatmulBackend): Float32Array {
   checkNetworkSpec(spec);
   const { batch } = inputs;
   if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
@@ -154,7 +165,7 @@ export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs): Float3
     if (d.length !== batch * size) throw new RangeError(`dense input '${name}' must hold batch × size = ${batch * size} values, got ${d.length}`);
     for (let r = 0; r < batch; r++) x.set(d.subarray(r * size, (r + 1) * size), r * width + offset);
   }
-  for (const layer of spec.layers) x = dense(layer, x, batch);
+  for (const layer of spec.layers) x = dense(layer, x, batch, backend);
   const outputs = networkOutputWidth(spec);
   if (spec.wide !== undefined) {
     const wide = new Float32Array(batch * outputs);
