@@ -24,6 +24,10 @@ export default defineConfig({
         test: {
           name: 'edge',
           include: ['test/edge/**/*.test.ts'],
+          // Trains a small model and runs `kestrel serve` for the Worker to talk to; its URL reaches
+          // the tests through provide/inject.
+          globalSetup: ['test/edge/core-setup.ts'],
+          testTimeout: 30_000,
         },
       },
     ],

@@ -1,10 +1,20 @@
+// The edge Worker's Hono app: health and readiness, and GET /v1/recommendations/{userId}, which
+// validates its input here (the same limits and error shape as the core's API) and leaves the
+// request path itself (arm, slate cache, re-rank, fallback) to recommend.ts.
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { ID_CHARACTERS, ID_PATTERN, MAX_ID_LENGTH } from '../core/domain/limits.ts';
 import { edgeKernels } from './kernels.ts';
+import { recommend } from './recommend.ts';
 
 export type EdgeEnv = { Bindings: Env };
 
 const CORE_PROBE_TIMEOUT_MS = 2000;
+/** The most recommendations one request may ask for: the size of the slate the edge caches. */
+export const MAX_RECOMMENDATIONS = 500;
+const DEFAULT_RECOMMENDATIONS = 20;
+/** Where the popular fallback is kept when the runtime does not say which colo this is (workerd locally). */
+const LOCAL_REGION = 'local';
 
 export const app = new Hono<EdgeEnv>();
 
@@ -26,6 +36,34 @@ app.get('/readyz', async (c) => {
     return c.json({ status: 'unready', core: c.env.CORE_URL, reason }, 503);
   }
 });
+
+/** Recommendations for a user, served at the edge; see recommend.ts for where they come from. */
+app.get('/v1/recommendations/:userId', async (c) => {
+  const userId = c.req.param('userId');
+  const idProblem = userId.length > MAX_ID_LENGTH ? `is ${userId.length} characters, over the limit of ${MAX_ID_LENGTH}`
+    : ID_PATTERN.test(userId) ? undefined : `'${userId}' has characters other than ${ID_CHARACTERS}`;
+  if (idProblem !== undefined) return badRequest(`userId ${idProblem}`, 'userId');
+  const nText = c.req.query('n');
+  const n = nText === undefined ? DEFAULT_RECOMMENDATIONS : /^\d+$/.test(nText) ? Number(nText) : NaN;
+  if (!(n >= 1 && n <= MAX_RECOMMENDATIONS)) {
+    return badRequest(`n must be a whole number from 1 to ${MAX_RECOMMENDATIONS}; got ${JSON.stringify(nText)}`, 'n');
+  }
+  const cf = c.req.raw.cf;
+  const region = typeof cf?.colo === 'string' && cf.colo !== '' ? cf.colo : LOCAL_REGION;
+  const body = await recommend(userId, n, {
+    env: c.env,
+    cache: caches.default,
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    region,
+    now: Date.now(),
+  });
+  return c.json(body);
+});
+
+/** A 400 in the core's error shape, naming the offending parameter. */
+function badRequest(message: string, path: string): Response {
+  return Response.json({ error: { code: 'invalid_request', message, details: [{ path, message }] } }, { status: 400 });
+}
 
 app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
 

@@ -1,0 +1,137 @@
+// GET /v1/recommendations/{userId} at the edge (ARCHITECTURE.md, request path): A/B arm, the cached
+// slate or the core's, WASM re-rank, and the answer with where it came from:
+//
+//   edge-cache  a fresh slate for (user, arm) was in the Cache API
+//   core        none was: fetched from the core under CORE_TIMEOUT_MS, stored with its TTL
+//   stale       one past its TTL was: served at once and revalidated in the background
+//               (ctx.waitUntil), or the core failed and an older slate is better than none
+//   fallback    no slate and the core failed: the location's cached popular list, or an empty list;
+//               always 200 with a `warning` saying why, never an error page
+//
+// The popular list is refreshed in the background whenever the core has just answered and the
+// cached list is missing or older than POPULAR_REFRESH_S, so it is there when the core goes away.
+import type { Slate } from '../core/domain/slate.ts';
+import { CoreUnavailable, coreTimeoutMs, fetchPopular, fetchSlate } from './core-client.ts';
+import { chooseArm } from './experiments.ts';
+import type { ArmChoice } from './experiments.ts';
+import { POPULAR_REFRESH_S, popularKey, readPopular, readSlate, slateKey, writePopular, writeSlate } from './slate-cache.ts';
+import type { CachedSlate } from './slate-cache.ts';
+import { rerankSlate } from './slate-rerank.ts';
+import type { RankedItem } from './slate-rerank.ts';
+
+export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
+
+export interface RecommendationsResponse {
+  userId: string;
+  items: RankedItem[];
+  requestId: string;
+  arm: string;
+  experiment?: string;
+  /** Version of the model behind the items; null when nothing at all could be served. */
+  modelVersion: string | null;
+  served_from: ServedFrom;
+  /** Why the answer is degraded (core unreachable, bad experiment config); absent when it is not. */
+  warning?: string;
+}
+
+export interface RecommendContext {
+  env: Env;
+  cache: Cache;
+  /** ctx.waitUntil: background work that outlives the response (revalidation, cache writes). */
+  waitUntil(promise: Promise<unknown>): void;
+  /** Where the popular fallback is kept: the colo serving the request. */
+  region: string;
+  now: number;
+}
+
+/** Keeps background work from failing loudly: a failed revalidation leaves the stale entry in place. */
+function background(ctx: RecommendContext, what: string, work: Promise<unknown>): void {
+  ctx.waitUntil(work.catch((err: unknown) => console.warn(`${what} failed: ${err instanceof Error ? err.message : String(err)}`)));
+}
+
+/** After the core answered: refresh the location's popular list if it is missing or old. */
+async function refreshPopularIfOld(ctx: RecommendContext, timeoutMs: number): Promise<void> {
+  const key = popularKey(ctx.region);
+  const cached = await readPopular(ctx.cache, key);
+  if (cached !== undefined && ctx.now - cached.fetchedAt < POPULAR_REFRESH_S * 1000) return;
+  await writePopular(ctx.cache, key, await fetchPopular(ctx.env.CORE_URL, timeoutMs), Date.now());
+}
+
+interface FromCore {
+  slate: Slate;
+  /** The cache writes that follow a core answer: the slate, and the popular list when it is old. */
+  stored: Promise<unknown>;
+}
+
+/** Fetches the user's slate from the core; the caller decides whether to wait for the cache writes. */
+async function slateFromCore(ctx: RecommendContext, userId: string, key: string, timeoutMs: number): Promise<FromCore> {
+  const { slate, bytes } = await fetchSlate(ctx.env.CORE_URL, userId, timeoutMs);
+  const stored = Promise.all([
+    writeSlate(ctx.cache, key, bytes, slate, Date.now()),
+    // A failed popular refresh must not undo the slate write: it only logs.
+    refreshPopularIfOld(ctx, timeoutMs).catch((err: unknown) => console.warn(`popular list refresh failed: ${err instanceof Error ? err.message : String(err)}`)),
+  ]);
+  return { slate, stored };
+}
+
+function warningsOf(...parts: (string | undefined)[]): { warning?: string } {
+  const text = parts.filter((p): p is string => p !== undefined && p !== '').join('; ');
+  return text === '' ? {} : { warning: text };
+}
+
+async function fallback(ctx: RecommendContext, base: Omit<RecommendationsResponse, 'items' | 'modelVersion' | 'served_from'>, n: number, reason: string, armWarning?: string): Promise<RecommendationsResponse> {
+  const cached = await readPopular(ctx.cache, popularKey(ctx.region));
+  if (cached === undefined) {
+    return { ...base, items: [], modelVersion: null, served_from: 'fallback', ...warningsOf(`the core is unreachable (${reason}) and no popular list is cached here; no recommendations`, armWarning) };
+  }
+  const items = cached.popular.items.slice(0, n).map((it): RankedItem => ({ id: it.id, score: it.score, categories: it.categories, explored: false }));
+  return {
+    ...base, items, modelVersion: cached.popular.modelVersion, served_from: 'fallback',
+    ...warningsOf(`the core is unreachable (${reason}); serving the popular list cached at this location`, armWarning),
+  };
+}
+
+/** Whether a cached slate can stand for what the arm asks: a pinned model version must match. */
+function matchesArm(cached: CachedSlate | undefined, choice: ArmChoice): boolean {
+  return cached !== undefined && (choice.modelVersion === undefined || cached.slate.modelVersion === choice.modelVersion);
+}
+
+export async function recommend(userId: string, n: number, ctx: RecommendContext): Promise<RecommendationsResponse> {
+  const requestId = crypto.randomUUID();
+  const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
+  const base = { userId, requestId, arm: choice.arm, ...(choice.experimentId !== undefined ? { experiment: choice.experimentId } : {}) };
+  const timeoutMs = coreTimeoutMs(ctx.env.CORE_TIMEOUT_MS);
+  const key = slateKey(userId, choice.cacheKey);
+  const cached = await readSlate(ctx.cache, key, ctx.now);
+
+  let slate: Slate;
+  let servedFrom: ServedFrom;
+  let warning: string | undefined;
+  if (cached !== undefined && matchesArm(cached, choice) && cached.fresh) {
+    slate = cached.slate;
+    servedFrom = 'edge-cache';
+  } else if (cached !== undefined && matchesArm(cached, choice)) {
+    slate = cached.slate;
+    servedFrom = 'stale';
+    background(ctx, `revalidating the slate of '${userId}'`, slateFromCore(ctx, userId, key, timeoutMs).then((r) => r.stored));
+  } else {
+    try {
+      const fromCore = await slateFromCore(ctx, userId, key, timeoutMs);
+      background(ctx, `caching the slate of '${userId}'`, fromCore.stored);
+      slate = fromCore.slate;
+      servedFrom = 'core';
+      if (choice.modelVersion !== undefined && slate.modelVersion !== choice.modelVersion) {
+        warning = `arm '${choice.arm}' pins model ${choice.modelVersion}, the core serves ${slate.modelVersion}`;
+      }
+    } catch (err) {
+      if (!(err instanceof CoreUnavailable)) throw err;
+      if (cached === undefined) return fallback(ctx, base, n, err.message, choice.warning);
+      // A slate of another model version still beats the popular list while the core is down.
+      slate = cached.slate;
+      servedFrom = 'stale';
+      warning = `the core is unreachable (${err.message}); serving a cached slate of model ${slate.modelVersion}`;
+    }
+  }
+  const items = await rerankSlate(slate, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId });
+  return { ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom, ...warningsOf(warning, choice.warning) };
+}

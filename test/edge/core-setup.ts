@@ -1,0 +1,121 @@
+// Global setup of the `edge` test project: provisions a real core for the Worker's tests to talk to.
+// Runs in Node (the vitest main process), not in workerd: it generates a small dataset, imports it,
+// trains a model with `kestrel train --from-bus`, starts `kestrel serve` on a free port as a child
+// process and hands its URL to the tests with `provide` (they read it with `inject`). Teardown stops
+// the core and removes the temporary folder. Every step goes through the real CLI (`bin/kestrel.js`),
+// the same way a user would run it.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Base URL of the running core, e.g. http://127.0.0.1:40123. */
+    coreUrl: string;
+    /** A URL on 127.0.0.1 where nothing listens: a core that is down. */
+    deadCoreUrl: string;
+    /** Users of the generated dataset, most active first. */
+    users: string[];
+  }
+}
+
+const BIN = fileURLToPath(new URL('../../bin/kestrel.js', import.meta.url));
+const DATASET = ['--users', '150', '--items', '100', '--events', '8000', '--seed', '17'];
+const READY_TIMEOUT_MS = 120_000;
+const POLL_MS = 200;
+
+/** Runs the CLI to completion; rejects with its output when it exits non-zero. */
+function kestrel(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kestrel ${args.join(' ')} exited ${code}:\n${output}`))));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Waits until the core serves a slate (the model is loaded), or fails with what it printed. */
+async function waitForSlates(url: string, user: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`kestrel serve exited ${child.exitCode}:\n${output()}`);
+    try {
+      const res = await fetch(`${url}/v1/candidates/${encodeURIComponent(user)}?n=500`);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  throw new Error(`the core at ${url} served no slate within ${READY_TIMEOUT_MS} ms (last: ${last}):\n${output()}`);
+}
+
+/** The users with the most events, from the generated events.jsonl. */
+async function activeUsers(file: string, count: number): Promise<string[]> {
+  const tally = new Map<string, number>();
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (line === '') continue;
+    const { userId } = JSON.parse(line) as { userId: string };
+    tally.set(userId, (tally.get(userId) ?? 0) + 1);
+  }
+  return [...tally].sort((a, b) => b[1] - a[1]).slice(0, count).map(([u]) => u);
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const root = await mkdtemp(join(tmpdir(), 'kestrel-edge-'));
+  const generated = join(root, 'generated');
+  const data = join(root, 'core');
+  let child: ChildProcess | undefined;
+  const teardown = async (): Promise<void> => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child?.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    await kestrel(['generate', ...DATASET, '--out', generated]);
+    await kestrel(['import', '--data', data, generated]);
+    await kestrel(['train', '--from-bus', '--data', data, '--out', join(data, 'models'), '--epochs', '2']);
+    const users = await activeUsers(join(generated, 'events.jsonl'), 10);
+    const [port, deadPort] = [await freePort(), await freePort()];
+    const url = `http://127.0.0.1:${port}`;
+    const serving = spawn(process.execPath, [BIN, 'serve', '--data', data, '--port', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KESTREL_API_KEYS: '' },
+    });
+    child = serving;
+    let output = '';
+    serving.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    serving.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    await waitForSlates(url, users[0] ?? 'nobody', serving, () => output);
+    project.provide('coreUrl', url);
+    project.provide('deadCoreUrl', `http://127.0.0.1:${deadPort}`);
+    project.provide('users', users);
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+  return teardown;
+}
