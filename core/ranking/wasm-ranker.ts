@@ -1,7 +1,8 @@
 // The `wasm` adapter of the Ranker port: the network spec read back from ranker.onnx, run by
 // training/models/forward.ts with its dense layers on the WASM SIMD GEMM (wasm/assembly/matmul.ts)
-// and the bag pooling in TypeScript. No native runtime and no thread pool: on this 2-core machine
-// it ranks 1,000 candidates faster than onnxruntime-node on one thread (bench/suites/rank.ts).
+// and the bag pooling in TypeScript. No native runtime and no thread pool: it runs on the calling
+// thread, as fast as onnxruntime-node on one thread within ~10% (1,000 candidates: 3.2 ms against
+// 2.9 ms p50, bench/suites/rank.ts), and anywhere WebAssembly runs.
 import { createWasmMatmul } from '../kernels/wasm.ts';
 import { checkNetworkSpec, forwardNetwork, networkOutputWidth } from '../../training/models/forward.ts';
 import { readNetwork } from '../../training/onnx/network.ts';
