@@ -308,7 +308,7 @@ export class ServingEngine {
     const { dataset } = snapshot;
     const item = dataset.itemIndex.get(itemId);
     if (item === undefined) return undefined;
-    const excluded = Uint8Array.from(snapshot.recommendable, (v) => 1 - v);
+    const excluded = snapshot.blocked.slice();
     excluded[item] = 1;
     const hits = await this.parts.index.search(embeddingOf(snapshot, item), n + 1, { excludeIds: [itemId] });
     const ann: Scored[] = [];
@@ -355,7 +355,7 @@ export class ServingEngine {
     const recent = await this.parts.interactions.userEvents(userId, { limit: RECENT_EVENTS });
     const { history, consumed } = this.historyOf(snapshot, user, recent);
     timer?.stage('history', (now() - tHistory) / 1000);
-    const excluded = Uint8Array.from(snapshot.recommendable, (v) => 1 - v);
+    const excluded = snapshot.blocked.slice();
     for (const i of consumed) excluded[i] = 1;
     for (const id of request.exclude ?? []) {
       const i = dataset.itemIndex.get(id);

@@ -55,6 +55,8 @@ export interface ServingSnapshot {
   readonly modelItems: number;
   /** 1 when the item may be recommended: in the catalog (not deleted) and not hidden. */
   readonly recommendable: Uint8Array;
+  /** Its complement (1 = never recommend), the start of every request's exclusion mask (copied, not recomputed). */
+  readonly blocked: Uint8Array;
   /** Erased users (GDPR) and when: the model's rows for them predate it and must not be used. */
   readonly erasedAt: ReadonlyMap<string, number>;
   /** Per user, distinct positive items, oldest first. */
@@ -179,6 +181,7 @@ export async function assembleSnapshot(data: CatalogData, inputs: Omit<SnapshotI
   };
   return {
     model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, dim, embeddings, modelItems, recommendable: data.recommendable,
+    blocked: data.recommendable.map((v) => 1 - v),
     erasedAt: data.erasedAt, histories: data.histories, consumed: data.consumed, generator, features, vocabulary, signals: data.signals,
     buildMs: performance.now() - startedAt,
   };
