@@ -32,6 +32,8 @@ import { UserInputs } from '../../training/two-tower/inputs.ts';
 import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
+import { dot, scoreStats, standardiseSubset } from './scores.ts';
+import { scoreItemItem } from '../../training/eval/baselines/cooccurrence.ts';
 import {
   coVisitationSource, contentSource, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
@@ -61,6 +63,12 @@ export interface EngineConfig {
   consumedTypes?: readonly string[];
   /** How long the edge may serve a slate. */
   slateTtlSeconds: number;
+  /**
+   * Catalogs up to this many items get the model's scores of every item per request; larger ones
+   * score only the candidates, z-scored with statistics from the embeddings' moments (the same
+   * values, see scores.ts). Default 50,000.
+   */
+  exactScoresUpTo?: number;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
@@ -386,7 +394,7 @@ export class ServingEngine {
     const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
     let vector: Float32Array | undefined;
     const featureUser = user >= 0 ? user : dataset.userIds.length;
-    let generated: { tt: Float32Array; cv: Float32Array } | undefined;
+    let generated: { tt?: Float32Array; cv: Float32Array; stats?: { mean: number; std: number } } | undefined;
     if (!anonymous) {
       const tTower = now();
       vector = await this.userVector(snapshot, user, history);
@@ -396,8 +404,17 @@ export class ServingEngine {
       // the ranker saw them in training): once per request, kept across the awaits below.
       const tScores = now();
       const { generator } = snapshot;
-      generator.retrieve(featureUser, history, vector, 0);
-      generated = { tt: generator.tt.slice(), cv: generator.cv.slice() };
+      if (snapshot.moments === undefined) {
+        generator.retrieve(featureUser, history, vector, 0);
+        generated = { tt: generator.tt.slice(), cv: generator.cv.slice() };
+      } else {
+        // A large catalog: item-item scores over the model's subset only, two-tower statistics from the moments.
+        const model = generator.coVisitation;
+        const cv = new Float32Array(dataset.itemIds.length);
+        scoreItemItem(model.weights, model.subset, history, cv, new Float32Array(model.subset.items.length));
+        standardiseSubset(cv, model.subset.items, new Set(history));
+        generated = { cv, stats: scoreStats(snapshot.moments, vector, snapshot.embeddings, history) };
+      }
       context.itemItemScores = generated.cv;
       timer?.stage('scores', (now() - tScores) / 1000);
     }
@@ -445,8 +462,16 @@ export class ServingEngine {
     // Features and ranker inputs in one synchronous block: the generator holds the scores of the
     // user it last retrieved for, and the features read them.
     const tFeatures = now();
-    if (generated) snapshot.generator.restore(featureUser, generated.tt, generated.cv);
-    else snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
+    if (generated?.tt) {
+      snapshot.generator.restore(featureUser, generated.tt, generated.cv);
+    } else if (generated?.stats && vector) {
+      const { mean, std } = generated.stats;
+      const cv = generated.cv;
+      const tt = Float32Array.from(items, (i) => (dot(vector, snapshot.embeddings, i, snapshot.dim) - mean) / std);
+      snapshot.generator.setScores(featureUser, items, tt, Float32Array.from(items, (i) => cv[i] ?? 0));
+    } else {
+      snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
+    }
     const rows = candidateRows(snapshot.features, featureUser, items);
     const inputs = new InputBuilder(snapshot.vocabulary).build(rows, Int32Array.from({ length: rows.length }, (_, k) => k), 0, rows.length);
     timer?.stage('features', (now() - tFeatures) / 1000);

@@ -241,7 +241,7 @@ export class ServingHost {
     return assembleSnapshot(data, {
       model, pipeline, itemItemWeights: weights,
       embedItems: (dataset, items) => embedItems(itemTower, model, pipeline, dataset, items),
-    }, t0);
+    }, t0, this.options.config.exactScoresUpTo);
   }
 
   private async openIndex(version: string, dim: number, dir: string | undefined): Promise<VectorIndex> {

@@ -31,7 +31,7 @@ export function parseEngineConfig(json: unknown, source: string): Partial<Engine
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${source}: expected a JSON object of engine settings`);
   const input = json as Record<string, unknown>;
   const out: Partial<EngineConfig> = {};
-  const known = new Set([...Object.keys(DEFAULT_ENGINE_CONFIG), 'consumedTypes']);
+  const known = new Set([...Object.keys(DEFAULT_ENGINE_CONFIG), 'consumedTypes', 'exactScoresUpTo']);
   for (const key of Object.keys(input)) if (!known.has(key)) throw new Error(`${source}: '${key}' is not an engine setting; known: ${[...known].join(', ')}`);
   const numberMap = (key: 'quotas' | 'fusionWeights') => {
     const value = input[key];
@@ -44,7 +44,7 @@ export function parseEngineConfig(json: unknown, source: string): Partial<Engine
   };
   numberMap('quotas');
   numberMap('fusionWeights');
-  const num = (key: 'sourceTimeoutMs' | 'fusionK' | 'maxCandidates' | 'mmrLambda' | 'freshnessWeight' | 'slateTtlSeconds', min: number, max: number) => {
+  const num = (key: 'sourceTimeoutMs' | 'fusionK' | 'maxCandidates' | 'mmrLambda' | 'freshnessWeight' | 'slateTtlSeconds' | 'exactScoresUpTo', min: number, max: number) => {
     const value = input[key];
     if (value === undefined) return;
     if (typeof value !== 'number' || !(value >= min && value <= max)) throw new Error(`${source}: ${key} must be a number from ${min} to ${max}`);
@@ -60,6 +60,7 @@ export function parseEngineConfig(json: unknown, source: string): Partial<Engine
   num('mmrLambda', 0, 1);
   num('freshnessWeight', -1e6, 1e6);
   num('slateTtlSeconds', 1, 86_400 * 7);
+  num('exactScoresUpTo', 0, 1e9);
   if (input.consumedTypes !== undefined) {
     if (!Array.isArray(input.consumedTypes) || !input.consumedTypes.every((t) => typeof t === 'string')) throw new Error(`${source}: consumedTypes must be an array of event type names`);
     out.consumedTypes = input.consumedTypes as string[];

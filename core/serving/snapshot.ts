@@ -22,6 +22,8 @@ import type { RankerVocabulary } from '../../training/ranker/inputs.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import type { ModelDir } from '../models/index.ts';
 import { dataPaths } from '../paths.ts';
+import { embeddingMoments } from './scores.ts';
+import type { EmbeddingMoments } from './scores.ts';
 import { buildSignals } from './signals.ts';
 import type { SignalOptions, Signals } from './signals.ts';
 
@@ -69,6 +71,11 @@ export interface ServingSnapshot {
   /** The ranker's vocabulary sizes (ids new since training go to the OOV rows); one InputBuilder per request. */
   readonly vocabulary: RankerVocabulary;
   readonly signals: Signals;
+  /**
+   * The item embeddings' moments, for catalogs too large to score whole per request (more items
+   * than `exactScoresUpTo`): the engine then z-scores two-tower scores from them (scores.ts).
+   */
+  readonly moments?: EmbeddingMoments;
   readonly buildMs: number;
 }
 
@@ -156,7 +163,13 @@ export async function readCatalogData(inputs: CatalogDataInputs): Promise<Catalo
 }
 
 /** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
-export async function assembleSnapshot(data: CatalogData, inputs: Omit<SnapshotInputs, 'dataDir' | 'eventTypes' | 'signals' | 'consumedTypes'>, startedAt = performance.now()): Promise<ServingSnapshot> {
+/** Catalogs up to this many items get the model's scores of every item per request (exact, as in training). */
+export const DEFAULT_EXACT_SCORES_UP_TO = 50_000;
+
+export async function assembleSnapshot(
+  data: CatalogData, inputs: Omit<SnapshotInputs, 'dataDir' | 'eventTypes' | 'signals' | 'consumedTypes'>, startedAt = performance.now(),
+  exactScoresUpTo = DEFAULT_EXACT_SCORES_UP_TO,
+): Promise<ServingSnapshot> {
   const { model, pipeline } = inputs;
   const { dataset, positives } = data;
   const vocab = modelVocabularies(model.vocabularies);
@@ -183,6 +196,7 @@ export async function assembleSnapshot(data: CatalogData, inputs: Omit<SnapshotI
     model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, dim, embeddings, modelItems, recommendable: data.recommendable,
     blocked: data.recommendable.map((v) => 1 - v),
     erasedAt: data.erasedAt, histories: data.histories, consumed: data.consumed, generator, features, vocabulary, signals: data.signals,
+    ...(n > exactScoresUpTo ? { moments: embeddingMoments(embeddings, dim) } : {}),
     buildMs: performance.now() - startedAt,
   };
 }

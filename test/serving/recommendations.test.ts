@@ -324,6 +324,31 @@ describe('engine settings', () => {
     }
   });
 
+  it('scores only the candidates of a large catalog, from the embeddings\' moments, and serves the same', async () => {
+    const host = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx', index: { kind: 'hnsw' },
+      config: { ...DEFAULT_ENGINE_CONFIG, exactScoresUpTo: 0 }, modelPollMs: 0, refreshMs: 0, log: () => undefined,
+    });
+    try {
+      expect(host.engine?.snapshot.moments).toBeDefined();
+      expect(runtime.serving?.host.engine?.snapshot.moments).toBeUndefined();
+      await runtime.serving?.host.refreshNow(true);
+      for (const user of activeUsers(5)) {
+        const moments = (await host.engine?.recommend(user, { n: 10, requestId: 'm', explain: true }))?.response;
+        const exact = (await runtime.serving?.host.engine?.recommend(user, { n: 10, requestId: 'e', explain: true }))?.response;
+        expect(moments?.items.map((i) => i.id)).toEqual(exact?.items.map((i) => i.id));
+        moments?.items.forEach((item, k) => {
+          const other = exact?.items[k];
+          expect(item.score).toBeCloseTo(other?.score ?? Number.NaN, 4);
+          expect(item.explain?.features.externalScore).toBeCloseTo(other?.explain?.features.externalScore ?? Number.NaN, 4);
+          expect(item.explain?.features.coVisitationScore).toBeCloseTo(other?.explain?.features.coVisitationScore ?? Number.NaN, 4);
+        });
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
   it('reads a serving config and says which setting is wrong', () => {
     expect(parseEngineConfig({ quotas: { content: 5 }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 } }, 'f.json')).toMatchObject({
       quotas: { content: 5, 'two-tower': DEFAULT_ENGINE_CONFIG.quotas['two-tower'] }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 },

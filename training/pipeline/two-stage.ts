@@ -229,6 +229,19 @@ export class CandidateGenerator {
     this.current = user;
   }
 
+  /**
+   * Makes `user` current with scores for some items only (z-scored `tt` and `cv` per item of
+   * `items`): a server that computes them for its candidates alone, not for the whole catalog.
+   */
+  setScores(user: number, items: ArrayLike<number>, tt: ArrayLike<number>, cv: ArrayLike<number>): void {
+    for (let k = 0; k < items.length; k++) {
+      const i = items[k] ?? 0;
+      this.tt[i] = tt[k] ?? 0;
+      this.cv[i] = cv[k] ?? 0;
+    }
+    this.current = user;
+  }
+
   /** Ranker features frozen at the end of `dataset`, reading this generator's scores of the current user. */
   features(dataset: Dataset, wideBuckets: number): FrozenFeatures {
     const read = (scores: Float32Array) => (user: number, item: number): number => {
