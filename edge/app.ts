@@ -1,9 +1,11 @@
 // The edge Worker's Hono app: health and readiness, and GET /v1/recommendations/{userId}, which
 // validates its input here (the same limits and error shape as the core's API) and leaves the
-// request path itself (arm, slate cache, re-rank, fallback) to recommend.ts.
+// request path itself (arm, slate cache, re-rank, fallback) to recommend.ts; and POST /v1/events,
+// whose validation, session update and forwarding live in events.ts and session.ts.
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ID_CHARACTERS, ID_PATTERN, MAX_ID_LENGTH } from '../core/domain/limits.ts';
+import { ingestEvents, malformedJson } from './events.ts';
 import { edgeKernels } from './kernels.ts';
 import { recommend } from './recommend.ts';
 
@@ -58,6 +60,19 @@ app.get('/v1/recommendations/:userId', async (c) => {
     now: Date.now(),
   });
   return c.json(body);
+});
+
+/** Events: validated here, kept in the user's session object and forwarded to the core; see events.ts. */
+app.post('/v1/events', async (c) => {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    const answer = malformedJson(err instanceof Error ? err.message : String(err));
+    return c.json(answer.body, answer.status);
+  }
+  const answer = await ingestEvents(body, { env: c.env, cache: caches.default, now: Date.now() });
+  return c.json(answer.body, answer.status);
 });
 
 /** A 400 in the core's error shape, naming the offending parameter. */

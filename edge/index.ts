@@ -1,3 +1,5 @@
 import { app } from './app.ts';
 
+export { SessionState } from './session.ts';
+
 export default app satisfies ExportedHandler<Env>;

@@ -8,6 +8,10 @@
 //   fallback    no slate and the core failed: the location's cached popular list, or an empty list;
 //               always 200 with a `warning` saying why, never an error page
 //
+// The re-rank uses the user's session (edge/session.ts): its interest vector for the affinity term and
+// its impressions per item for the shown penalty. A session that cannot be read re-ranks with the
+// neutral values (and says so in `warning`) rather than failing the request.
+//
 // The popular list is refreshed in the background whenever the core has just answered and the
 // cached list is missing or older than POPULAR_REFRESH_S, so it is there when the core goes away.
 import type { Slate } from '../core/domain/slate.ts';
@@ -16,8 +20,12 @@ import { chooseArm } from './experiments.ts';
 import type { ArmChoice } from './experiments.ts';
 import { POPULAR_REFRESH_S, popularKey, readPopular, readSlate, slateKey, writePopular, writeSlate } from './slate-cache.ts';
 import type { CachedSlate } from './slate-cache.ts';
-import { rerankSlate } from './slate-rerank.ts';
-import type { RankedItem } from './slate-rerank.ts';
+import type { RerankInput } from '../core/domain/rerank.ts';
+import { WasmReranker } from '../wasm/index.ts';
+import { edgeKernels } from './kernels.ts';
+import type { SessionSnapshot } from './session.ts';
+import { slateRerankInput, slateRerankOptions } from './slate-rerank.ts';
+import type { RankedItem, RerankSettings } from './slate-rerank.ts';
 
 export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
 
@@ -132,6 +140,46 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
       warning = `the core is unreachable (${err.message}); serving a cached slate of model ${slate.modelVersion}`;
     }
   }
-  const items = await rerankSlate(slate, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId });
-  return { ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom, ...warningsOf(warning, choice.warning) };
+  const session = await readSession(ctx.env, userId);
+  const items = await rerankWithSession(slate, session.snapshot, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId });
+  return { ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom, ...warningsOf(warning, session.warning, choice.warning) };
+}
+
+/** The user's session from their SessionState object; an empty one when it cannot be read. */
+async function readSession(env: Env, userId: string): Promise<{ snapshot: SessionSnapshot; warning?: string }> {
+  try {
+    return { snapshot: await env.SESSIONS.get(env.SESSIONS.idFromName(userId)).snapshot() };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return { snapshot: { interest: null, shown: {} }, warning: `session state unavailable (${reason}); re-ranked without it` };
+  }
+}
+
+/** The kernel input of slate-rerank.ts with the session's interest vector and shown counts filled in. */
+export function sessionRerankInput(slate: Slate, session: SessionSnapshot): RerankInput {
+  const input = slateRerankInput(slate);
+  // An interest vector from another model's embeddings (another dimension) does not apply.
+  if (session.interest !== null && session.interest.length === slate.dim) input.interest = Float32Array.from(session.interest);
+  const shown = new Float64Array(slate.candidates.length);
+  slate.candidates.forEach((c, i) => (shown[i] = session.shown[c.item] ?? 0));
+  input.shown = shown;
+  return input;
+}
+
+let reranker: Promise<WasmReranker> | undefined;
+
+/**
+ * The slate's top `k` after re-ranking with the session, best first (score: the core's). Its own
+ * WasmReranker on the isolate's kernel instance: a rerank call writes all its inputs and runs
+ * synchronously, so sharing the instance's memory with slate-rerank.ts's reranker is safe.
+ */
+async function rerankWithSession(slate: Slate, session: SessionSnapshot, settings: RerankSettings): Promise<RankedItem[]> {
+  if (slate.candidates.length === 0 || settings.k === 0) return [];
+  reranker ??= edgeKernels().then((kernels) => new WasmReranker(kernels));
+  const { order, explored } = (await reranker).rerank(sessionRerankInput(slate, session), slateRerankOptions(settings));
+  return Array.from(order, (index, position): RankedItem => {
+    const c = slate.candidates[index];
+    if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
+    return { id: c.item, score: c.score, categories: c.categories, explored: explored[position] === 1 };
+  });
 }

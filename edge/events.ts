@@ -1,0 +1,157 @@
+// POST /v1/events at the edge: one event or { events: [...] } (up to 10,000), validated with the
+// core's own schema (core/domain/schemas.ts, runtime-free zod), answered per entry in the core's
+// shape (200 all in, 207 some rejected, 422 none; a bad single event is the request's 400/422).
+// Valid events go to the user's SessionState Durable Object (edge/session.ts), which updates the
+// session and keeps them in its outbox until the core has acknowledged them. The embedding of an
+// item the user acted on comes from the user's cached slate, when the item is in it.
+import type { z } from 'zod';
+import type { Event } from '../core/domain/event.ts';
+import { EventsBodySchema, eventEntries, eventInputSchema } from '../core/domain/schemas.ts';
+import { chooseArm } from './experiments.ts';
+import type { DeliveryReport, SessionEvent } from './session.ts';
+import { SIGNAL_TYPES } from './session.ts';
+import { readSlate, slateKey } from './slate-cache.ts';
+
+type Issue = z.core.$ZodIssue;
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export interface EntryResult {
+  index: number;
+  id?: string;
+  status: 'accepted' | 'duplicate' | 'rejected';
+  errors?: ErrorDetail[];
+}
+
+export interface EventsResponse {
+  accepted: number;
+  duplicate: number;
+  rejected: number;
+  results: EntryResult[];
+  /** What happened on the way to the core: delivered now, or kept in the session outbox for a retry. */
+  delivery: { delivered: number; pending: number; warning?: string };
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: ErrorDetail[] };
+}
+
+export type EventsAnswer = { status: 200 | 207 | 422; body: EventsResponse } | { status: 400 | 422; body: ApiErrorBody };
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Issues that mean "not the right shape" (400) rather than "value not allowed" (422), as in core/api/validate.ts. */
+const SHAPE_CODES = new Set<string>(['invalid_type', 'unrecognized_keys', 'invalid_union', 'invalid_key']);
+
+/** A JSON path as core/api/validate.ts writes it: `events[3].context["page url"]`. */
+function formatPath(segments: readonly PropertyKey[], prefix: string): string {
+  let path = prefix;
+  for (const segment of segments) {
+    if (typeof segment === 'number') path += `[${segment}]`;
+    else {
+      const key = String(segment);
+      path += IDENTIFIER.test(key) ? (path ? `.${key}` : key) : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return path;
+}
+
+function details(issues: readonly Issue[], prefix: string, subject: string): ErrorDetail[] {
+  return issues.map((issue) => {
+    const path = formatPath(issue.path, prefix);
+    return { path, message: `${path || subject} ${issue.message}` };
+  });
+}
+
+function statusOf(issues: readonly Issue[]): 400 | 422 {
+  return issues.some((i) => SHAPE_CODES.has(i.code) && !(i.code === 'invalid_type' && i.expected === 'int')) ? 400 : 422;
+}
+
+function requestError(issues: readonly Issue[], what: string): EventsAnswer {
+  const list = details(issues, '', what);
+  const status = statusOf(issues);
+  const head = list[0];
+  const first = head === undefined ? `${what} is invalid` : head.path ? `${what}: ${head.message}` : head.message;
+  const more = list.length > 1 ? ` (and ${list.length - 1} more problem${list.length > 2 ? 's' : ''}, see details)` : '';
+  return { status, body: { error: { code: status === 400 ? 'invalid_request' : 'invalid_value', message: `${first}${more}`, details: list } } };
+}
+
+export function malformedJson(reason: string): EventsAnswer {
+  return { status: 400, body: { error: { code: 'malformed_json', message: `request body is not valid JSON: ${reason}; send a JSON object` } } };
+}
+
+function idOf(entry: unknown): string | undefined {
+  const id = typeof entry === 'object' && entry !== null ? (entry as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : undefined;
+}
+
+export interface EventsContext {
+  env: Env;
+  cache: Cache;
+  now: number;
+}
+
+/** Validates the body, hands the valid events to their users' sessions and answers per entry. */
+export async function ingestEvents(body: unknown, ctx: EventsContext): Promise<EventsAnswer> {
+  const envelope = EventsBodySchema.safeParse(body);
+  if (!envelope.success) return requestError(envelope.error.issues, 'request body');
+  const { entries, single } = eventEntries(envelope.data);
+  const schema = eventInputSchema({ now: () => ctx.now });
+
+  const results: EntryResult[] = [];
+  const accepted: Event[] = [];
+  const seen = new Set<string>();
+  for (const [index, entry] of entries.entries()) {
+    const parsed = schema.safeParse(entry);
+    if (!parsed.success) {
+      // One event: a bad one is the request's error, not a 207 of one (as the core answers).
+      if (single) return requestError(parsed.error.issues, 'event');
+      const prefix = `events[${index}]`;
+      const id = idOf(entry);
+      results.push({ index, ...(id !== undefined ? { id } : {}), status: 'rejected', errors: details(parsed.error.issues, prefix, prefix) });
+      continue;
+    }
+    const event = parsed.data;
+    const duplicate = seen.has(event.id);
+    seen.add(event.id);
+    results.push({ index, id: event.id, status: duplicate ? 'duplicate' : 'accepted' });
+    if (!duplicate) accepted.push(event);
+  }
+
+  const delivery = await toSessions(accepted, ctx);
+  const count = (s: EntryResult['status']) => results.filter((r) => r.status === s).length;
+  const response: EventsResponse = { accepted: count('accepted'), duplicate: count('duplicate'), rejected: count('rejected'), results, delivery };
+  const status = response.rejected === 0 ? 200 : response.accepted + response.duplicate === 0 ? 422 : 207;
+  return { status, body: response };
+}
+
+/** Each user's events to their session object, with embeddings from the user's cached slate. */
+async function toSessions(events: Event[], ctx: EventsContext): Promise<EventsResponse['delivery']> {
+  const byUser = new Map<string, Event[]>();
+  for (const e of events) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
+  const reports = await Promise.all([...byUser].map(async ([userId, userEvents]): Promise<DeliveryReport> => {
+    const withEmbeddings = await embeddingsFromSlate(userId, userEvents, ctx);
+    const stub = ctx.env.SESSIONS.get(ctx.env.SESSIONS.idFromName(userId));
+    return stub.record(withEmbeddings, ctx.env.CORE_URL);
+  }));
+  const delivered = reports.reduce((s, r) => s + r.delivered, 0);
+  const pending = reports.reduce((s, r) => s + r.pending, 0);
+  const errors = reports.flatMap((r) => (r.error !== undefined ? [r.error] : []));
+  return {
+    delivered, pending,
+    ...(errors.length > 0 ? { warning: `the core did not take every event yet (${errors[0] ?? ''}); they are kept and retried` } : {}),
+  };
+}
+
+async function embeddingsFromSlate(userId: string, events: Event[], ctx: EventsContext): Promise<SessionEvent[]> {
+  if (!events.some((e) => SIGNAL_TYPES[e.type] !== undefined)) return events.map((event) => ({ event }));
+  const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
+  const cached = await readSlate(ctx.cache, slateKey(userId, choice.cacheKey), ctx.now);
+  const byItem = new Map(cached?.slate.candidates.map((c) => [c.item, c.embedding]) ?? []);
+  return events.map((event) => {
+    const embedding = SIGNAL_TYPES[event.type] !== undefined ? byItem.get(event.itemId) : undefined;
+    return embedding === undefined ? { event } : { event, embedding: Array.from(embedding) };
+  });
+}

@@ -1,0 +1,262 @@
+// POST /v1/events in the Worker, inside workerd, against the real core test/edge/core-setup.ts
+// started: events the edge accepts reach the core (read back through the core's own API: the user
+// the events name exists there, and re-sending the events directly is answered `duplicate`); with
+// the core down they stay in the session's outbox and are delivered by the retry alarm once it is
+// back; an item clicked in session moves similar items up on the next recommendations; invalid
+// entries get per-entry errors without holding up the valid ones. Users 0–5 belong to
+// recommend.test.ts; the event tests use users 6–9 and fresh ids. Behaviour only, never timings.
+import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, inject, it } from 'vitest';
+import { rerank } from '../../core/domain/rerank.ts';
+import type { Event } from '../../core/domain/event.ts';
+import { app } from '../../edge/app.ts';
+import type { ApiErrorBody, EventsResponse } from '../../edge/events.ts';
+import { chooseArm } from '../../edge/experiments.ts';
+import type { RecommendationsResponse } from '../../edge/recommend.ts';
+import { sessionRerankInput } from '../../edge/recommend.ts';
+import type { SessionState } from '../../edge/session.ts';
+import { readSlate, slateKey } from '../../edge/slate-cache.ts';
+import { slateRerankOptions } from '../../edge/slate-rerank.ts';
+
+const coreUrl = inject('coreUrl');
+const deadCoreUrl = inject('deadCoreUrl');
+const users = inject('users');
+
+const TEST_TIMEOUT_MS = '20000';
+/** How long a test waits for the core's projector to store what the bus took (not asserted on). */
+const ARRIVAL_WAIT_MS = 15_000;
+/** One arm, relevance order and no exploration: the order depends on the scores alone. */
+const EXPERIMENTS = JSON.stringify([{ id: 'session', arms: [{ name: 'relevance', weight: 1, params: { mmrLambda: 1, exploreShare: 0 } }] }]);
+
+interface Answer<T> {
+  status: number;
+  body: T;
+}
+
+async function edge<T>(path: string, overrides: Partial<Env> = {}, init: RequestInit = {}): Promise<Answer<T>> {
+  const ctx = createExecutionContext();
+  const res = await app.request(new Request(`https://edge.test${path}`, init), undefined, { ...env, CORE_URL: coreUrl, CORE_TIMEOUT_MS: TEST_TIMEOUT_MS, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return { status: res.status, body: await res.json<T>() };
+}
+
+function postEvents<T = EventsResponse>(body: unknown, overrides: Partial<Env> = {}): Promise<Answer<T>> {
+  return edge<T>('/v1/events', overrides, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+function user(i: number): string {
+  const u = users[i];
+  if (u === undefined) throw new Error(`the dataset has fewer than ${i + 1} active users`);
+  return u;
+}
+
+function freshId(what: string): string {
+  return `edge-${what}-${crypto.randomUUID()}`;
+}
+
+function event(userId: string, itemId: string, type = 'click', extra: Partial<Event> = {}): Event {
+  return { id: freshId('event'), type, userId, itemId, timestamp: Date.now(), ...extra };
+}
+
+async function popularItems(n: number): Promise<string[]> {
+  const res = await fetch(`${coreUrl}/v1/popular?n=${n}`);
+  expect(res.status).toBe(200);
+  return (await res.json<{ items: { id: string }[] }>()).items.map((i) => i.id);
+}
+
+/** Waits until the core knows `userId` (created by the projector from the events that name it). */
+async function waitForCoreUser(userId: string): Promise<number> {
+  const deadline = Date.now() + ARRIVAL_WAIT_MS;
+  let status = 0;
+  while (Date.now() < deadline) {
+    status = (await fetch(`${coreUrl}/v1/users/${encodeURIComponent(userId)}`)).status;
+    if (status === 200) return status;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return status;
+}
+
+/** The core's answer per event when sent again directly: `duplicate` means it already had it. */
+async function coreStatuses(events: Event[]): Promise<string[]> {
+  const res = await fetch(`${coreUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+  expect(res.ok).toBe(true);
+  return (await res.json<{ results: { status: string }[] }>()).results.map((r) => r.status);
+}
+
+function session(userId: string): DurableObjectStub<SessionState> {
+  return env.SESSIONS.get(env.SESSIONS.idFromName(userId));
+}
+
+describe('POST /v1/events at the edge', () => {
+  it('keeps the events in the session and forwards them to the core', async () => {
+    const u = freshId('user');
+    const [a, b] = await popularItems(2);
+    if (a === undefined || b === undefined) throw new Error('the core has fewer than 2 popular items');
+    const events = [event(u, a, 'impression'), event(u, a, 'click'), event(u, b, 'impression')];
+    const res = await postEvents({ events });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ accepted: 3, duplicate: 0, rejected: 0, delivery: { delivered: 3, pending: 0 } });
+    expect(res.body.results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'accepted']);
+
+    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await coreStatuses(events)).toEqual(['duplicate', 'duplicate', 'duplicate']);
+
+    const stub = session(u);
+    expect((await stub.recent()).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(await stub.pending()).toEqual([]);
+    expect((await stub.snapshot()).shown).toEqual({ [a]: 1, [b]: 1 });
+  });
+
+  it('accepts one event on its own, and counts a repeated id in one request as a duplicate', async () => {
+    const u = freshId('user');
+    const [item] = await popularItems(1);
+    if (item === undefined) throw new Error('the core has no popular items');
+    const one = event(u, item, 'view');
+    const single = await postEvents(one);
+    expect(single.status).toBe(200);
+    expect(single.body).toMatchObject({ accepted: 1, results: [{ index: 0, id: one.id, status: 'accepted' }] });
+
+    const again = event(u, item, 'click');
+    const twice = await postEvents({ events: [again, again] });
+    expect(twice.status).toBe(200);
+    expect(twice.body).toMatchObject({ accepted: 1, duplicate: 1 });
+    expect(twice.body.results.map((r) => r.status)).toEqual(['accepted', 'duplicate']);
+    expect((await session(u).recent()).map((e) => e.id)).toEqual([one.id, again.id]);
+  });
+
+  it('reports invalid events one by one and keeps the valid ones', async () => {
+    const u = freshId('user');
+    const [item] = await popularItems(1);
+    if (item === undefined) throw new Error('the core has no popular items');
+    const good = [event(u, item, 'view'), event(u, item, 'click')];
+    const missingUser: Record<string, unknown> = { ...event(u, item), userId: undefined };
+    const res = await postEvents({
+      events: [
+        good[0],
+        missingUser,
+        event(u, item, 'teleport'),
+        event(u, item, 'click', { timestamp: Date.now() + 7 * 86_400_000 }),
+        { ...event(u, item), colour: 'red' },
+        good[1],
+      ],
+    });
+    expect(res.status).toBe(207);
+    expect(res.body).toMatchObject({ accepted: 2, rejected: 4, delivery: { delivered: 2, pending: 0 } });
+    expect(res.body.results.map((r) => r.status)).toEqual(['accepted', 'rejected', 'rejected', 'rejected', 'rejected', 'accepted']);
+    const errorsOf = (i: number) => res.body.results[i]?.errors ?? [];
+    expect(errorsOf(1).map((e) => e.path)).toContain('events[1].userId');
+    expect(errorsOf(2)[0]?.message).toMatch(/^events\[2\]\.type "teleport" is not a configured event type/);
+    expect(errorsOf(3)[0]?.message).toMatch(/^events\[3\]\.timestamp .*more than 24h in the future/);
+    expect(errorsOf(4)[0]?.path).toMatch(/^events\[4\]/);
+
+    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await coreStatuses(good)).toEqual(['duplicate', 'duplicate']);
+    expect((await session(u).recent()).map((e) => e.id)).toEqual(good.map((e) => e.id));
+  });
+
+  it('answers a bad single event, a bad envelope and malformed JSON in the core error shape', async () => {
+    const single = await postEvents<ApiErrorBody>({ id: 'e1', type: 'click', userId: 'u', timestamp: Date.now() });
+    expect(single.status).toBe(400);
+    expect(single.body.error.code).toBe('invalid_request');
+    expect(single.body.error.details?.map((d) => d.path)).toContain('itemId');
+
+    const all = await postEvents<EventsResponse>({ events: [{ id: 'x' }] });
+    expect(all.status).toBe(422);
+    expect(all.body).toMatchObject({ accepted: 0, rejected: 1 });
+
+    const empty = await postEvents<ApiErrorBody>({ events: [] });
+    expect(empty.status).toBe(422);
+    expect(empty.body.error.message).toMatch(/events is empty/);
+
+    const malformed = await edge<ApiErrorBody>('/v1/events', {}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"events": [' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.code).toBe('malformed_json');
+  });
+
+  it('keeps events in the outbox while the core is down and delivers them on a later alarm', async () => {
+    const u = freshId('user');
+    const [a, b] = await popularItems(2);
+    if (a === undefined || b === undefined) throw new Error('the core has fewer than 2 popular items');
+    const events = [event(u, a, 'click'), event(u, b, 'purchase')];
+    const res = await postEvents({ events }, { CORE_URL: deadCoreUrl });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ accepted: 2, delivery: { delivered: 0, pending: 2 } });
+    expect(res.body.delivery.warning).toMatch(/kept and retried/);
+
+    const stub = session(u);
+    expect((await stub.pending()).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(await runInDurableObject(stub, (_: SessionState, state) => state.storage.getAlarm())).not.toBeNull();
+    // A retry while the core is still down keeps them, and sets the next alarm.
+    await runDurableObjectAlarm(stub);
+    expect((await stub.pending()).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    const state = await runInDurableObject(stub, async (_: SessionState, s) => ({ alarm: await s.storage.getAlarm(), attempt: await s.storage.get<number>('attempt') }));
+    expect(state.alarm).not.toBeNull();
+    expect(state.attempt).toBeGreaterThanOrEqual(2);
+    expect((await fetch(`${coreUrl}/v1/users/${encodeURIComponent(u)}`)).status).toBe(404);
+
+    // The core is back: an event recorded now waits with the others for the scheduled retry
+    // (the client is not made to wait on a core just found down), and the alarm delivers all three.
+    const later = event(u, a, 'view');
+    const queued = await postEvents({ events: [later] });
+    expect(queued.status).toBe(200);
+    expect(queued.body).toMatchObject({ accepted: 1, delivery: { delivered: 0, pending: 3 } });
+    await runDurableObjectAlarm(stub);
+    expect(await stub.pending()).toEqual([]);
+    expect(await runInDurableObject(stub, (_: SessionState, s) => s.storage.getAlarm())).toBeNull();
+    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await coreStatuses([...events, later])).toEqual(['duplicate', 'duplicate', 'duplicate']);
+  });
+});
+
+describe('the session in GET /v1/recommendations', () => {
+  it('moves items similar to one clicked in session up on the next request', async () => {
+    const u = user(6);
+    const before = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=500`, { EXPERIMENTS });
+    expect(before.status).toBe(200);
+    const cached = await readSlate(caches.default, slateKey(u, chooseArm(u, EXPERIMENTS).cacheKey), Date.now());
+    if (cached === undefined) throw new Error('the slate was not cached');
+    const { slate } = cached;
+    const orderBefore = before.body.items.map((i) => i.id);
+    expect(orderBefore).toHaveLength(slate.candidates.length);
+
+    // Click an item from the lower half; its nearest neighbours in embedding space should rise.
+    const clicked = slate.candidates.find((c) => c.item === orderBefore[Math.floor(orderBefore.length * 0.75)]);
+    if (clicked === undefined) throw new Error('the clicked item is not in the slate');
+    const dot = (x: Float32Array, y: Float32Array) => x.reduce((s, v, d) => s + v * (y[d] ?? 0), 0);
+    const neighbours = slate.candidates
+      .filter((c) => c.item !== clicked.item)
+      .map((c) => ({ id: c.item, sim: dot(c.embedding, clicked.embedding) }))
+      .sort((x, y) => y.sim - x.sim)
+      .slice(0, 10)
+      .map((c) => c.id);
+
+    const posted = await postEvents({ events: [event(u, clicked.item, 'click')] }, { EXPERIMENTS });
+    expect(posted.status).toBe(200);
+    const snapshot = await session(u).snapshot();
+    expect(snapshot.interest).toHaveLength(slate.dim);
+
+    const after = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=500`, { EXPERIMENTS });
+    expect(after.body.served_from).toBe('edge-cache');
+    const orderAfter = after.body.items.map((i) => i.id);
+    const rankSum = (order: string[]) => neighbours.reduce((s, id) => s + order.indexOf(id), 0);
+    expect(rankSum(orderAfter)).toBeLessThan(rankSum(orderBefore));
+    expect(orderAfter.indexOf(clicked.item)).toBeLessThan(orderBefore.indexOf(clicked.item));
+
+    // And the answer is the TypeScript reference's re-rank with the session's signals.
+    const reference = rerank(sessionRerankInput(slate, snapshot), slateRerankOptions({ k: 500, mmrLambda: 1, exploreShare: 0, requestId: after.body.requestId }));
+    expect(orderAfter).toEqual(Array.from(reference.order, (i) => slate.candidates[i]?.item));
+  });
+
+  it('lowers an item the session was already shown', async () => {
+    const u = user(7);
+    const before = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=20`, { EXPERIMENTS });
+    const top = before.body.items[0]?.id;
+    if (top === undefined) throw new Error('no recommendations');
+    const impressions = Array.from({ length: 30 }, () => event(u, top, 'impression'));
+    expect((await postEvents({ events: impressions }, { EXPERIMENTS })).status).toBe(200);
+    expect((await session(u).snapshot()).shown[top]).toBe(30);
+    const after = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=20`, { EXPERIMENTS });
+    const rankAfter = after.body.items.findIndex((i) => i.id === top);
+    expect(rankAfter === -1 || rankAfter > 0).toBe(true);
+  });
+});
