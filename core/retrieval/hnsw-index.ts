@@ -46,6 +46,7 @@ interface Entry {
   categories?: readonly string[];
   hidden?: boolean;
   publishedAt?: number;
+  attributes?: Readonly<Record<string, string | number>>;
 }
 
 /** The sidecar saved next to the graph. */
@@ -57,7 +58,8 @@ interface Meta {
   graphFile: string;
   nextLabel: number;
   /** [label, id, categories, hidden, publishedAt] per live item. */
-  items: [number, string, string[] | null, boolean, number | null][];
+  /** label, id, categories, hidden, publishedAt and (since attributes) attributes; older sidecars have five entries. */
+  items: [number, string, string[] | null, boolean, number | null, Record<string, string | number>?][];
 }
 
 /** Which items a search may return: all live ones (the graph alone), or those passing `keep`. */
@@ -88,8 +90,8 @@ export async function openHnswIndex(options: HnswIndexOptions): Promise<VectorIn
   } else {
     graph.readIndexSync(join(dir, meta.graphFile), true);
     if (graph.getNumDimensions() !== dim) throw new Error(`${join(dir, meta.graphFile)} holds ${graph.getNumDimensions()}-d vectors, its sidecar says ${dim}`);
-    for (const [label, id, categories, hidden, publishedAt] of meta.items) {
-      const entry: Entry = { id, label, ...fields({ categories: categories ?? undefined, hidden, publishedAt: publishedAt ?? undefined }) };
+    for (const [label, id, categories, hidden, publishedAt, attributes] of meta.items) {
+      const entry: Entry = { id, label, ...fields({ categories: categories ?? undefined, hidden, publishedAt: publishedAt ?? undefined, ...(attributes ? { attributes } : {}) }) };
       byId.set(id, entry);
       byLabel.set(label, entry);
     }
@@ -99,11 +101,12 @@ export async function openHnswIndex(options: HnswIndexOptions): Promise<VectorIn
 }
 
 /** The filter fields of an item as stored (absent when default, arrays copied). */
-function fields(item: Pick<IndexedItem, 'categories' | 'hidden' | 'publishedAt'>): Omit<Entry, 'id' | 'label'> {
+function fields(item: Pick<IndexedItem, 'categories' | 'hidden' | 'publishedAt' | 'attributes'>): Omit<Entry, 'id' | 'label'> {
   const out: Omit<Entry, 'id' | 'label'> = {};
   if (item.categories !== undefined && item.categories.length > 0) out.categories = Object.freeze([...item.categories]);
   if (item.hidden === true) out.hidden = true;
   if (item.publishedAt !== undefined) out.publishedAt = item.publishedAt;
+  if (item.attributes !== undefined && Object.keys(item.attributes).length > 0) out.attributes = Object.freeze({ ...item.attributes });
   return out;
 }
 
@@ -274,7 +277,12 @@ class HnswIndex implements VectorIndex {
       efConstruction: this.params.efConstruction,
       graphFile,
       nextLabel: this.nextLabel,
-      items: [...this.byLabel.values()].map((e) => [e.label, e.id, e.categories === undefined ? null : [...e.categories], e.hidden === true, e.publishedAt ?? null]),
+      items: [...this.byLabel.values()].map((e): Meta['items'][number] => {
+        const categories = e.categories === undefined ? null : [...e.categories];
+        return e.attributes
+          ? [e.label, e.id, categories, e.hidden === true, e.publishedAt ?? null, { ...e.attributes }]
+          : [e.label, e.id, categories, e.hidden === true, e.publishedAt ?? null];
+      }),
     };
     await writeFileAtomic(join(dir, META_FILE), JSON.stringify(meta));
     await syncFile(dir);

@@ -73,7 +73,7 @@ const INDEX_WAIT_MS = 600_000;
 /** Milvus's `indexNode.minSegmentNumRowsToEnableIndex` default: smaller segments are searched by brute force. */
 const MIN_INDEXED_SEGMENT_ROWS = 1024;
 const INDEX_NAME = 'vector_hnsw';
-const FIELDS = { pk: 'pk', vector: 'vector', hidden: 'hidden', categories: 'categories', publishedAt: 'published_at' } as const;
+const FIELDS = { pk: 'pk', vector: 'vector', hidden: 'hidden', categories: 'categories', publishedAt: 'published_at', attributes: 'attributes' } as const;
 const DEFAULT_TIMEOUT_MS = 60_000;
 const POLL_MS = 500;
 
@@ -118,6 +118,7 @@ async function createCollection(client: MilvusClient, collection: string, dim: n
       { name: FIELDS.hidden, data_type: DataType.Bool },
       { name: FIELDS.categories, data_type: DataType.Array, element_type: DataType.VarChar, max_capacity: MAX_CATEGORIES, max_length: MAX_CATEGORY_LENGTH },
       { name: FIELDS.publishedAt, data_type: DataType.Int64 },
+      { name: FIELDS.attributes, data_type: DataType.JSON },
     ],
   }), `create collection '${collection}'`);
 }
@@ -131,7 +132,7 @@ async function checkSchema(client: MilvusClient, collection: string, dim: number
   const categories = desc.schema.fields.find((f) => f.name === FIELDS.categories);
   if (categories !== undefined && String(categories.data_type) !== 'Array') missing.push(`${FIELDS.categories} (as an array)`);
   if (missing.length > 0) {
-    throw new Error(`Milvus collection '${collection}' exists but lacks the field(s) ${missing.join(', ')}: it was not made by Kestrel; use another collection name`);
+    throw new Error(`Milvus collection '${collection}' exists but lacks the field(s) ${missing.join(', ')}: it was made by another program or an older Kestrel; drop it or use another collection name`);
   }
   const vector = desc.schema.fields.find((f) => f.name === FIELDS.vector);
   const stored = Number(vector?.type_params.find((p) => p.key === 'dim')?.value);
@@ -177,11 +178,23 @@ export function filterExpression(filter: VectorFilter = {}): string | undefined 
   if (filter.excludeIds !== undefined && filter.excludeIds.length > 0) {
     parts.push(`${FIELDS.pk} not in [${filter.excludeIds.map(literal).join(', ')}]`);
   }
+  for (const [name, values] of Object.entries(filter.attributes ?? {})) {
+    // A JSON field's `in` compares type and value, like compileFilter: strings and numbers apart.
+    const key = `${FIELDS.attributes}[${literal(name)}]`;
+    const strings = values.filter((v): v is string => typeof v === 'string');
+    const numbers = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    const options = [
+      ...(strings.length > 0 ? [`${key} in [${strings.map(literal).join(', ')}]`] : []),
+      ...(numbers.length > 0 ? [`${key} in [${numbers.map(String).join(', ')}]`] : []),
+    ];
+    if (options.length === 0) return undefined;
+    parts.push(options.length === 1 ? (options[0] ?? '') : `(${options.join(' or ')})`);
+  }
   return parts.join(' and ');
 }
 
 interface Row {
-  [field: string]: string | boolean | number | number[] | string[];
+  [field: string]: string | boolean | number | number[] | string[] | Record<string, string | number>;
 }
 
 function toRow(item: IndexedItem): Row {
@@ -197,6 +210,7 @@ function toRow(item: IndexedItem): Row {
     [FIELDS.hidden]: item.hidden === true,
     [FIELDS.categories]: categories,
     [FIELDS.publishedAt]: item.publishedAt ?? UNKNOWN_PUBLISHED_AT,
+    [FIELDS.attributes]: { ...(item.attributes ?? {}) },
   };
 }
 

@@ -16,7 +16,12 @@ export interface IndexedItem {
   hidden?: boolean;
   /** Epoch ms; undefined = unknown. */
   publishedAt?: number;
+  /** The item's catalog attributes (brand, price...), for attribute predicates. */
+  attributes?: Readonly<Record<string, string | number>>;
 }
+
+/** Attribute predicates: every named attribute must equal one of its listed values (type and value). */
+export type AttributePredicates = Readonly<Record<string, readonly (string | number)[]>>;
 
 export interface VectorFilter {
   /** Default true: hidden items are never returned. */
@@ -29,6 +34,8 @@ export interface VectorFilter {
   publishedAfter?: number;
   /** Never return these ids (e.g. what the user already consumed). */
   excludeIds?: readonly string[];
+  /** Keep items whose attribute `name` equals one of the values, for every name (an empty list keeps none). */
+  attributes?: AttributePredicates;
 }
 
 /** score = inner product; hits are sorted by score descending. */
@@ -143,7 +150,7 @@ export function lastPerId<T extends { id: string }>(items: readonly T[]): T[] {
 }
 
 /** The fields a filter looks at. */
-export type FilterFields = Pick<IndexedItem, 'id' | 'categories' | 'hidden' | 'publishedAt'>;
+export type FilterFields = Pick<IndexedItem, 'id' | 'categories' | 'hidden' | 'publishedAt' | 'attributes'>;
 
 /** A filter compiled once per search: sets instead of arrays. */
 export type FilterPredicate = (item: FilterFields) => boolean;
@@ -153,7 +160,8 @@ export function onlyHiddenRule(filter: VectorFilter = {}): boolean {
   return (filter.categoriesAny === undefined)
     && (filter.categoriesNone === undefined || filter.categoriesNone.length === 0)
     && filter.publishedAfter === undefined
-    && (filter.excludeIds === undefined || filter.excludeIds.length === 0);
+    && (filter.excludeIds === undefined || filter.excludeIds.length === 0)
+    && (filter.attributes === undefined || Object.keys(filter.attributes).length === 0);
 }
 
 export function compileFilter(filter: VectorFilter = {}): FilterPredicate {
@@ -162,7 +170,12 @@ export function compileFilter(filter: VectorFilter = {}): FilterPredicate {
   const none = filter.categoriesNone === undefined || filter.categoriesNone.length === 0 ? undefined : new Set(filter.categoriesNone);
   const after = filter.publishedAfter;
   const excluded = filter.excludeIds === undefined || filter.excludeIds.length === 0 ? undefined : new Set(filter.excludeIds);
+  const attributes = Object.entries(filter.attributes ?? {}).map(([name, values]) => [name, new Set<string | number>(values)] as const);
   return (item) => {
+    for (const [name, values] of attributes) {
+      const value = item.attributes?.[name];
+      if (value === undefined || !values.has(value)) return false;
+    }
     if (excludeHidden && item.hidden === true) return false;
     if (excluded?.has(item.id) === true) return false;
     if (after !== undefined && (item.publishedAt === undefined || item.publishedAt < after)) return false;

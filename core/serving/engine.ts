@@ -20,7 +20,8 @@ import { applyRules } from '../domain/rules.ts';
 import type { BusinessRules } from '../domain/rules.ts';
 import type { Slate } from '../domain/slate.ts';
 import type { InteractionStore } from '../catalog/ports.ts';
-import type { VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
+import { compileFilter } from '../retrieval/vector-index.ts';
+import type { AttributePredicates, VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
 import type { Ranker } from '../ranking/ranker.ts';
 import type { OnnxSession } from '../ranking/onnx-session.ts';
 import { networkFeeds } from '../../training/onnx/network.ts';
@@ -112,6 +113,8 @@ export interface RecommendRequest {
   categories?: readonly string[];
   /** Never items in any of these categories. */
   excludeCategories?: readonly string[];
+  /** Only items whose attributes match (every name; any of its values); pushed down to the vector index. */
+  attributes?: AttributePredicates;
   /** Never these item ids. */
   exclude?: readonly string[];
   explain?: boolean;
@@ -384,8 +387,18 @@ export class ServingEngine {
         for (let i = 0; i < excluded.length; i++) if (excluded[i] !== 1 && row(dataset.itemCategories, i).some((c) => banned.has(c))) excluded[i] = 1;
       }
     }
+    const wanted = request.attributes;
+    if (wanted !== undefined && Object.keys(wanted).length > 0) {
+      const keep = compileFilter({ excludeHidden: false, attributes: wanted });
+      for (let i = 0; i < excluded.length; i++) {
+        if (excluded[i] === 1) continue;
+        const attributes = snapshot.attributes[i];
+        if (!keep({ id: '', ...(attributes ? { attributes } : {}) })) excluded[i] = 1;
+      }
+    }
     const filter: VectorFilter = {
       excludeHidden: true,
+      ...(wanted !== undefined && Object.keys(wanted).length > 0 ? { attributes: wanted } : {}),
       ...(request.categories !== undefined && request.categories.length > 0 ? { categoriesAny: request.categories } : {}),
       ...(request.excludeCategories !== undefined && request.excludeCategories.length > 0 ? { categoriesNone: request.excludeCategories } : {}),
       excludeIds: [...consumed].map((i) => dataset.itemIds[i] ?? '').concat(request.exclude ?? []),

@@ -80,8 +80,8 @@ interface Loaded {
   userTower: OnnxSession;
   ranker: Ranker;
   index: VectorIndex;
-  /** What the index holds: id → hidden flag. */
-  indexed: Map<string, boolean>;
+  /** What the index holds: id → signature (visibility and attributes). */
+  indexed: Map<string, string>;
   model: ModelDir;
   /** The embedded index's folder, if it is persisted. */
   indexDir?: string;
@@ -212,7 +212,7 @@ export class ServingHost {
       const index = await this.openIndex(version, snapshot.dim, indexDir);
       opened.push(index);
       // A persisted index comes back with what it held, so only the changes since are upserted.
-      const indexed = indexDir === undefined ? new Map<string, boolean>() : await readIndexed(indexDir, (await index.stats()).count);
+      const indexed = indexDir === undefined ? new Map<string, string>() : await readIndexed(indexDir, (await index.stats()).count);
       const restored = indexed.size;
       await syncIndex(index, indexed, snapshot);
       const engine = new ServingEngine({
@@ -294,44 +294,53 @@ async function embedItems(itemTower: OnnxSession, model: ModelDir, pipeline: Pip
 
 const INDEXED_FILE = 'serving-indexed.json';
 
-/** What a persisted index held when it was saved (id → hidden), if it still holds that many items. */
-async function readIndexed(dir: string, count: number): Promise<Map<string, boolean>> {
+/** What a persisted index held when it was saved (id → signature), if it still holds that many items. */
+async function readIndexed(dir: string, count: number): Promise<Map<string, string>> {
   try {
     const path = join(dir, INDEXED_FILE);
-    const saved = JSON.parse(await readFile(path, 'utf8')) as { ids: string[]; hidden: boolean[] };
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { ids?: string[]; signatures?: string[] };
     // Consumed: if this run dies before its own close, the next one must not trust a stale list.
     await rm(path, { force: true });
-    if (saved.ids.length !== count) return new Map();
-    return new Map(saved.ids.map((id, k) => [id, saved.hidden[k] === true]));
+    if (!Array.isArray(saved.ids) || !Array.isArray(saved.signatures) || saved.ids.length !== count) return new Map();
+    return new Map(saved.ids.map((id, k) => [id, saved.signatures?.[k] ?? '']));
   } catch {
     return new Map();
   }
 }
 
-async function writeIndexed(dir: string, indexed: ReadonlyMap<string, boolean>): Promise<void> {
+async function writeIndexed(dir: string, indexed: ReadonlyMap<string, string>): Promise<void> {
   const tmp = join(dir, `${INDEXED_FILE}.tmp`);
-  await writeFile(tmp, JSON.stringify({ ids: [...indexed.keys()], hidden: [...indexed.values()] }));
+  await writeFile(tmp, JSON.stringify({ ids: [...indexed.keys()], signatures: [...indexed.values()] }));
   await rename(tmp, join(dir, INDEXED_FILE));
 }
 
-/** Brings the index in line with the snapshot: new items inserted, changed visibility re-flagged. */
-async function syncIndex(index: VectorIndex, indexed: Map<string, boolean>, snapshot: ServingSnapshot): Promise<void> {
+/** What the index must be told again when it changes: visibility and attributes. */
+function signatureOf(snapshot: ServingSnapshot, i: number): string {
+  const attributes = snapshot.attributes[i];
+  return `${snapshot.recommendable[i] === 1 ? 'v' : 'h'}${attributes ? JSON.stringify(attributes) : ''}`;
+}
+
+/** Brings the index in line with the snapshot: new items inserted, changed visibility or attributes re-sent. */
+async function syncIndex(index: VectorIndex, indexed: Map<string, string>, snapshot: ServingSnapshot): Promise<void> {
   const { dataset } = snapshot;
   const changed: IndexedItem[] = [];
+  const signatures: string[] = [];
   for (let i = 0; i < dataset.itemIds.length; i++) {
     const id = dataset.itemIds[i] ?? '';
-    const hidden = snapshot.recommendable[i] !== 1;
-    if (indexed.get(id) === hidden) continue;
+    const signature = signatureOf(snapshot, i);
+    if (indexed.get(id) === signature) continue;
     const published = dataset.itemPublishedAt[i] ?? Number.NaN;
+    const attributes = snapshot.attributes[i];
     changed.push({
-      id, vector: embeddingOf(snapshot, i), categories: categoriesOf(dataset, i), hidden,
-      ...(Number.isFinite(published) ? { publishedAt: published } : {}),
+      id, vector: embeddingOf(snapshot, i), categories: categoriesOf(dataset, i), hidden: snapshot.recommendable[i] !== 1,
+      ...(Number.isFinite(published) ? { publishedAt: published } : {}), ...(attributes ? { attributes } : {}),
     });
+    signatures.push(signature);
   }
   for (let start = 0; start < changed.length; start += 5000) await index.upsert(changed.slice(start, start + 5000));
   // Milvus searches unsealed rows through a rough temporary index (recall ~0.4): seal them now.
   if (changed.length > 0 && 'flush' in index && typeof index.flush === 'function') await (index as { flush(): Promise<void> }).flush();
-  for (const item of changed) indexed.set(item.id, item.hidden === true);
+  changed.forEach((item, k) => indexed.set(item.id, signatures[k] ?? ''));
 }
 
 function describe(snapshot: ServingSnapshot): NonNullable<ServingStatus['snapshot']> {

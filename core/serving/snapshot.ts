@@ -59,6 +59,8 @@ export interface ServingSnapshot {
   readonly recommendable: Uint8Array;
   /** Its complement (1 = never recommend), the start of every request's exclusion mask (copied, not recomputed). */
   readonly blocked: Uint8Array;
+  /** Per item, its catalog attributes (null: none). */
+  readonly attributes: readonly (Readonly<Record<string, string | number>> | null)[];
   /** Erased users (GDPR) and when: the model's rows for them predate it and must not be used. */
   readonly erasedAt: ReadonlyMap<string, number>;
   /** Per user, distinct positive items, oldest first. */
@@ -95,24 +97,29 @@ export function catalogFingerprint(dataDir: string): string {
   }
 }
 
-/** Which items may be recommended (in the catalog, not hidden), and the erasure tombstones. */
-function catalogState(dataDir: string, dataset: Dataset): { recommendable: Uint8Array; erasedAt: Map<string, number> } {
+type Attributes = Record<string, string | number>;
+
+/** Which items may be recommended (in the catalog, not hidden), their attributes, and the erasure tombstones. */
+function catalogState(dataDir: string, dataset: Dataset): { recommendable: Uint8Array; attributes: (Attributes | null)[]; erasedAt: Map<string, number> } {
   const recommendable = new Uint8Array(dataset.itemIds.length);
+  const attributes: (Attributes | null)[] = new Array<Attributes | null>(dataset.itemIds.length).fill(null);
   const erasedAt = new Map<string, number>();
   const path = dataPaths(dataDir).catalog;
-  if (!existsSync(path)) return { recommendable, erasedAt };
+  if (!existsSync(path)) return { recommendable, attributes, erasedAt };
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 5000');
-    for (const r of db.prepare<[], { id: string; hidden: number }>('SELECT id, hidden FROM items').iterate()) {
+    for (const r of db.prepare<[], { id: string; hidden: number; attributes: string }>('SELECT id, hidden, attributes FROM items').iterate()) {
       const i = dataset.itemIndex.get(r.id);
-      if (i !== undefined && r.hidden === 0) recommendable[i] = 1;
+      if (i === undefined) continue;
+      if (r.hidden === 0) recommendable[i] = 1;
+      if (r.attributes !== '{}') attributes[i] = JSON.parse(r.attributes) as Attributes;
     }
     for (const r of db.prepare<[], { user_id: string; erased_at: number }>('SELECT user_id, erased_at FROM erased_users').iterate()) erasedAt.set(r.user_id, r.erased_at);
   } finally {
     db.close();
   }
-  return { recommendable, erasedAt };
+  return { recommendable, attributes, erasedAt };
 }
 
 /**
@@ -125,6 +132,8 @@ export interface CatalogData {
   fingerprint: string;
   clock: number;
   recommendable: Uint8Array;
+  /** Per item, its catalog attributes (null when it has none): for attribute predicates. */
+  attributes: (Record<string, string | number> | null)[];
   erasedAt: Map<string, number>;
   positives: Int32Array;
   histories: Csr;
@@ -148,7 +157,7 @@ export async function readCatalogData(inputs: CatalogDataInputs): Promise<Catalo
     vocabularies: inputs.vocabularies,
     ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}),
   });
-  const { recommendable, erasedAt } = catalogState(inputs.dataDir, dataset);
+  const { recommendable, attributes, erasedAt } = catalogState(inputs.dataDir, dataset);
   const positives = positiveRows(dataset);
   const histories = distinctUserItems(dataset, positives);
   const consumedRows: number[] = [];
@@ -159,7 +168,7 @@ export async function readCatalogData(inputs: CatalogDataInputs): Promise<Catalo
   const { timestamp, length } = dataset.interactions;
   const clock = length > 0 ? (timestamp[length - 1] ?? 0) + 1 : Date.now();
   const signals = buildSignals(dataset, positives, clock, inputs.signals);
-  return { dataset, fingerprint, clock, recommendable, erasedAt, positives, histories, consumed, signals };
+  return { dataset, fingerprint, clock, recommendable, attributes, erasedAt, positives, histories, consumed, signals };
 }
 
 /** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
@@ -194,7 +203,7 @@ export async function assembleSnapshot(
   };
   return {
     model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, dim, embeddings, modelItems, recommendable: data.recommendable,
-    blocked: data.recommendable.map((v) => 1 - v),
+    blocked: data.recommendable.map((v) => 1 - v), attributes: data.attributes,
     erasedAt: data.erasedAt, histories: data.histories, consumed: data.consumed, generator, features, vocabulary, signals: data.signals,
     ...(n > exactScoresUpTo ? { moments: embeddingMoments(embeddings, dim) } : {}),
     buildMs: performance.now() - startedAt,

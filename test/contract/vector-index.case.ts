@@ -33,6 +33,8 @@ const SCORE_TOLERANCE = 1e-4;
 const CATEGORIES = ['news', 'sport', 'sci_fi', 'sci-fi', 'a|b', '100%', 'quote"d', 'back\\slash'];
 
 /** Items of `dim` with mixed filter fields: every 7th hidden, every 5th of unknown age. */
+const BRANDS = ['acme', 'zeta', 'omni'] as const;
+
 export function makeItems(n: number, dim: number, rng: Rng, prefix = 'item'): IndexedItem[] {
   const vectors = randomUnitVectors(n, dim, rng);
   return Array.from({ length: n }, (_, i) => {
@@ -40,6 +42,9 @@ export function makeItems(n: number, dim: number, rng: Rng, prefix = 'item'): In
     const item: IndexedItem = { id: `${prefix}-${i}`, vector: vectors.slice(i * dim, (i + 1) * dim), categories };
     if (i % 7 === 3) item.hidden = true;
     if (i % 5 !== 0) item.publishedAt = 1_700_000_000_000 + Math.floor(rng() * 1_000_000);
+    // Attributes of both types, a price stored as text on some items, and a key that needs escaping.
+    if (i % 4 !== 0) item.attributes = { brand: BRANDS[i % BRANDS.length] ?? 'acme', price: i % 11 === 0 ? '10' : 10 * (i % 3) };
+    if (i % 9 === 0) item.attributes = { ...item.attributes, 'we"ird key': 'x' };
     return item;
   });
 }
@@ -170,6 +175,12 @@ export function runVectorIndexContract(contract: VectorIndexContract): void {
         ['publishedAfter', { publishedAfter: 1_700_000_500_000 }],
         ['excludeIds', { excludeIds: ['item-1', 'item-2', 'item-10', 'quote"id', 'no-such'] }],
         ['everything', { categoriesAny: ['sport', 'news'], categoriesNone: ['100%'], publishedAfter: 1_700_000_200_000, excludeIds: ['item-4'], excludeHidden: false }],
+        ['attributes: one value', { attributes: { brand: ['acme'] } }],
+        ['attributes: two names, values of both types', { attributes: { brand: ['acme', 'zeta'], price: [10, '10'] } }],
+        ['attributes: a number does not match its text', { attributes: { price: [20] } }],
+        ['attributes: a key that needs escaping', { attributes: { 'we"ird key': ['x'] } }],
+        ['attributes: an empty list keeps none', { attributes: { brand: [] } }],
+        ['attributes with categories', { attributes: { brand: ['omni'] }, categoriesAny: ['sport'] }],
       ];
       beforeAll(async () => {
         index = await fresh(SMALL_DIM);

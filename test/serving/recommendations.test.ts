@@ -121,6 +121,24 @@ describe('serving recommendations from the current model', () => {
     expect(without.items.map((i) => i.id)).not.toContain(excluded);
   });
 
+  it('filters by item attributes, and says how to write a predicate', async () => {
+    const user = activeUsers(1)[0] ?? '';
+    const items = readFileSync(join(generated, 'items.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; attributes: { brand: string; price: number } });
+    const brand = items[0]?.attributes.brand ?? '';
+    const byId = new Map(items.map((i) => [i.id, i]));
+    const { status, body } = await get<RecommendResponse>(`/v1/recommendations/${user}?n=10&where=${encodeURIComponent(`brand:${brand}`)}`);
+    expect(status).toBe(200);
+    expect(body.items.length).toBeGreaterThan(0);
+    for (const item of body.items) expect(byId.get(item.id)?.attributes.brand).toBe(brand);
+    const price = items.find((i) => i.attributes.brand === brand)?.attributes.price ?? 0;
+    const both = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=10&where=${encodeURIComponent(`brand:${brand},price:${price}`)}`)).body;
+    for (const item of both.items) expect(byId.get(item.id)?.attributes).toMatchObject({ brand, price });
+    const bad = await get<{ error: { message: string } }>(`/v1/recommendations/${user}?where=brand`);
+    expect(bad.status).toBeGreaterThanOrEqual(400);
+    expect(bad.status).toBeLessThan(500);
+    expect(bad.body.error.message + JSON.stringify(bad.body)).toContain('name:value');
+  });
+
   it('stops recommending an item as soon as the user consumed it, before any refresh', async () => {
     const user = activeUsers(2)[1] ?? '';
     const first = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=5`)).body.items[0]?.id ?? '';
@@ -275,6 +293,12 @@ describe('serving on Milvus', () => {
         expect(a?.response.sources['two-tower']?.error).toBeUndefined();
         expect(a?.response.sources['two-tower']?.candidates).toBeGreaterThan(0);
         expect(a?.response.items.map((i) => i.id)).toEqual(b?.response.items.map((i) => i.id));
+        // Attribute predicates pushed down to Milvus answer as the embedded index does.
+        const brand = { brand: ['b1', 'b2', 'b3'] };
+        const c = await engine?.recommend(user, { n: 10, requestId: 'milvus-attr', attributes: brand });
+        const d = await embedded?.recommend(user, { n: 10, requestId: 'embedded-attr', attributes: brand });
+        expect(c?.response.items.length).toBeGreaterThan(0);
+        expect(c?.response.items.map((i) => i.id)).toEqual(d?.response.items.map((i) => i.id));
       }
     } finally {
       await milvus.close();

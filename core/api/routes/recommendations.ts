@@ -33,6 +33,32 @@ const list = (what: string) => z.string()
   .refine((v) => v.length <= MAX_LIST_VALUES, { error: `holds more than ${MAX_LIST_VALUES} ${what}` })
   .optional();
 
+/**
+ * `where=brand:acme,brand:zeta,price:10`: attribute predicates. One name with several values
+ * matches any of them; several names must all match. A value that reads as a number matches the
+ * number and the text (query strings carry no types).
+ */
+const where = z.string()
+  .max(4096, { error: 'is longer than 4,096 characters' })
+  .transform((text, ctx) => {
+    const out: Record<string, (string | number)[]> = {};
+    for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const colon = part.indexOf(':');
+      if (colon <= 0) {
+        ctx.addIssue({ code: 'custom', message: `'${part}' is not name:value; write attribute predicates as where=brand:acme,price:10` });
+        return z.NEVER;
+      }
+      const name = part.slice(0, colon).trim();
+      const value = part.slice(colon + 1).trim();
+      const values = (out[name] ??= []);
+      values.push(value);
+      const number = Number(value);
+      if (value !== '' && Number.isFinite(number)) values.push(number);
+    }
+    return out;
+  })
+  .optional();
+
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional();
 
 const UserParams = z.object({ userId: IdSchema });
@@ -42,6 +68,7 @@ const RecommendQuery = z.object({
   n: count(MAX_RECOMMENDATIONS, 20),
   category: list('categories').meta({ description: 'only items in one of these categories (comma-separated)' }),
   excludeCategory: list('categories').meta({ description: 'never items in any of these categories (comma-separated)' }),
+  where: where.meta({ description: 'attribute predicates, e.g. brand:acme,brand:zeta,price:10 (same name: any value; names: all)' }),
   exclude: list('item ids').meta({ description: 'never these items (comma-separated ids)' }),
   explain: flag.meta({ description: 'add each item\'s ranker features, their contributions and the retrieval scores' }),
 });
@@ -72,7 +99,7 @@ export function registerRecommendationRoutes(app: CoreApp, { host, featureLog }:
     const { response, served } = await engine.track(() => engine.recommend(userId, {
       n: q.n, requestId: c.get('requestId'),
       ...(q.category ? { categories: q.category } : {}), ...(q.excludeCategory ? { excludeCategories: q.excludeCategory } : {}),
-      ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}),
+      ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}), ...(q.where ? { attributes: q.where } : {}),
     }));
     featureLog?.record(served);
     return c.json(response, 200);
