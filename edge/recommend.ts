@@ -21,10 +21,8 @@ import type { ArmChoice } from './experiments.ts';
 import { POPULAR_REFRESH_S, popularKey, readPopular, readSlate, slateKey, writePopular, writeSlate } from './slate-cache.ts';
 import type { CachedSlate } from './slate-cache.ts';
 import type { RerankInput } from '../core/domain/rerank.ts';
-import { WasmReranker } from '../wasm/index.ts';
-import { edgeKernels } from './kernels.ts';
 import type { SessionSnapshot } from './session.ts';
-import { slateRerankInput, slateRerankOptions } from './slate-rerank.ts';
+import { rerankSlate, slateRerankInput } from './slate-rerank.ts';
 import type { RankedItem, RerankSettings } from './slate-rerank.ts';
 
 export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
@@ -166,20 +164,7 @@ export function sessionRerankInput(slate: Slate, session: SessionSnapshot): Rera
   return input;
 }
 
-let reranker: Promise<WasmReranker> | undefined;
-
-/**
- * The slate's top `k` after re-ranking with the session, best first (score: the core's). Its own
- * WasmReranker on the isolate's kernel instance: a rerank call writes all its inputs and runs
- * synchronously, so sharing the instance's memory with slate-rerank.ts's reranker is safe.
- */
-async function rerankWithSession(slate: Slate, session: SessionSnapshot, settings: RerankSettings): Promise<RankedItem[]> {
-  if (slate.candidates.length === 0 || settings.k === 0) return [];
-  reranker ??= edgeKernels().then((kernels) => new WasmReranker(kernels));
-  const { order, explored } = (await reranker).rerank(sessionRerankInput(slate, session), slateRerankOptions(settings));
-  return Array.from(order, (index, position): RankedItem => {
-    const c = slate.candidates[index];
-    if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
-    return { id: c.item, score: c.score, categories: c.categories, explored: explored[position] === 1 };
-  });
+/** The slate's top `k` after re-ranking with the session, best first (score: the core's). */
+function rerankWithSession(slate: Slate, session: SessionSnapshot, settings: RerankSettings): Promise<RankedItem[]> {
+  return rerankSlate(slate, settings, sessionRerankInput(slate, session));
 }

@@ -1,9 +1,9 @@
 // Step 3 of the edge request path: the cached slate re-ranked per request by the WASM kernel
 // (wasm/assembly/rerank.ts through WasmReranker; core/domain/rerank.ts is its TypeScript reference).
-// Session signals are not wired yet: the interest vector and shown counts are all zeros and every
-// item has the uniform Beta(1, 1) prior, until the session Durable Object and the bandit state
-// (later pieces of issue 6) supply them. The seed is a hash of the request id, so a request's
-// exploration can be replayed from its id.
+// The session's interest vector and shown counts come from the SessionState Durable Object
+// (recommend.ts fills them into the input); every item still has the uniform Beta(1, 1) prior
+// until the bandit state (a later piece of issue 6) supplies posteriors. The seed is a hash of the
+// request id, so a request's exploration can be replayed from its id.
 import { hashString } from '../core/domain/hash.ts';
 import type { RerankInput, RerankOptions } from '../core/domain/rerank.ts';
 import type { Slate } from '../core/domain/slate.ts';
@@ -73,10 +73,13 @@ function edgeReranker(): Promise<WasmReranker> {
   return reranker;
 }
 
-/** The slate's top `k` after re-ranking, best first. Score is the core's score of the item. */
-export async function rerankSlate(slate: Slate, settings: RerankSettings): Promise<RankedItem[]> {
+/**
+ * The slate's top `k` after re-ranking, best first. Score is the core's score of the item.
+ * `input` defaults to the slate with neutral session signals.
+ */
+export async function rerankSlate(slate: Slate, settings: RerankSettings, input: RerankInput = slateRerankInput(slate)): Promise<RankedItem[]> {
   if (slate.candidates.length === 0 || settings.k === 0) return [];
-  const { order, explored } = (await edgeReranker()).rerank(slateRerankInput(slate), slateRerankOptions(settings));
+  const { order, explored } = (await edgeReranker()).rerank(input, slateRerankOptions(settings));
   return Array.from(order, (index, position): RankedItem => {
     const c = slate.candidates[index];
     if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
