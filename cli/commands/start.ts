@@ -98,19 +98,21 @@ async function catalogHasEvents(path: string): Promise<boolean> {
 }
 
 /** A few requests a newcomer can paste, with the core's answers, shortened. */
-async function exampleRequests(coreUrl: string, runtime: CoreRuntime): Promise<string[]> {
+async function exampleRequests(coreUrl: string, edgeUrl: string, runtime: CoreRuntime): Promise<string[]> {
   if (runtime.serving?.host.engine === undefined) return [];
   const user = runtime.catalog.db.prepare<[], { user_id: string }>('SELECT user_id FROM interactions GROUP BY user_id ORDER BY count(*) DESC LIMIT 1').get()?.user_id;
   const item = runtime.catalog.db.prepare<[], { item_id: string }>('SELECT item_id FROM interactions GROUP BY item_id ORDER BY count(*) DESC LIMIT 1').get()?.item_id;
   if (user === undefined || item === undefined) return [];
   const lines = ['Try:'];
-  for (const path of [`/v1/recommendations/${encodeURIComponent(user)}?n=5`, `/v1/items/${encodeURIComponent(item)}/similar?n=5`, '/v1/popular?n=5', '/v1/recommendations/a-new-user?n=5']) {
-    const url = `${coreUrl}${path}`;
+  const paths = [`/v1/recommendations/${encodeURIComponent(user)}?n=5`, `/v1/items/${encodeURIComponent(item)}/similar?n=5`, '/v1/popular?n=5', '/v1/recommendations/a-new-user?n=5'];
+  const urls = [...paths.map((p) => `${coreUrl}${p}`), `${edgeUrl}${paths[0] ?? ''}`];
+  for (const url of urls) {
     let answer: string;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-      const body = (await res.json()) as { items?: { id: string; score: number }[]; mode?: string };
-      answer = `${res.status} ${body.mode ? `${body.mode}: ` : ''}${(body.items ?? []).map((i) => i.id).join(', ')}`;
+      const body = (await res.json()) as { items?: { id: string; score: number }[]; mode?: string; served_from?: string };
+      const how = body.mode ?? (body.served_from !== undefined ? `edge, served from ${body.served_from}` : undefined);
+      answer = `${res.status} ${how ? `${how}: ` : ''}${(body.items ?? []).map((i) => i.id).join(', ')}`;
     } catch (error) {
       answer = `failed: ${error instanceof Error ? error.message : String(error)}`;
     }
@@ -198,7 +200,7 @@ export const startCommand: Command = {
       `        ${running.runtime.describe}`,
       `  edge  ${edgeUrl}   GET /healthz -> ${await health(`${edgeUrl}/healthz`)}`,
       `        ${edgeUrl}   GET /readyz  -> ${await health(`${edgeUrl}/readyz`)}`,
-      ...(await exampleRequests(core.url, running.runtime)),
+      ...(await exampleRequests(core.url, edgeUrl, running.runtime)),
       'Press Ctrl-C to stop.',
     ].join('\n'));
 

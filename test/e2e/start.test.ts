@@ -38,6 +38,7 @@ describe('kestrel start', () => {
       expect(output).toContain('Quickstart: training a model');
       expect(output).toMatch(/curl 'http:\/\/127\.0\.0\.1:\d+\/v1\/recommendations\/[^']+'\n\s+-> 200 personal: \S+/);
       expect(output).toMatch(/a-new-user\?n=5'\n\s+-> 200 anonymous: \S+/);
+      expect(output).toMatch(/curl 'http:\/\/127\.0\.0\.1:\d+\/v1\/recommendations\/[^']+'\n\s+-> 200 edge, served from core: \S+/);
       expect(output).toContain(`core  http://127.0.0.1:${corePort}`);
 
       const core = await fetch(`http://127.0.0.1:${corePort}/healthz`);
