@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import type { Csr, Dataset, DatasetVocabularies } from '../../training/data/dataset.ts';
-import { positiveRows, row, withRows } from '../../training/data/dataset.ts';
+import { belowCsr, positiveRows, row, withRows } from '../../training/data/dataset.ts';
 import { loadCatalogDataset } from '../../training/data/catalog-source.ts';
 import { distinctUserItems } from '../../training/eval/baselines/cooccurrence.ts';
 import type { FrozenFeatures } from '../../training/features/point-in-time.ts';
@@ -230,16 +230,3 @@ export function categoriesOf(dataset: Dataset, item: number): string[] {
   return Array.from(row(dataset.itemCategories, item), (c) => dataset.categoryNames[c] ?? '');
 }
 
-/** A CSR with ids ≥ `limit` dropped (features the model has no rows for). */
-export function belowCsr(csr: Csr, limit: number): Csr {
-  const offsets = new Int32Array(csr.offsets.length);
-  const indices: number[] = [];
-  for (let r = 0; r + 1 < csr.offsets.length; r++) {
-    for (let k = csr.offsets[r] ?? 0; k < (csr.offsets[r + 1] ?? 0); k++) {
-      const id = csr.indices[k] ?? 0;
-      if (id < limit) indices.push(id);
-    }
-    offsets[r + 1] = indices.length;
-  }
-  return { offsets, indices: Int32Array.from(indices) };
-}

@@ -332,6 +332,20 @@ export function positiveRows(dataset: Dataset): Int32Array {
   return Int32Array.from(out);
 }
 
+/** A CSR with ids ≥ `limit` dropped (features a trained model has no rows for). */
+export function belowCsr(csr: Csr, limit: number): Csr {
+  const offsets = new Int32Array(csr.offsets.length);
+  const indices: number[] = [];
+  for (let r = 0; r + 1 < csr.offsets.length; r++) {
+    for (let k = csr.offsets[r] ?? 0; k < (csr.offsets[r + 1] ?? 0); k++) {
+      const id = csr.indices[k] ?? 0;
+      if (id < limit) indices.push(id);
+    }
+    offsets[r + 1] = indices.length;
+  }
+  return { offsets, indices: Int32Array.from(indices) };
+}
+
 /** The ids in row `r` of a CSR matrix. */
 export function row(csr: Csr, r: number): Int32Array {
   return csr.indices.subarray(csr.offsets[r] ?? 0, csr.offsets[r + 1] ?? 0);

@@ -8,7 +8,7 @@ import type { ModelDir } from '../../core/models/index.ts';
 import { readModelDir } from '../../core/models/index.ts';
 import { createNodeSession } from '../../core/ranking/onnx-session.ts';
 import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
-import { positiveRows, row, withRows } from '../data/dataset.ts';
+import { belowCsr, positiveRows, row, withRows } from '../data/dataset.ts';
 import type { Csr, Dataset } from '../data/dataset.ts';
 import { loadSource } from '../data/training-source.ts';
 import type { LoadReport } from '../data/load.ts';
@@ -135,19 +135,6 @@ export class ServedModel {
   }
 }
 
-/** A CSR with ids ≥ `limit` dropped. */
-function belowCsr(csr: Csr, limit: number): Csr {
-  const offsets = new Int32Array(csr.offsets.length);
-  const indices: number[] = [];
-  for (let r = 0; r + 1 < csr.offsets.length; r++) {
-    for (let k = csr.offsets[r] ?? 0; k < (csr.offsets[r + 1] ?? 0); k++) {
-      const id = csr.indices[k] ?? 0;
-      if (id < limit) indices.push(id);
-    }
-    offsets[r + 1] = indices.length;
-  }
-  return { offsets, indices: Int32Array.from(indices) };
-}
 
 /** The `k` items (of the model's `n`) with the most positive interactions. */
 function popularItems(dataset: Dataset, rows: Int32Array, n: number, k: number): number[] {
