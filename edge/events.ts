@@ -4,20 +4,17 @@
 // Valid events go to the user's SessionState Durable Object (edge/session.ts), which updates the
 // session and keeps them in its outbox until the core has acknowledged them. The embedding of an
 // item the user acted on comes from the user's cached slate, when the item is in it.
-import type { z } from 'zod';
 import type { Event } from '../core/domain/event.ts';
+import { errorFromIssues, issuesToDetails } from '../core/domain/issues.ts';
+import type { ErrorDetail, Issue } from '../core/domain/issues.ts';
 import { EventsBodySchema, eventEntries, eventInputSchema } from '../core/domain/schemas.ts';
 import { chooseArm } from './experiments.ts';
 import type { DeliveryReport, SessionEvent } from './session.ts';
 import { SIGNAL_TYPES } from './session.ts';
 import { readSlate, slateKey } from './slate-cache.ts';
 
-type Issue = z.core.$ZodIssue;
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
+export type { ErrorDetail } from '../core/domain/issues.ts';
 
 export interface EntryResult {
   index: number;
@@ -41,41 +38,9 @@ export interface ApiErrorBody {
 
 export type EventsAnswer = { status: 200 | 207 | 422; body: EventsResponse } | { status: 400 | 422; body: ApiErrorBody };
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-/** Issues that mean "not the right shape" (400) rather than "value not allowed" (422), as in core/api/validate.ts. */
-const SHAPE_CODES = new Set<string>(['invalid_type', 'unrecognized_keys', 'invalid_union', 'invalid_key']);
-
-/** A JSON path as core/api/validate.ts writes it: `events[3].context["page url"]`. */
-function formatPath(segments: readonly PropertyKey[], prefix: string): string {
-  let path = prefix;
-  for (const segment of segments) {
-    if (typeof segment === 'number') path += `[${segment}]`;
-    else {
-      const key = String(segment);
-      path += IDENTIFIER.test(key) ? (path ? `.${key}` : key) : `[${JSON.stringify(key)}]`;
-    }
-  }
-  return path;
-}
-
-function details(issues: readonly Issue[], prefix: string, subject: string): ErrorDetail[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path, prefix);
-    return { path, message: `${path || subject} ${issue.message}` };
-  });
-}
-
-function statusOf(issues: readonly Issue[]): 400 | 422 {
-  return issues.some((i) => SHAPE_CODES.has(i.code) && !(i.code === 'invalid_type' && i.expected === 'int')) ? 400 : 422;
-}
-
 function requestError(issues: readonly Issue[], what: string): EventsAnswer {
-  const list = details(issues, '', what);
-  const status = statusOf(issues);
-  const head = list[0];
-  const first = head === undefined ? `${what} is invalid` : head.path ? `${what}: ${head.message}` : head.message;
-  const more = list.length > 1 ? ` (and ${list.length - 1} more problem${list.length > 2 ? 's' : ''}, see details)` : '';
-  return { status, body: { error: { code: status === 400 ? 'invalid_request' : 'invalid_value', message: `${first}${more}`, details: list } } };
+  const { status, code, message, details } = errorFromIssues(issues, what, true);
+  return { status, body: { error: { code, message, details } } };
 }
 
 export function malformedJson(reason: string): EventsAnswer {
@@ -110,7 +75,7 @@ export async function ingestEvents(body: unknown, ctx: EventsContext): Promise<E
       if (single) return requestError(parsed.error.issues, 'event');
       const prefix = `events[${index}]`;
       const id = idOf(entry);
-      results.push({ index, ...(id !== undefined ? { id } : {}), status: 'rejected', errors: details(parsed.error.issues, prefix, prefix) });
+      results.push({ index, ...(id !== undefined ? { id } : {}), status: 'rejected', errors: issuesToDetails(parsed.error.issues, prefix, prefix) });
       continue;
     }
     const event = parsed.data;

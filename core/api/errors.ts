@@ -1,10 +1,7 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ErrorDetail } from '../domain/issues.ts';
 
-export interface ErrorDetail {
-  /** JSON path of the offending field, e.g. `events[3].timestamp`. */
-  path: string;
-  message: string;
-}
+export type { ErrorDetail } from '../domain/issues.ts';
 
 /**
  * The one error type the API throws on purpose: it carries its HTTP status and renders itself as

@@ -8,60 +8,20 @@ import { z } from 'zod';
 import {
   EventBatchSchema, ItemInputSchema, UserInputSchema, eventInputSchema,
 } from '../domain/schemas.ts';
+import { errorFromIssues, issuesToDetails } from '../domain/issues.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
 
 type Issue = z.core.$ZodIssue;
 type OpenAPIRegistry = OpenAPIHono['openAPIRegistry'];
-type PathSegment = PropertyKey;
-
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-/** A JSON path as people write it: `events[3].context["page url"]`. */
-export function formatPath(segments: readonly PathSegment[], prefix = ''): string {
-  let path = prefix;
-  for (const segment of segments) {
-    if (typeof segment === 'number') path += `[${segment}]`;
-    else {
-      const key = String(segment);
-      path += IDENTIFIER.test(key) ? (path ? `.${key}` : key) : `[${JSON.stringify(key)}]`;
-    }
-  }
-  return path;
-}
-
-/**
- * Details of a failed parse. Each message starts with the field's path (or `subject` for the
- * value as a whole), then the schema's predicate: "events[3].timestamp is ..., more than 24h in
- * the future".
- */
-export function issuesToDetails(issues: readonly Issue[], prefix = '', subject = 'body'): ErrorDetail[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path, prefix);
-    return { path, message: `${path || subject} ${issue.message}` };
-  });
-}
-
-/** Issues that mean "not the right shape" (400) rather than "right shape, value not allowed" (422). */
-const SHAPE_CODES = new Set<string>(['invalid_type', 'unrecognized_keys', 'invalid_union', 'invalid_key']);
-
-function statusOf(issues: readonly Issue[]): 400 | 422 {
-  // zod reports a fractional number given for `.int()` as invalid_type 'int': a value problem.
-  const shape = (issue: Issue) =>
-    SHAPE_CODES.has(issue.code) && !(issue.code === 'invalid_type' && issue.expected === 'int');
-  return issues.some(shape) ? 400 : 422;
-}
+export { formatPath, issuesToDetails } from '../domain/issues.ts';
 
 /**
  * The ApiError for a failed parse of `what` ("item 'x'", "request body", "query"). With `qualify`,
  * a message about a field names `what` first: "item 'x': categories has 40 entries, ...".
  */
 export function apiErrorFromIssues(issues: readonly Issue[], what: string, qualify = false): ApiError {
-  const details = issuesToDetails(issues, '', what);
-  const status = statusOf(issues);
-  const head = details[0];
-  const first = head === undefined ? `${what} is invalid` : qualify && head.path ? `${what}: ${head.message}` : head.message;
-  const more = details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''}, see details)` : '';
-  return new ApiError(status, status === 400 ? 'invalid_request' : 'invalid_value', `${first}${more}`, details);
+  const { status, code, message, details } = errorFromIssues(issues, what, qualify);
+  return new ApiError(status, code, message, details);
 }
 
 /**
