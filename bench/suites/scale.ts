@@ -22,6 +22,7 @@ import { DEFAULT_HNSW_PARAMS, EF_PER_K, exactSearch, recallAt } from '../../core
 import type { IndexedItem, VectorFilter, VectorHit, VectorIndex } from '../../core/retrieval/vector-index.ts';
 import { quantile } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
+import { gaussian, mulberry32 } from '../../test/support/random.ts';
 
 const DIM = 64;
 const SEED = 5;
@@ -47,23 +48,6 @@ const MIB = 1024 * 1024;
 
 type Adapter = 'hnsw' | 'milvus';
 type FilterName = 'default' | 'category';
-
-/** mulberry32 (as in test/support/random.ts): a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Box–Muller standard normal. */
-function gaussian(rng: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
-}
 
 function normalise(v: Float32Array): Float32Array {
   let n2 = 0;
