@@ -127,11 +127,15 @@ async function health(url: string): Promise<string> {
   return `${res.status} ${await res.text()}`;
 }
 
-/** Runs the Worker under `wrangler dev` and resolves once it answers /healthz. */
-async function startEdge(host: string, edgePort: number, coreUrl: string): Promise<ChildProcess> {
+/**
+ * Runs the Worker under `wrangler dev` and resolves once it answers /healthz. Its local state
+ * (Cache API slates, session Durable Objects and their outboxes) lives in `stateDir`, beside the
+ * core's data: a new data folder starts with an empty edge, not slates of another catalog.
+ */
+async function startEdge(host: string, edgePort: number, coreUrl: string, stateDir: string): Promise<ChildProcess> {
   const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
   const child = spawn(process.execPath, [wrangler, 'dev', '--ip', host, '--port', String(edgePort),
-    '--var', `CORE_URL:${coreUrl}`, '--show-interactive-dev-session=false', '--log-level', 'warn'], {
+    '--var', `CORE_URL:${coreUrl}`, '--persist-to', stateDir, '--show-interactive-dev-session=false', '--log-level', 'warn'], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
     // No telemetry and no fetch of the Request.cf template: Kestrel never downloads at run time.
@@ -187,7 +191,7 @@ export const startCommand: Command = {
     const { core } = running;
     let edge: ChildProcess;
     try {
-      edge = await startEdge(host, edgePort, core.url);
+      edge = await startEdge(host, edgePort, core.url, join(running.runtime.paths.dir, 'edge-state'));
     } catch (err) {
       await running.close();
       throw err;
