@@ -33,6 +33,12 @@ const DEFAULT_CAPACITY = 1024;
  * walk then visits most of the graph, calling the JS filter at every node).
  */
 const EXACT_MAX_MATCHES = 2_000;
+/**
+ * The exact scan is for selective filters only: one that keeps most of the index (a user's few
+ * hundred consumed items excluded from a small catalog) is walked through the graph with the
+ * filter callback, which costs no more than the unfiltered walk, instead of ~9 µs per item read back.
+ */
+const EXACT_MAX_SHARE = 0.5;
 /** Fixed graph seed, so the same inserts build the same graph. */
 const RANDOM_SEED = 100;
 const META_FILE = 'index.json';
@@ -224,7 +230,8 @@ class HnswIndex implements VectorIndex {
 
   private searchOne(query: Float32Array, want: number, plan: Plan): VectorHit[] {
     if (want === 0) return [];
-    if (plan.labels !== undefined && plan.labels.length <= EXACT_MAX_MATCHES) return this.exact(query, want, plan.labels);
+    const selective = plan.labels !== undefined && plan.labels.length <= EXACT_MAX_MATCHES && plan.labels.length <= EXACT_MAX_SHARE * this.byId.size;
+    if (selective && plan.labels !== undefined) return this.exact(query, want, plan.labels);
     const hits = this.approximate(query, want, plan.keep);
     // hnswlib may come back short (a filter that cuts the graph apart): the exact answer over
     // the matching items is the fallback.
