@@ -3,11 +3,15 @@
 // shape (200 all in, 207 some rejected, 422 none; a bad single event is the request's 400/422).
 // Valid events go to the user's SessionState Durable Object (edge/session.ts), which updates the
 // session and keeps them in its outbox until the core has acknowledged them. The embedding of an
-// item the user acted on comes from the user's cached slate, when the item is in it.
+// item the user acted on comes from the user's cached slate, when the item is in it. At the same
+// time their impressions and clicks go to the bandit shards (edge/bandit.ts), one call per shard;
+// a shard that fails costs exploration counts, never the events: the answer carries a `warning`
+// and the session outbox forwards them to the core all the same.
 import type { Event } from '../core/domain/event.ts';
 import { errorFromIssues, issuesToDetails } from '../core/domain/issues.ts';
 import type { ErrorDetail, Issue } from '../core/domain/issues.ts';
 import { EventsBodySchema, eventEntries, eventInputSchema } from '../core/domain/schemas.ts';
+import { recordOutcomes } from './bandit.ts';
 import { chooseArm } from './experiments.ts';
 import type { DeliveryReport, SessionEvent } from './session.ts';
 import { SIGNAL_TYPES } from './session.ts';
@@ -30,6 +34,8 @@ export interface EventsResponse {
   results: EntryResult[];
   /** What happened on the way to the core: delivered now, or kept in the session outbox for a retry. */
   delivery: { delivered: number; pending: number; warning?: string };
+  /** Set when the edge's own state missed some of the events (the bandit counts); they are kept regardless. */
+  warning?: string;
 }
 
 export interface ApiErrorBody {
@@ -85,9 +91,12 @@ export async function ingestEvents(body: unknown, ctx: EventsContext): Promise<E
     if (!duplicate) accepted.push(event);
   }
 
-  const delivery = await toSessions(accepted, ctx);
+  const [delivery, bandit] = await Promise.all([toSessions(accepted, ctx), recordOutcomes(ctx.env, accepted)]);
   const count = (s: EntryResult['status']) => results.filter((r) => r.status === s).length;
-  const response: EventsResponse = { accepted: count('accepted'), duplicate: count('duplicate'), rejected: count('rejected'), results, delivery };
+  const response: EventsResponse = {
+    accepted: count('accepted'), duplicate: count('duplicate'), rejected: count('rejected'), results, delivery,
+    ...(bandit.warning !== undefined ? { warning: bandit.warning } : {}),
+  };
   const status = response.rejected === 0 ? 200 : response.accepted + response.duplicate === 0 ? 422 : 207;
   return { status, body: response };
 }

@@ -1,5 +1,6 @@
 import { app } from './app.ts';
 
+export { BanditShard } from './bandit.ts';
 export { SessionState } from './session.ts';
 
 export default app satisfies ExportedHandler<Env>;

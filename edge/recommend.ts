@@ -10,7 +10,10 @@
 //
 // The re-rank uses the user's session (edge/session.ts): its interest vector for the affinity term and
 // its impressions per item for the shown penalty. A session that cannot be read re-ranks with the
-// neutral values (and says so in `warning`) rather than failing the request.
+// neutral values (and says so in `warning`) rather than failing the request. The Beta posteriors of
+// the candidates' click-through for Thompson-sampling exploration come from the bandit shards
+// (edge/bandit.ts), read in parallel with the session under BANDIT_TIMEOUT_MS; a shard that fails
+// or is late leaves its items at the prior (or at counts the isolate read earlier), with a `warning`.
 //
 // The popular list is refreshed in the background whenever the core has just answered and the
 // cached list is missing or older than POPULAR_REFRESH_S, so it is there when the core goes away.
@@ -21,9 +24,10 @@ import type { ArmChoice } from './experiments.ts';
 import { POPULAR_REFRESH_S, popularKey, readPopular, readSlate, slateKey, writePopular, writeSlate } from './slate-cache.ts';
 import type { CachedSlate } from './slate-cache.ts';
 import type { RerankInput } from '../core/domain/rerank.ts';
+import { readPosteriors } from './bandit.ts';
 import type { SessionSnapshot } from './session.ts';
 import { rerankSlate, slateRerankInput } from './slate-rerank.ts';
-import type { RankedItem, RerankSettings } from './slate-rerank.ts';
+import type { CandidatePosteriors, RankedItem } from './slate-rerank.ts';
 
 export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
 
@@ -108,6 +112,8 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
   const base = { userId, requestId, arm: choice.arm, ...(choice.experimentId !== undefined ? { experiment: choice.experimentId } : {}) };
   const timeoutMs = coreTimeoutMs(ctx.env.CORE_TIMEOUT_MS);
   const key = slateKey(userId, choice.cacheKey);
+  // The session does not depend on the slate: its read overlaps the slate's (it never rejects).
+  const sessionRead = readSession(ctx.env, userId);
   const cached = await readSlate(ctx.cache, key, ctx.now);
 
   let slate: Slate;
@@ -138,9 +144,16 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
       warning = `the core is unreachable (${err.message}); serving a cached slate of model ${slate.modelVersion}`;
     }
   }
-  const session = await readSession(ctx.env, userId);
-  const items = await rerankWithSession(slate, session.snapshot, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId });
-  return { ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom, ...warningsOf(warning, session.warning, choice.warning) };
+  const [session, posteriors] = await Promise.all([
+    sessionRead,
+    readPosteriors(slate.candidates.map((c) => c.item), { env: ctx.env, now: ctx.now, waitUntil: (p) => ctx.waitUntil(p) }),
+  ]);
+  const input = sessionRerankInput(slate, session.snapshot, posteriors);
+  const items = await rerankSlate(slate, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId }, input);
+  return {
+    ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom,
+    ...warningsOf(warning, session.warning, posteriors.warning, choice.warning),
+  };
 }
 
 /** The user's session from their SessionState object; an empty one when it cannot be read. */
@@ -153,18 +166,16 @@ async function readSession(env: Env, userId: string): Promise<{ snapshot: Sessio
   }
 }
 
-/** The kernel input of slate-rerank.ts with the session's interest vector and shown counts filled in. */
-export function sessionRerankInput(slate: Slate, session: SessionSnapshot): RerankInput {
-  const input = slateRerankInput(slate);
+/**
+ * The kernel input of slate-rerank.ts with the session's interest vector and shown counts filled
+ * in, and the candidates' bandit posteriors when given (else the default prior).
+ */
+export function sessionRerankInput(slate: Slate, session: SessionSnapshot, posteriors?: CandidatePosteriors): RerankInput {
+  const input = slateRerankInput(slate, posteriors);
   // An interest vector from another model's embeddings (another dimension) does not apply.
   if (session.interest !== null && session.interest.length === slate.dim) input.interest = Float32Array.from(session.interest);
   const shown = new Float64Array(slate.candidates.length);
   slate.candidates.forEach((c, i) => (shown[i] = session.shown[c.item] ?? 0));
   input.shown = shown;
   return input;
-}
-
-/** The slate's top `k` after re-ranking with the session, best first (score: the core's). */
-function rerankWithSession(slate: Slate, session: SessionSnapshot, settings: RerankSettings): Promise<RankedItem[]> {
-  return rerankSlate(slate, settings, sessionRerankInput(slate, session));
 }

@@ -1,22 +1,21 @@
 // Step 3 of the edge request path: the cached slate re-ranked per request by the WASM kernel
 // (wasm/assembly/rerank.ts through WasmReranker; core/domain/rerank.ts is its TypeScript reference).
-// The session's interest vector and shown counts come from the SessionState Durable Object
-// (recommend.ts fills them into the input); every item still has the uniform Beta(1, 1) prior
-// until the bandit state (a later piece of issue 6) supplies posteriors. The seed is a hash of the
-// request id, so a request's exploration can be replayed from its id.
+// The session's interest vector and shown counts come from the SessionState Durable Object, the
+// Beta posteriors of each item's click-through from the BanditShard objects (edge/bandit.ts);
+// recommend.ts fills them into the input. Without posteriors every item has the prior at the
+// default base rate, Beta(1, 30). The seed is a hash of the request id, so a request's exploration
+// can be replayed from its id.
 import { hashString } from '../core/domain/hash.ts';
 import type { RerankInput, RerankOptions } from '../core/domain/rerank.ts';
 import type { Slate } from '../core/domain/slate.ts';
 import { WasmReranker } from '../wasm/index.ts';
+import { DEFAULT_PRIOR } from './bandit.ts';
 import { edgeKernels } from './kernels.ts';
 
 /** Weight of the session affinity (no effect while the interest vector is zero). */
 export const AFFINITY_WEIGHT = 0.5;
 /** Score taken off per earlier impression in the session (no effect while shown counts are zero). */
 export const SHOWN_PENALTY = 0.1;
-/** Beta prior of an item's click-through without posteriors: uniform. */
-const PRIOR_ALPHA = 1;
-const PRIOR_BETA = 1;
 
 export interface RankedItem {
   id: string;
@@ -33,8 +32,17 @@ export interface RerankSettings {
   requestId: string;
 }
 
-/** The kernel input for a slate, with the session signals at their neutral values. */
-export function slateRerankInput(slate: Slate): RerankInput {
+/** Beta posteriors of the slate's candidates, in candidate order. */
+export interface CandidatePosteriors {
+  alpha: ArrayLike<number>;
+  beta: ArrayLike<number>;
+}
+
+/**
+ * The kernel input for a slate, with the session signals at their neutral values and the given
+ * posteriors (the default prior for every candidate when there are none).
+ */
+export function slateRerankInput(slate: Slate, posteriors?: CandidatePosteriors): RerankInput {
   const n = slate.candidates.length;
   const { dim } = slate;
   const coreScore = new Float64Array(n);
@@ -43,13 +51,16 @@ export function slateRerankInput(slate: Slate): RerankInput {
     coreScore[i] = c.score;
     embeddings.set(c.embedding, i * dim);
   });
+  if (posteriors !== undefined && (posteriors.alpha.length !== n || posteriors.beta.length !== n)) {
+    throw new RangeError(`posteriors for ${posteriors.alpha.length}/${posteriors.beta.length} candidates, the slate has ${n}`);
+  }
   return {
     dim,
     coreScore,
     embeddings,
     shown: new Float64Array(n),
-    alpha: new Float32Array(n).fill(PRIOR_ALPHA),
-    beta: new Float32Array(n).fill(PRIOR_BETA),
+    alpha: posteriors === undefined ? new Float32Array(n).fill(DEFAULT_PRIOR.alpha) : Float32Array.from(posteriors.alpha),
+    beta: posteriors === undefined ? new Float32Array(n).fill(DEFAULT_PRIOR.beta) : Float32Array.from(posteriors.beta),
     interest: new Float32Array(dim),
   };
 }
