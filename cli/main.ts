@@ -1,4 +1,5 @@
 import { doctorCommand } from './commands/doctor.ts';
+import { edgeCommand } from './commands/edge.ts';
 import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
 import { importCommand } from './commands/import.ts';
@@ -11,7 +12,7 @@ import { evaluateCommand } from './commands/evaluate.ts';
 import { UsageError } from './command.ts';
 import type { Command } from './command.ts';
 
-const commands: Command[] = [startCommand, serveCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand, trainCommand, evaluateCommand, recommendCommand];
+const commands: Command[] = [startCommand, serveCommand, edgeCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand, trainCommand, evaluateCommand, recommendCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

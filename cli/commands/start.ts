@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CURRENT_FILE } from '../../core/models/registry.ts';
 import { dataPaths } from '../../core/paths.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { writeDataset } from '../../training/data/write.ts';
+import { startEdgeRuntime } from '../edge-runtime.ts';
+import type { EdgeRuntime } from '../edge-runtime.ts';
 import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 import { importCommand } from './import.ts';
@@ -120,35 +118,25 @@ async function exampleRequests(coreUrl: string, edgeUrl: string, runtime: CoreRu
   }
   return lines;
 }
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
 async function health(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   return `${res.status} ${await res.text()}`;
 }
 
 /**
- * Runs the Worker under `wrangler dev` and resolves once it answers /healthz. Its local state
- * (Cache API slates, session Durable Objects and their outboxes) lives in `stateDir`, beside the
- * core's data: a new data folder starts with an empty edge, not slates of another catalog.
+ * Runs the Worker in workerd (cli/edge-runtime.ts: no wrangler dev proxy in front) and resolves
+ * once it answers /healthz. Its local state (Cache API slates, session Durable Objects and their
+ * outboxes) lives in `stateDir`, beside the core's data: a new data folder starts with an empty
+ * edge, not slates of another catalog.
  */
-async function startEdge(host: string, edgePort: number, coreUrl: string, stateDir: string): Promise<ChildProcess> {
-  const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
-  const child = spawn(process.execPath, [wrangler, 'dev', '--ip', host, '--port', String(edgePort),
-    '--var', `CORE_URL:${coreUrl}`, '--persist-to', stateDir, '--show-interactive-dev-session=false', '--log-level', 'warn'], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    // No telemetry and no fetch of the Request.cf template: Kestrel never downloads at run time.
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-  });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`wrangler dev exited with code ${code}`))));
+async function startEdge(host: string, edgePort: number, coreUrl: string, stateDir: string): Promise<EdgeRuntime> {
+  const edge = await startEdgeRuntime({ host, port: edgePort, coreUrl, stateDir });
   const deadline = Date.now() + EDGE_READY_TIMEOUT_MS;
-  const url = `http://${host}:${edgePort}/healthz`;
+  const url = `${edge.url}/healthz`;
   for (;;) {
-    const answered = await Promise.race([exited, health(url).then(() => true, () => false)]);
-    if (answered) return child;
+    if (await health(url).then(() => true, () => false)) return edge;
     if (Date.now() > deadline) {
-      child.kill('SIGTERM');
+      await edge.close();
       throw new Error(`the edge did not answer ${url} within ${EDGE_READY_TIMEOUT_MS / 1000}s`);
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -189,14 +177,14 @@ export const startCommand: Command = {
     }
     const running = await startFullCore({ port: corePort, host, data: values.data, kafka: values.kafka, apiKeys: values['api-keys'], eventTypes: values['event-types'] });
     const { core } = running;
-    let edge: ChildProcess;
+    let edge: EdgeRuntime;
     try {
       edge = await startEdge(host, edgePort, core.url, join(running.runtime.paths.dir, 'edge-state'));
     } catch (err) {
       await running.close();
       throw err;
     }
-    const edgeUrl = `http://${host}:${edgePort}`;
+    const edgeUrl = edge.url;
     console.log([
       'Kestrel is running (embedded defaults).',
       `  core  ${core.url}   GET /healthz -> ${await health(`${core.url}/healthz`)}`,
@@ -213,7 +201,12 @@ export const startCommand: Command = {
       const stop = async (code: number) => {
         if (stopping) return;
         stopping = true;
-        edge.kill('SIGTERM');
+        try {
+          await edge.close();
+        } catch (err) {
+          console.error(`kestrel start: stopping the edge failed: ${err instanceof Error ? err.message : String(err)}`);
+          code = 1;
+        }
         try {
           await running.close();
         } catch (err) {
@@ -224,10 +217,6 @@ export const startCommand: Command = {
       };
       process.once('SIGINT', () => void stop(0));
       process.once('SIGTERM', () => void stop(0));
-      edge.once('exit', (code) => {
-        if (!stopping) console.error(`kestrel start: the edge exited (code ${code}); stopping the core`);
-        void stop(stopping ? 0 : 1);
-      });
     });
   },
 };
