@@ -1,5 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+import { TEST_CORE_API_KEY } from './test/edge/core-key.ts';
 
 export default defineConfig({
   test: {
@@ -20,7 +21,8 @@ export default defineConfig({
       },
       {
         // The edge Worker, inside workerd through the Workers pool.
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        // CORE_API_KEY stands for the secret a deployment sets with `wrangler secret put`.
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' }, miniflare: { bindings: { CORE_API_KEY: TEST_CORE_API_KEY } } })],
         test: {
           name: 'edge',
           include: ['test/edge/**/*.test.ts'],

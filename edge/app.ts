@@ -1,11 +1,14 @@
 // The edge Worker's Hono app: health and readiness, and GET /v1/recommendations/{userId}, which
 // validates its input here (the same limits and error shape as the core's API) and leaves the
 // request path itself (arm, slate cache, re-rank, fallback) to recommend.ts; and POST /v1/events,
-// whose validation, session update and forwarding live in events.ts and session.ts.
+// whose validation, session update and forwarding live in events.ts and session.ts. The /v1 routes
+// sit behind API keys and per-key rate limits when REQUIRE_API_KEY is on (access.ts).
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ID_CHARACTERS, ID_PATTERN, MAX_ID_LENGTH } from '../core/domain/limits.ts';
+import { apiKeysRequired, requireApiKey } from './access.ts';
 import { ingestEvents, malformedJson } from './events.ts';
+import { experimentsSource } from './experiments.ts';
 import { edgeKernels } from './kernels.ts';
 import { recommend } from './recommend.ts';
 
@@ -23,7 +26,7 @@ export const app = new Hono<EdgeEnv>();
 /** Alive, and the WASM kernels instantiate and compute in this runtime. */
 app.get('/healthz', async (c) => {
   const kernels = await edgeKernels();
-  return c.json({ status: 'ok', tier: 'edge', kernels: { wasm: kernelSelfCheck(kernels) } });
+  return c.json({ status: 'ok', tier: 'edge', kernels: { wasm: kernelSelfCheck(kernels) }, apiKeys: apiKeysRequired(c.env) ? 'required' : 'off' });
 });
 
 /** Ready when the core answers its own health check. */
@@ -39,6 +42,8 @@ app.get('/readyz', async (c) => {
   }
 });
 
+app.use('/v1/*', requireApiKey());
+
 /** Recommendations for a user, served at the edge; see recommend.ts for where they come from. */
 app.get('/v1/recommendations/:userId', async (c) => {
   const userId = c.req.param('userId');
@@ -52,13 +57,17 @@ app.get('/v1/recommendations/:userId', async (c) => {
   }
   const cf = c.req.raw.cf;
   const region = typeof cf?.colo === 'string' && cf.colo !== '' ? cf.colo : LOCAL_REGION;
+  const now = Date.now();
+  const experiments = await experimentsSource(c.env, now);
   const body = await recommend(userId, n, {
-    env: c.env,
+    // The experiments in force (KV's, else the var's) reach the arm choice as EXPERIMENTS.
+    env: { ...c.env, EXPERIMENTS: experiments.text },
     cache: caches.default,
     waitUntil: (p) => c.executionCtx.waitUntil(p),
     region,
-    now: Date.now(),
+    now,
   });
+  if (experiments.warning !== undefined) body.warning = body.warning === undefined ? experiments.warning : `${body.warning}; ${experiments.warning}`;
   return c.json(body);
 });
 

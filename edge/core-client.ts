@@ -1,7 +1,9 @@
 // The edge's two calls to the regional core: the user's slate (binary, GET /v1/candidates) on a
 // miss or to revalidate, and the popular list (GET /v1/popular) that the edge keeps per location
 // for when the core is down. Both under a deadline: a slow core is treated like a down one, so the
-// user gets a cached answer in time instead of waiting on it.
+// user gets a cached answer in time instead of waiting on it. When the core requires API keys, the
+// edge presents the secret CORE_API_KEY (a key with the core's `read` scope is enough here;
+// forwarding events, edge/session.ts, needs `write`).
 import { decodeSlate, SLATE_CONTENT_TYPE } from '../core/domain/slate.ts';
 import type { Slate } from '../core/domain/slate.ts';
 import { popularFromJson } from './slate-cache.ts';
@@ -24,11 +26,16 @@ export function coreTimeoutMs(value: string | undefined): number {
   return Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_CORE_TIMEOUT_MS;
 }
 
-async function getFromCore(coreUrl: string, path: string, accept: string, timeoutMs: number): Promise<Response> {
+/** Headers of a call to the core: `extra`, plus the edge's key for the core when it has one. */
+export function coreHeaders(apiKey: string | undefined, extra: Record<string, string>): Record<string, string> {
+  return apiKey === undefined || apiKey === '' ? extra : { ...extra, authorization: `Bearer ${apiKey}` };
+}
+
+async function getFromCore(coreUrl: string, path: string, accept: string, timeoutMs: number, apiKey: string | undefined): Promise<Response> {
   const url = new URL(path, coreUrl);
   let res: Response;
   try {
-    res = await fetch(url, { headers: { accept }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, { headers: coreHeaders(apiKey, { accept }), signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
     throw new CoreUnavailable(timedOut ? `no answer from ${url.origin} within ${timeoutMs} ms` : `${url.origin} unreachable: ${err instanceof Error ? err.message : String(err)}`);
@@ -53,8 +60,8 @@ export interface FetchedSlate {
   bytes: Uint8Array;
 }
 
-export async function fetchSlate(coreUrl: string, userId: string, timeoutMs: number): Promise<FetchedSlate> {
-  const res = await getFromCore(coreUrl, `/v1/candidates/${encodeURIComponent(userId)}?n=${SLATE_SIZE}`, SLATE_CONTENT_TYPE, timeoutMs);
+export async function fetchSlate(coreUrl: string, userId: string, timeoutMs: number, apiKey?: string): Promise<FetchedSlate> {
+  const res = await getFromCore(coreUrl, `/v1/candidates/${encodeURIComponent(userId)}?n=${SLATE_SIZE}`, SLATE_CONTENT_TYPE, timeoutMs, apiKey);
   try {
     const bytes = new Uint8Array(await res.arrayBuffer());
     return { slate: decodeSlate(bytes), bytes };
@@ -63,8 +70,8 @@ export async function fetchSlate(coreUrl: string, userId: string, timeoutMs: num
   }
 }
 
-export async function fetchPopular(coreUrl: string, timeoutMs: number): Promise<PopularList> {
-  const res = await getFromCore(coreUrl, `/v1/popular?n=${POPULAR_SIZE}`, 'application/json', timeoutMs);
+export async function fetchPopular(coreUrl: string, timeoutMs: number, apiKey?: string): Promise<PopularList> {
+  const res = await getFromCore(coreUrl, `/v1/popular?n=${POPULAR_SIZE}`, 'application/json', timeoutMs, apiKey);
   try {
     return popularFromJson(await res.json());
   } catch (err) {

@@ -1,5 +1,7 @@
 // Step 1 of the edge request path: which A/B arm a user is in, and what that arm changes.
-// Experiments come from the `EXPERIMENTS` var (JSON, see wrangler.toml); assignment itself is the
+// Experiments come from the `experiments` entry of the CONFIG KV namespace when there is one (so an
+// operator changes them without a redeploy; an isolate rereads it every EXPERIMENTS_CACHE_MS), else
+// from the `EXPERIMENTS` var (the same JSON, see wrangler.toml); assignment itself is the
 // deterministic, stateless hash of core/domain/ab.ts, so every edge location agrees without
 // coordination. The first experiment in the list decides the arm (one experiment at a time drives
 // the recommendation path; list order is the operator's priority). A malformed config does not take
@@ -124,4 +126,39 @@ export function chooseArm(userId: string, text: string | undefined): ArmChoice {
     exploreShare: params.exploreShare ?? DEFAULT_EXPLORE_SHARE,
     modelVersion: params.modelVersion,
   };
+}
+
+/** Entry of the CONFIG namespace that, when present, holds the experiments instead of the var. */
+export const EXPERIMENTS_ENTRY = 'experiments';
+/** How long an isolate uses the experiments it read from KV before it reads them again. */
+export const EXPERIMENTS_CACHE_MS = 30_000;
+
+export interface ExperimentsSource {
+  /** The experiments JSON in force: the KV entry's, else the var's. */
+  text: string;
+  from: 'kv' | 'var';
+  /** Set when KV could not be read, so the var's experiments were used. */
+  warning?: string;
+}
+
+let kvMemo: { text: string | null; at: number } | undefined;
+
+/** The experiments JSON in force for `env`: the CONFIG entry if set, else EXPERIMENTS. */
+export async function experimentsSource(env: Env, now: number): Promise<ExperimentsSource> {
+  const fromVar = (warning?: string): ExperimentsSource => ({ text: env.EXPERIMENTS ?? '', from: 'var', ...(warning === undefined ? {} : { warning }) });
+  if (kvMemo === undefined || now - kvMemo.at >= EXPERIMENTS_CACHE_MS) {
+    try {
+      kvMemo = { text: await env.CONFIG.get(EXPERIMENTS_ENTRY, 'text'), at: now };
+    } catch (err) {
+      // Keep serving the last text read, if any, rather than flipping users back to the var's arms.
+      if (kvMemo !== undefined) return kvMemo.text === null ? fromVar() : { text: kvMemo.text, from: 'kv' };
+      return fromVar(`experiments could not be read from KV (${err instanceof Error ? err.message : String(err)}); using the EXPERIMENTS var`);
+    }
+  }
+  return kvMemo.text === null ? fromVar() : { text: kvMemo.text, from: 'kv' };
+}
+
+/** Forgets the experiments read from KV, so the next request reads them again (tests). */
+export function forgetExperiments(): void {
+  kvMemo = undefined;
 }

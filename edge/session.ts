@@ -21,6 +21,7 @@
 // A batch the core refuses for good (another 4xx), or entries a 207 rejects, move to `rejected:`.
 import { DurableObject } from 'cloudflare:workers';
 import type { Event } from '../core/domain/event.ts';
+import { coreHeaders } from './core-client.ts';
 
 /** Events of the session kept for context. */
 export const RECENT_EVENTS = 50;
@@ -202,7 +203,7 @@ export class SessionState extends DurableObject<Env> {
         return { delivered, pending: 0 };
       }
       try {
-        const refused = await postEvents(coreUrl, [...batch.values()], timeoutMs);
+        const refused = await postEvents(coreUrl, [...batch.values()], timeoutMs, this.env.CORE_API_KEY);
         const keys = [...batch.keys()];
         if (refused.length > 0) {
           console.warn(`session outbox: the core rejected ${refused.length} forwarded event(s); kept under rejected:`);
@@ -254,15 +255,16 @@ function deleteAll(storage: DurableObjectStorage, keys: string[]): Promise<unkno
 
 /**
  * POST /v1/events to the core; resolves on a 2xx (every event durable or already there) with the
- * indexes of the events a 207 said it rejected.
+ * indexes of the events a 207 said it rejected. Carries the edge's key for the core (the secret
+ * CORE_API_KEY, which needs the core's `write` scope) when it has one.
  */
-async function postEvents(coreUrl: string, events: Event[], timeoutMs: number): Promise<number[]> {
+async function postEvents(coreUrl: string, events: Event[], timeoutMs: number, apiKey: string | undefined): Promise<number[]> {
   const url = new URL('/v1/events', coreUrl);
   let res: Response;
   try {
     res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: coreHeaders(apiKey, { 'content-type': 'application/json' }),
       body: JSON.stringify({ events }),
       signal: AbortSignal.timeout(timeoutMs),
     });

@@ -9,6 +9,11 @@ declare namespace Cloudflare {
 		CORE_URL: string;
 		CORE_TIMEOUT_MS: string;
 		EXPERIMENTS: string;
+		REQUIRE_API_KEY: string;
+		/** Secret (`wrangler secret put CORE_API_KEY`): the key the edge presents to the core. */
+		CORE_API_KEY?: string;
+		CONFIG: KVNamespace;
+		RATE_LIMITER: RateLimit;
 		BANDIT_SHARDS: string;
 		BANDIT_TIMEOUT_MS: string;
 		BANDIT_CACHE_MS: string;

@@ -5,7 +5,7 @@ describe('edge worker inside workerd', () => {
   it('answers /healthz and runs its WASM kernel', async () => {
     const res = await SELF.fetch('https://edge.test/healthz');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' } });
+    expect(await res.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' }, apiKeys: 'off' });
   });
 
   it('reports itself unready with the reason when the core cannot be reached', async () => {
