@@ -25,6 +25,9 @@
 //
 // Decay: counts halve every HALF_LIFE_MS (7 days). Click rates drift (novelty wears off, seasons
 // turn), and a decayed count bounds a posterior's confidence, so an item's estimate keeps moving.
+// Decay applies in whole DECAY_STEP_MS (hours) since the time the stored counts stand for, so reads
+// between two steps agree exactly (a request and its replay from the request id see the same
+// posteriors); a write moves that time on by the whole steps it applied, keeping the remainder.
 // Items untouched for FORGET_AFTER_MS (10 half-lives, < 0.1 % of their counts left) are deleted.
 //
 // Idempotency: a shard remembers the event ids it counted for DEDUPE_WINDOW_MS (1 h), so a client
@@ -50,6 +53,7 @@ const SHARD_SEED = 0x6b657374;
 const SQL_PARAMS = 100;
 
 export const HALF_LIFE_MS = 7 * 86_400_000;
+export const DECAY_STEP_MS = 3_600_000;
 export const FORGET_AFTER_MS = 10 * HALF_LIFE_MS;
 export const DEDUPE_WINDOW_MS = 3_600_000;
 
@@ -98,15 +102,17 @@ export interface ShardCounts {
   total: ArmCounts;
 }
 
-interface StoredCounts extends ArmCounts {
+/** Counts as of time `at` (epoch ms). */
+export interface StoredCounts extends ArmCounts {
   at: number;
 }
 
-/** The counts as of `now`: halved per HALF_LIFE_MS since they were last written. */
-export function decayed(stored: StoredCounts | undefined, now: number): ArmCounts {
-  if (stored === undefined) return { impressions: 0, clicks: 0 };
-  const factor = 0.5 ** (Math.max(0, now - stored.at) / HALF_LIFE_MS);
-  return { impressions: stored.impressions * factor, clicks: stored.clicks * factor };
+/** The counts as of `now`, halved per HALF_LIFE_MS over the whole DECAY_STEP_MS since `at`. */
+export function decayed(stored: StoredCounts | undefined, now: number): StoredCounts {
+  if (stored === undefined) return { impressions: 0, clicks: 0, at: now };
+  const elapsed = Math.floor(Math.max(0, now - stored.at) / DECAY_STEP_MS) * DECAY_STEP_MS;
+  const factor = 0.5 ** (elapsed / HALF_LIFE_MS);
+  return { impressions: stored.impressions * factor, clicks: stored.clicks * factor, at: stored.at + elapsed };
 }
 
 /** The prior at the base rate of `total`, shrunk toward DEFAULT_BASE_RATE (see the top of the file). */
@@ -239,7 +245,7 @@ export class BanditShard extends DurableObject<Env> {
     this.sql.exec(
       `INSERT INTO ${table} (item, impressions, clicks, at) VALUES (?, ?, ?, ?)
        ON CONFLICT(item) DO UPDATE SET impressions = excluded.impressions, clicks = excluded.clicks, at = excluded.at`,
-      item, base.impressions + d.impressions, base.clicks + d.clicks, now,
+      item, base.impressions + d.impressions, base.clicks + d.clicks, base.at,
     );
   }
 }
@@ -319,7 +325,9 @@ export interface ReadContext {
 /**
  * Beta posteriors of `items` from their shards: one call per shard not covered by this isolate's
  * fresh cache, in parallel, within BANDIT_TIMEOUT_MS. Never throws: an item whose shard failed or
- * was late gets its last cached counts, or the prior, and the warning says how many did.
+ * was late gets its last cached counts, or the prior. A failed shard sets the warning. A late one
+ * only logs: its read goes on in the background and fills the cache for the next request, which is
+ * how a cold isolate (or objects just woken) gets its first counts without holding up a request.
  */
 export async function readPosteriors(items: readonly string[], ctx: ReadContext): Promise<Posteriors> {
   const { env, now } = ctx;
@@ -336,6 +344,7 @@ export async function readPosteriors(items: readonly string[], ctx: ReadContext)
   let missed = 0;
   let stale = 0;
   const failures: string[] = [];
+  const late: number[] = [];
   await Promise.all([...toRead].map(async ([shard, shardItems]) => {
     const read = shardStub(env, shards, shard).readCounts(shardItems).then((got) => {
       shardItems.forEach((item, i) => remember(item, { impressions: got.impressions[i] ?? 0, clicks: got.clicks[i] ?? 0, readAt: now }));
@@ -344,8 +353,11 @@ export async function readPosteriors(items: readonly string[], ctx: ReadContext)
     try {
       await withDeadline(read, timeoutMs);
     } catch (err) {
-      // A late read still fills the cache for the next request.
-      if (err instanceof DeadlinePassed) ctx.waitUntil(read.catch((e: unknown) => console.warn(`bandit shard ${shard}: ${messageOf(e)}`)));
+      if (err instanceof DeadlinePassed) {
+        late.push(shard);
+        ctx.waitUntil(read.catch((e: unknown) => console.warn(`bandit shard ${shard}: ${messageOf(e)}`)));
+        return;
+      }
       failures.push(`shard ${shard}: ${messageOf(err)}`);
       for (const item of shardItems) {
         if (itemCache.has(item)) stale++;
@@ -353,6 +365,7 @@ export async function readPosteriors(items: readonly string[], ctx: ReadContext)
       }
     }
   }));
+  if (late.length > 0) console.warn(`bandit shard(s) ${late.join(', ')} did not answer within ${timeoutMs} ms; their items explored with the counts cached here, else the prior`);
 
   const pooled = { impressions: 0, clicks: 0 };
   for (const [name, t] of totalCache) {

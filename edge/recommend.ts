@@ -12,8 +12,10 @@
 // its impressions per item for the shown penalty. A session that cannot be read re-ranks with the
 // neutral values (and says so in `warning`) rather than failing the request. The Beta posteriors of
 // the candidates' click-through for Thompson-sampling exploration come from the bandit shards
-// (edge/bandit.ts), read in parallel with the session under BANDIT_TIMEOUT_MS; a shard that fails
-// or is late leaves its items at the prior (or at counts the isolate read earlier), with a `warning`.
+// (edge/bandit.ts), read in parallel with the session under BANDIT_TIMEOUT_MS. A shard that fails
+// leaves its items at the prior (or at counts the isolate read earlier) and says so in `warning`; a
+// late one does the same without the warning, and its read fills the isolate's cache for the next
+// request.
 //
 // The popular list is refreshed in the background whenever the core has just answered and the
 // cached list is missing or older than POPULAR_REFRESH_S, so it is there when the core goes away.

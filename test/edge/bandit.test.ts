@@ -3,19 +3,20 @@
 // Beta posterior (and a client retry does not move it twice), counts decay with their half-life,
 // an item that gets clicked is explored far more often than one that is shown and ignored, the
 // recommendation path re-ranks with the posteriors it reads, and a broken bandit binding costs a
-// warning, never recommendations or events on their way to the core. Users are made-up ids (the
-// core serves those too); bandit state is per test file. Behaviour only, never timings.
+// warning, never recommendations or events on their way to the core, while a shard that is only
+// late costs nothing the next request sees. Users are made-up ids (the core serves those too);
+// bandit state is per test file. Behaviour only, never timings.
 //
 // The broken binding is a real one of the wrong class (SESSIONS in place of BANDIT): its objects
-// answer every bandit call with workerd's own RPC error, as a shard that cannot serve would. A
-// shard past its deadline is not tested: with a local object, whether a 0 ms timer fires before
-// the answer is a race, not behaviour.
+// answer every bandit call with workerd's own RPC error, as a shard that cannot serve would. With
+// a local object, whether a 0 ms deadline passes before the answer is a race, so the late-shard
+// test asserts what holds either way.
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, inject, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import { rerank } from '../../core/domain/rerank.ts';
 import { app } from '../../edge/app.ts';
-import { basePrior, DEFAULT_PRIOR, HALF_LIFE_MS, readPosteriors, shardFor, shardOf } from '../../edge/bandit.ts';
+import { basePrior, DECAY_STEP_MS, DEFAULT_PRIOR, HALF_LIFE_MS, readPosteriors, shardFor, shardOf } from '../../edge/bandit.ts';
 import type { EventsResponse } from '../../edge/events.ts';
 import { chooseArm } from '../../edge/experiments.ts';
 import type { RecommendationsResponse } from '../../edge/recommend.ts';
@@ -142,9 +143,12 @@ describe('the bandit state at the edge', () => {
     const later = await stub.readCounts([item], t0 + HALF_LIFE_MS);
     expect(later.impressions[0]).toBeCloseTo(4, 9);
     expect(later.clicks[0]).toBeCloseTo(2, 9);
-    // New counts add to what is left: 4 + 1 impressions one half-life on.
-    await stub.addOutcomes([{ id: freshId('event'), item, click: false }], t0 + HALF_LIFE_MS);
-    expect((await stub.readCounts([item], t0 + HALF_LIFE_MS)).impressions[0]).toBeCloseTo(5, 9);
+    // Decay goes in whole hours: reads within the hour agree exactly.
+    expect(await stub.readCounts([item], t0 + DECAY_STEP_MS - 1)).toMatchObject({ impressions: [8], clicks: [4] });
+    // New counts add to what is left: 4 + 1 impressions one half-life on, and decay on from there.
+    await stub.addOutcomes([{ id: freshId('event'), item, click: false }], t0 + HALF_LIFE_MS + 1000);
+    expect((await stub.readCounts([item], t0 + HALF_LIFE_MS + 1000)).impressions[0]).toBeCloseTo(5, 9);
+    expect((await stub.readCounts([item], t0 + 2 * HALF_LIFE_MS)).impressions[0]).toBeCloseTo(2.5, 9);
   });
 
   it('explores an item that gets clicked far more often than one that is shown and ignored', async () => {
@@ -198,6 +202,27 @@ describe('the bandit state at the edge', () => {
 
   describe('with a bandit binding that cannot serve', () => {
     const broken: Partial<Env> = { BANDIT: env.SESSIONS as unknown as Env['BANDIT'] };
+
+    it('serves counts an earlier read cached, including one that finished after its deadline', async () => {
+      const items = [freshId('item'), freshId('item')];
+      for (const [i, item] of items.entries()) {
+        // 10 impressions; 0 clicks on the first item, 3 on the second.
+        const outcomes = Array.from({ length: 10 + 3 * i }, (_, j) => ({ id: freshId('event'), item, click: j >= 10 }));
+        expect((await shardFor(env, item).addOutcomes(outcomes)).counted).toBe(outcomes.length);
+      }
+      // A 0 ms deadline: the read may answer in time or finish in the background; either way there
+      // is no warning, and the counts land in the isolate's cache.
+      const background: Promise<unknown>[] = [];
+      const cacheForAMinute = { BANDIT_CACHE_MS: '60000' };
+      const late = await readPosteriors(items, { env: { ...env, ...cacheForAMinute, BANDIT_TIMEOUT_MS: '0' }, now: Date.now(), waitUntil: (p) => background.push(p) });
+      expect(late.warning).toBeUndefined();
+      await Promise.all(background);
+
+      const cached = await readPosteriors(items, { env: { ...env, ...broken, ...cacheForAMinute }, now: Date.now(), waitUntil: noBackground() });
+      expect(cached.warning).toBeUndefined();
+      expect(Array.from(cached.alpha)).toEqual([cached.prior.alpha, cached.prior.alpha + 3]);
+      expect(Array.from(cached.beta)).toEqual([cached.prior.beta + 10, cached.prior.beta + 7]);
+    });
 
     it('still recommends, exploring with the prior, and says so', async () => {
       const u = freshId('user');
