@@ -80,7 +80,10 @@ app.post('/v1/events', async (c) => {
     const answer = malformedJson(err instanceof Error ? err.message : String(err));
     return c.json(answer.body, answer.status);
   }
-  const answer = await ingestEvents(body, { env: c.env, cache: caches.default, now: Date.now() });
+  const now = Date.now();
+  // The arm of each event's user is the one its recommendations were served under (KV's experiments, else the var's).
+  const experiments = await experimentsSource(c.env, now);
+  const answer = await ingestEvents(body, { env: { ...c.env, EXPERIMENTS: experiments.text }, cache: caches.default, now });
   return c.json(answer.body, answer.status);
 });
 

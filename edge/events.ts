@@ -9,10 +9,12 @@
 // and the session outbox forwards them to the core all the same.
 import type { Event } from '../core/domain/event.ts';
 import { errorFromIssues, issuesToDetails } from '../core/domain/issues.ts';
+import { MAX_CONTEXT_KEYS } from '../core/domain/limits.ts';
 import type { ErrorDetail, Issue } from '../core/domain/issues.ts';
 import { EventsBodySchema, eventEntries, eventInputSchema } from '../core/domain/schemas.ts';
 import { recordOutcomes } from './bandit.ts';
 import { chooseArm } from './experiments.ts';
+import type { ArmChoice } from './experiments.ts';
 import type { DeliveryReport, SessionEvent } from './session.ts';
 import { SIGNAL_TYPES } from './session.ts';
 import { readSlate, slateKey } from './slate-cache.ts';
@@ -106,7 +108,8 @@ async function toSessions(events: Event[], ctx: EventsContext): Promise<EventsRe
   const byUser = new Map<string, Event[]>();
   for (const e of events) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
   const reports = await Promise.all([...byUser].map(async ([userId, userEvents]): Promise<DeliveryReport> => {
-    const withEmbeddings = await embeddingsFromSlate(userId, userEvents, ctx);
+    const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
+    const withEmbeddings = await embeddingsFromSlate(userId, userEvents.map((e) => withArm(e, choice)), choice, ctx);
     const stub = ctx.env.SESSIONS.get(ctx.env.SESSIONS.idFromName(userId));
     return stub.record(withEmbeddings, ctx.env.CORE_URL);
   }));
@@ -119,9 +122,21 @@ async function toSessions(events: Event[], ctx: EventsContext): Promise<EventsRe
   };
 }
 
-async function embeddingsFromSlate(userId: string, events: Event[], ctx: EventsContext): Promise<SessionEvent[]> {
+/**
+ * The event as the core gets it: its context names the A/B arm (and experiment) the edge serves its
+ * user, so outcomes can be split by arm downstream. A client that set `arm` itself keeps its value,
+ * and a context with no room left for the tags (MAX_CONTEXT_KEYS) goes as it came: the core would
+ * refuse the event otherwise.
+ */
+export function withArm(event: Event, choice: ArmChoice): Event {
+  if (event.context?.arm !== undefined) return event;
+  const tags: Record<string, string> = choice.experimentId === undefined ? { arm: choice.arm } : { arm: choice.arm, experiment: choice.experimentId };
+  const context = { ...event.context, ...tags };
+  return Object.keys(context).length > MAX_CONTEXT_KEYS ? event : { ...event, context };
+}
+
+async function embeddingsFromSlate(userId: string, events: Event[], choice: ArmChoice, ctx: EventsContext): Promise<SessionEvent[]> {
   if (!events.some((e) => SIGNAL_TYPES[e.type] !== undefined)) return events.map((event) => ({ event }));
-  const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
   const cached = await readSlate(ctx.cache, slateKey(userId, choice.cacheKey), ctx.now);
   const byItem = new Map(cached?.slate.candidates.map((c) => [c.item, c.embedding]) ?? []);
   return events.map((event) => {

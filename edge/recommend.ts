@@ -66,7 +66,7 @@ async function refreshPopularIfOld(ctx: RecommendContext, timeoutMs: number): Pr
   const key = popularKey(ctx.region);
   const cached = await readPopular(ctx.cache, key);
   if (cached !== undefined && ctx.now - cached.fetchedAt < POPULAR_REFRESH_S * 1000) return;
-  await writePopular(ctx.cache, key, await fetchPopular(ctx.env.CORE_URL, timeoutMs), Date.now());
+  await writePopular(ctx.cache, key, await fetchPopular(ctx.env.CORE_URL, timeoutMs, ctx.env.CORE_API_KEY), Date.now());
 }
 
 interface FromCore {
@@ -77,7 +77,7 @@ interface FromCore {
 
 /** Fetches the user's slate from the core; the caller decides whether to wait for the cache writes. */
 async function slateFromCore(ctx: RecommendContext, userId: string, key: string, timeoutMs: number): Promise<FromCore> {
-  const { slate, bytes } = await fetchSlate(ctx.env.CORE_URL, userId, timeoutMs);
+  const { slate, bytes } = await fetchSlate(ctx.env.CORE_URL, userId, timeoutMs, ctx.env.CORE_API_KEY);
   const stored = Promise.all([
     writeSlate(ctx.cache, key, bytes, slate, Date.now()),
     // A failed popular refresh must not undo the slate write: it only logs.

@@ -7,6 +7,8 @@
 // recommend.test.ts; the event tests use users 6–9 and fresh ids. Behaviour only, never timings.
 import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, inject, it } from 'vitest';
+import { assignArm } from '../../core/domain/ab.ts';
+import type { Experiment } from '../../core/domain/ab.ts';
 import { rerank } from '../../core/domain/rerank.ts';
 import type { Event } from '../../core/domain/event.ts';
 import { app } from '../../edge/app.ts';
@@ -105,6 +107,26 @@ describe('POST /v1/events at the edge', () => {
     expect((await stub.recent()).map((e) => e.id)).toEqual(events.map((e) => e.id));
     expect(await stub.pending()).toEqual([]);
     expect((await stub.snapshot()).shown).toEqual({ [a]: 1, [b]: 1 });
+  });
+
+  it('tags each event with the A/B arm its user is served, and keeps an arm the client set', async () => {
+    const experiment: Experiment = { id: 'events-exp', arms: [{ name: 'red', weight: 1 }, { name: 'blue', weight: 1 }] };
+    const u = freshId('user');
+    const [a] = await popularItems(1);
+    if (a === undefined) throw new Error('the core has no popular items');
+    const plain = event(u, a, 'impression', { context: { page: 'home' } });
+    const own = event(u, a, 'click', { context: { arm: 'client-arm' } });
+    const res = await postEvents({ events: [plain, own] }, { EXPERIMENTS: JSON.stringify([experiment]) });
+    expect(res.status).toBe(200);
+    const recent = await session(u).recent();
+    expect(recent.map((e) => e.context)).toEqual([
+      { page: 'home', arm: assignArm(u, experiment).arm, experiment: 'events-exp' },
+      { arm: 'client-arm' },
+    ]);
+    // Without experiments the arm is the default one.
+    const bare = event(freshId('user'), a, 'impression');
+    await postEvents({ events: [bare] });
+    expect((await session(bare.userId).recent())[0]?.context).toEqual({ arm: 'default' });
   });
 
   it('accepts one event on its own, and counts a repeated id in one request as a duplicate', async () => {
