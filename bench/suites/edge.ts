@@ -14,7 +14,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ import { gzipSync } from 'node:zlib';
 import { serveInWorkerd, startEdgeRuntime, WRANGLER_CONFIG } from '../../cli/edge-runtime.ts';
 import type { EdgeRuntime, WorkerdServer } from '../../cli/edge-runtime.ts';
 import { main } from '../../cli/main.ts';
+import { freePort } from '../../test/support/net.ts';
 import { normalVariate, Xoshiro128 } from '../../core/domain/random.ts';
 import { rerank } from '../../core/domain/rerank.ts';
 import type { RerankInput, RerankOptions } from '../../core/domain/rerank.ts';
@@ -118,7 +120,28 @@ async function startCore(): Promise<{ url: string; child: ChildProcess }> {
   return { url, child };
 }
 
-async function stopCore(child: ChildProcess): Promise<void> {
+/**
+ * The same trivial Worker under `wrangler dev`, for what its proxy costs on this machine (what
+ * `kestrel start` ran before cli/edge-runtime.ts).
+ */
+async function startWranglerDev(dir: string, compatibilityDate: string): Promise<{ url: string; child: ChildProcess }> {
+  await writeFile(join(dir, 'index.js'), TRIVIAL_WORKER);
+  await writeFile(join(dir, 'wrangler.toml'), `name = "trivial"\nmain = "index.js"\ncompatibility_date = "${compatibilityDate}"\n`);
+  const port = await freePort();
+  const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
+  const child = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false'], {
+    cwd: dir, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await fetch(url).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`wrangler dev did not answer on ${url}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { url, child };
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGINT');
@@ -155,13 +178,17 @@ async function httpBench(notes: Record<string, string | number>): Promise<BenchR
   await ensureCoreData();
   const core = await startCore();
   const stateDir = await mkdtemp(join(tmpdir(), 'kestrel-bench-edge-state-'));
+  const wranglerDir = await mkdtemp(join(tmpdir(), 'kestrel-bench-edge-wrangler-'));
   let edge: EdgeRuntime | undefined;
   let trivial: WorkerdServer | undefined;
+  let wranglerDev: ChildProcess | undefined;
   try {
     const { unstable_readConfig } = await import('wrangler');
     const compatibilityDate = unstable_readConfig({ config: WRANGLER_CONFIG }).compatibility_date;
     edge = await startEdgeRuntime({ port: 0, coreUrl: core.url, stateDir, vars: { CORE_TIMEOUT_MS: String(CORE_TIMEOUT_MS) } });
     trivial = await serveInWorkerd({ name: 'trivial', modules: true, script: TRIVIAL_WORKER, compatibilityDate }, { host: '127.0.0.1', port: 0 });
+    const viaWrangler = await startWranglerDev(wranglerDir, compatibilityDate);
+    wranglerDev = viaWrangler.child;
     const rows = await bundleRows(edge, notes);
     const load = loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -172,10 +199,12 @@ async function httpBench(notes: Record<string, string | number>): Promise<BenchR
     const hitPath = (i: number) => RECOMMEND(hitUsers[i % HIT_USERS] ?? '');
     await closedLoop({ url: edge.url, path: hitPath, concurrency: 8, durationMs: 2000, check: servedFrom('edge-cache') });
     await closedLoop({ url: trivial.url, path: () => '/', concurrency: 8, durationMs: 2000 });
+    await closedLoop({ url: viaWrangler.url, path: () => '/', concurrency: 8, durationMs: 2000 });
 
     let nextMissUser = HIT_USERS;
     const ratios: string[] = [];
     for (const c of CONCURRENCY) {
+      const w = await closedLoop({ url: viaWrangler.url, path: () => '/', concurrency: c, durationMs: SECONDS * 1000 });
       const t = await closedLoop({ url: trivial.url, path: () => '/', concurrency: c, durationMs: SECONDS * 1000 });
       const h = await closedLoop({ url: edge.url, path: hitPath, concurrency: c, durationMs: SECONDS * 1000, check: servedFrom('edge-cache') });
       const first = nextMissUser;
@@ -183,20 +212,22 @@ async function httpBench(notes: Record<string, string | number>): Promise<BenchR
       if (first + requests > DATASET.users) throw new Error(`not enough users for ${requests} misses`);
       nextMissUser += requests;
       const m = await closedLoop({ url: edge.url, path: (i) => RECOMMEND(`u${first + i}`), concurrency: c, requests, check: servedFrom('core') });
-      rows.push(...httpRows(`trivial-worker-c${c}`, t), ...httpRows(`edge-hit-c${c}`, h), ...httpRows(`edge-miss-c${c}`, m));
+      rows.push(...httpRows(`trivial-worker-wrangler-dev-c${c}`, w), ...httpRows(`trivial-worker-c${c}`, t), ...httpRows(`edge-hit-c${c}`, h), ...httpRows(`edge-miss-c${c}`, m));
       ratios.push(`c${c} ${(h.p50 / t.p50).toFixed(2)}×`);
     }
     notes.hit_p50_over_trivial_p50 = ratios.join(', ');
     notes.http_goal = 'issue 6: a hit\'s p50 within 2× of the trivial Worker\'s, measured the same way in the same run';
-    notes.http_setup = `kestrel edge runtime (workerd via Miniflare, no wrangler dev proxy) -> kestrel serve on generated data (${DATASET.users} users, ${DATASET.items} items, ${DATASET.events} events, seed ${DATASET.seed}; data in ${CORE_DATA}); trivial Worker = ${JSON.stringify(TRIVIAL_WORKER)} in its own workerd, same Miniflare options`;
+    notes.http_setup = `kestrel edge runtime (workerd via Miniflare, no wrangler dev proxy) -> kestrel serve on generated data (${DATASET.users} users, ${DATASET.items} items, ${DATASET.events} events, seed ${DATASET.seed}; data in ${CORE_DATA}); trivial Worker = ${JSON.stringify(TRIVIAL_WORKER)} in its own workerd, same Miniflare options; trivial-worker-wrangler-dev = the same script under \`wrangler dev\` (its proxy in front of workerd), for comparison`;
     notes.http_protocol = `GET /v1/recommendations/{user}?n=20, closed loop on keep-alive node:http connections (bench/http-load.ts), load generator on the same machine; trivial and hits ${SECONDS} s per level after 2 s warm-up; hits cycle ${HIT_USERS} users warmed first (every answer checked to be served_from edge-cache); misses ${Object.entries(MISS_REQUESTS).map(([c, n]) => `${n} at c${c}`).join(', ')}, each a user not asked for before (checked served_from core), so each is a core call for a 500-candidate slate; CORE_TIMEOUT_MS ${CORE_TIMEOUT_MS}`;
     notes.loadavg_at_start = `${load} (1 / 5 / 15 min)`;
     notes.loadavg_at_end = loadavg().map((l) => l.toFixed(2)).join(' / ');
     return rows;
   } finally {
+    if (wranglerDev !== undefined) await stopProcess(wranglerDev);
     await trivial?.close();
     await edge?.close();
-    await stopCore(core.child);
+    await rm(wranglerDir, { recursive: true, force: true });
+    await stopProcess(core.child);
     await rm(stateDir, { recursive: true, force: true });
   }
 }
