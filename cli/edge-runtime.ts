@@ -1,6 +1,7 @@
 // The edge Worker on the local machine, in workerd with no proxy in front of it (`kestrel edge`,
 // and the edge of `kestrel start`). `wrangler dev` puts a proxy worker and its own HTTP hop in
-// front of workerd, which costs ~15 ms per request at concurrency 8; this runs the Worker through
+// front of workerd (issue 6 measured ~15 ms a request at concurrency 8; `npm run bench -- edge`,
+// ~6 ms on the 2-core machine); this runs the Worker through
 // Miniflare's API instead: Node only spawns and configures workerd, and workerd itself listens on
 // the port. A request is answered by Miniflare's entry worker (in workerd; it adds the `cf` object
 // and routes to our Worker over an in-process service binding), then by the Worker. With request
@@ -48,8 +49,9 @@ export async function bundleWorker(outDir: string, configPath = WRANGLER_CONFIG)
     execFile(process.execPath, [wrangler, 'deploy', '--dry-run', '--config', configPath, '--outdir', outDir], {
       cwd: root,
       timeout: BUNDLE_TIMEOUT_MS,
-      // No telemetry, no update check output: Kestrel never reaches the network at run time.
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_LOG: 'warn' },
+      // No telemetry, and no banner, whose update check asks the npm registry for wrangler's latest
+      // version: Kestrel never reaches the network at run time.
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_LOG: 'warn' },
     }, (err, stdout, stderr) => (err ? reject(new Error(`bundling the edge Worker (wrangler deploy --dry-run) failed: ${err.message}\n${stdout}${stderr}`)) : resolve()));
   });
   const config = (await loadWrangler()).unstable_readConfig({ config: configPath });

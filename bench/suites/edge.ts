@@ -130,7 +130,7 @@ async function startWranglerDev(dir: string, compatibilityDate: string): Promise
   const port = await freePort();
   const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
   const child = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false'], {
-    cwd: dir, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+    cwd: dir, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

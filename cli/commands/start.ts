@@ -24,7 +24,7 @@ const help = `Usage: kestrel start [--movielens DIR] [--core-port 8080] [--edge-
 
 Starts Kestrel on its embedded defaults: the regional core (Node: REST API, SQLite catalog,
 embedded event log and its projector, recommendations, as \`kestrel serve\` runs it) and the edge
-Worker (workerd, through wrangler dev), each on loopback, then prints their URLs, health checks
+Worker (workerd, as \`kestrel edge\` runs it), each on loopback, then prints their URLs, health checks
 and a few ready-to-paste requests with their answers. Runs until interrupted (Ctrl-C), then stops
 both and closes the bus and the catalog.
 
