@@ -26,8 +26,29 @@ export const WRANGLER_CONFIG = join(root, 'wrangler.toml');
 const BUNDLE_TIMEOUT_MS = 120_000;
 
 // Loaded on first use: together they take ~4 s to import, which every other CLI command would pay.
-const loadWrangler = () => import('wrangler');
+const loadWrangler = () => withoutSignalHandlers(() => import('wrangler'));
 const loadMiniflare = () => import('miniflare');
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Runs `fn` and takes back the SIGINT/SIGTERM handlers it installed. Importing wrangler installs
+ * one that calls `process.exit()` and each Miniflare one that exits with 130; either would end
+ * `kestrel start` on Ctrl-C before the core closes its event log and catalog. Shutdown is the
+ * caller's: it calls `close()`. (Miniflare's `exit` hook stays: workerd never outlives Node.)
+ */
+async function withoutSignalHandlers<T>(fn: () => Promise<T> | T): Promise<T> {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  try {
+    return await fn();
+  } finally {
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+  }
+}
 
 export interface WorkerBundle {
   /** Folder holding the entry module and the modules it imports (the .wasm kernels). */
@@ -85,7 +106,7 @@ export interface ListenOptions {
  */
 export async function serveInWorkerd(worker: WorkerOptions, listen: ListenOptions): Promise<WorkerdServer> {
   const { Log, LogLevel, Miniflare } = await loadMiniflare();
-  const mf = new Miniflare({
+  const mf = await withoutSignalHandlers(() => new Miniflare({
     host: listen.host,
     port: listen.port,
     ...(listen.persistRoot !== undefined ? { defaultPersistRoot: listen.persistRoot } : {}),
@@ -94,7 +115,7 @@ export async function serveInWorkerd(worker: WorkerOptions, listen: ListenOption
     // The default `cf` object is fetched from workers.cloudflare.com; Kestrel never downloads at run time.
     cf: false,
     workers: [worker],
-  });
+  }));
   let url: URL;
   try {
     url = await mf.ready;

@@ -61,7 +61,10 @@ export const edgeCommand: Command = {
     ].join('\n'));
     return new Promise<number>((done) => {
       const stop = () => {
-        edge.close().then(() => done(0), (err: unknown) => {
+        edge.close().then(() => {
+          console.log('Kestrel edge stopped.');
+          done(0);
+        }, (err: unknown) => {
           console.error(`kestrel edge: stopping workerd failed: ${err instanceof Error ? err.message : String(err)}`);
           done(1);
         });

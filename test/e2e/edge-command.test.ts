@@ -123,6 +123,8 @@ describe('kestrel edge', () => {
     } finally {
       expect(await stop(edge.child)).toBe(0);
     }
+    // Stopped by its own handler (workerd disposed, the bundle removed), not by a library's exit on SIGINT.
+    expect(edge.output()).toContain('Kestrel edge stopped.');
     await expect(fetch(`${edgeUrl}/healthz`)).rejects.toThrow();
 
     // Same state folder, a fresh workerd: the slate is still cached and the session still counts the impressions.
