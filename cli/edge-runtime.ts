@@ -50,6 +50,11 @@ async function withoutSignalHandlers<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
+/** The Worker's compatibility date in its wrangler config, for other Workers served beside it. */
+export async function compatibilityDate(configPath = WRANGLER_CONFIG): Promise<string | undefined> {
+  return (await loadWrangler()).unstable_readConfig({ config: configPath }).compatibility_date;
+}
+
 export interface WorkerBundle {
   /** Folder holding the entry module and the modules it imports (the .wasm kernels). */
   dir: string;

@@ -20,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { serveInWorkerd, startEdgeRuntime, WRANGLER_CONFIG } from '../../cli/edge-runtime.ts';
+import { compatibilityDate, serveInWorkerd, startEdgeRuntime } from '../../cli/edge-runtime.ts';
 import type { EdgeRuntime, WorkerdServer } from '../../cli/edge-runtime.ts';
 import { main } from '../../cli/main.ts';
 import { freePort } from '../../test/support/net.ts';
@@ -124,9 +124,9 @@ async function startCore(): Promise<{ url: string; child: ChildProcess }> {
  * The same trivial Worker under `wrangler dev`, for what its proxy costs on this machine (what
  * `kestrel start` ran before cli/edge-runtime.ts).
  */
-async function startWranglerDev(dir: string, compatibilityDate: string): Promise<{ url: string; child: ChildProcess }> {
+async function startWranglerDev(dir: string, date: string): Promise<{ url: string; child: ChildProcess }> {
   await writeFile(join(dir, 'index.js'), TRIVIAL_WORKER);
-  await writeFile(join(dir, 'wrangler.toml'), `name = "trivial"\nmain = "index.js"\ncompatibility_date = "${compatibilityDate}"\n`);
+  await writeFile(join(dir, 'wrangler.toml'), `name = "trivial"\nmain = "index.js"\ncompatibility_date = "${date}"\n`);
   const port = await freePort();
   const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
   const child = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false'], {
@@ -183,11 +183,11 @@ async function httpBench(notes: Record<string, string | number>): Promise<BenchR
   let trivial: WorkerdServer | undefined;
   let wranglerDev: ChildProcess | undefined;
   try {
-    const { unstable_readConfig } = await import('wrangler');
-    const compatibilityDate = unstable_readConfig({ config: WRANGLER_CONFIG }).compatibility_date;
+    const date = await compatibilityDate();
+    if (date === undefined) throw new Error('wrangler.toml has no compatibility_date');
     edge = await startEdgeRuntime({ port: 0, coreUrl: core.url, stateDir, vars: { CORE_TIMEOUT_MS: String(CORE_TIMEOUT_MS) } });
-    trivial = await serveInWorkerd({ name: 'trivial', modules: true, script: TRIVIAL_WORKER, compatibilityDate }, { host: '127.0.0.1', port: 0 });
-    const viaWrangler = await startWranglerDev(wranglerDir, compatibilityDate);
+    trivial = await serveInWorkerd({ name: 'trivial', modules: true, script: TRIVIAL_WORKER, compatibilityDate: date }, { host: '127.0.0.1', port: 0 });
+    const viaWrangler = await startWranglerDev(wranglerDir, date);
     wranglerDev = viaWrangler.child;
     const rows = await bundleRows(edge, notes);
     const load = loadavg().map((l) => l.toFixed(2)).join(' / ');
