@@ -12,6 +12,12 @@
 // its TTL is fresh; older but still held (the stale window) it can be served while revalidating or
 // while the core is down. The model version is in the slate (and copied into x-kestrel-model-version
 // so a pinned arm can reject an entry without decoding it).
+//
+// In front of the Cache API, each isolate keeps the slates it decoded most recently in memory
+// (MEMORY_BUDGET_BYTES, least recently used out first), and serves a fresh one from there without
+// reading or decoding it again: on a hit, the read and the decode cost more than the re-rank. An
+// entry past its TTL is not served from memory: the Cache API may hold a newer slate that another
+// isolate fetched, so the read goes there.
 import { decodeSlate, SLATE_CONTENT_TYPE } from '../core/domain/slate.ts';
 import type { Slate } from '../core/domain/slate.ts';
 
@@ -61,6 +67,46 @@ export function popularKey(region: string): string {
   return `${CACHE_ORIGIN}/v1/popular/${encodeURIComponent(region)}`;
 }
 
+/** Memory an isolate gives to decoded slates (of its 128 MB). */
+export const MEMORY_BUDGET_BYTES = 32 * 2 ** 20;
+/** Bytes a decoded slate takes per byte of its encoding (strings, arrays and objects): a rough bound. */
+const DECODED_PER_ENCODED_BYTE = 3;
+
+interface Remembered {
+  slate: Slate;
+  fetchedAt: number;
+  bytes: number;
+}
+
+const memory = new Map<string, Remembered>();
+let memoryBytes = 0;
+
+function forget(key: string): void {
+  const old = memory.get(key);
+  if (old === undefined) return;
+  memory.delete(key);
+  memoryBytes -= old.bytes;
+}
+
+function remember(key: string, slate: Slate, fetchedAt: number, encodedBytes: number): void {
+  forget(key);
+  const bytes = encodedBytes * DECODED_PER_ENCODED_BYTE;
+  if (bytes > MEMORY_BUDGET_BYTES) return;
+  while (memoryBytes + bytes > MEMORY_BUDGET_BYTES) {
+    const oldest = memory.keys().next().value;
+    if (oldest === undefined) break;
+    forget(oldest);
+  }
+  memory.set(key, { slate, fetchedAt, bytes });
+  memoryBytes += bytes;
+}
+
+/** Drops every slate this isolate keeps in memory (tests that change the Cache API behind its back). */
+export function forgetRememberedSlates(): void {
+  memory.clear();
+  memoryBytes = 0;
+}
+
 function fetchedAtOf(res: Response): number | undefined {
   const at = Number(res.headers.get(FETCHED_AT_HEADER));
   return Number.isFinite(at) && at > 0 ? at : undefined;
@@ -72,6 +118,7 @@ function fetchedAtOf(res: Response): number | undefined {
  */
 export async function writeSlate(cache: Cache, key: string, bytes: Uint8Array, slate: Slate, fetchedAt: number): Promise<void> {
   const body = bytes.slice().buffer;
+  remember(key, slate, fetchedAt, bytes.byteLength);
   await cache.put(key, new Response(body, {
     headers: {
       'content-type': SLATE_CONTENT_TYPE,
@@ -88,16 +135,29 @@ export async function writeSlate(cache: Cache, key: string, bytes: Uint8Array, s
  * decode: then it is dropped, and the caller fetches a new one).
  */
 export async function readSlate(cache: Cache, key: string, now: number): Promise<CachedSlate | undefined> {
+  const kept = memory.get(key);
+  if (kept !== undefined && now < kept.fetchedAt + kept.slate.ttlSeconds * 1000) {
+    // Most recently used goes last, so the oldest is evicted first.
+    memory.delete(key);
+    memory.set(key, kept);
+    return { slate: kept.slate, fetchedAt: kept.fetchedAt, fresh: true };
+  }
   const res = await cache.match(key);
-  if (res === undefined) return undefined;
+  if (res === undefined) {
+    forget(key);
+    return undefined;
+  }
   const fetchedAt = fetchedAtOf(res);
   const ttl = Number(res.headers.get(TTL_HEADER));
   try {
     if (fetchedAt === undefined || !(ttl >= 0)) throw new Error(`entry lacks ${FETCHED_AT_HEADER} or ${TTL_HEADER}`);
-    const slate = decodeSlate(new Uint8Array(await res.arrayBuffer()));
+    const encoded = new Uint8Array(await res.arrayBuffer());
+    const slate = decodeSlate(encoded);
+    remember(key, slate, fetchedAt, encoded.byteLength);
     return { slate, fetchedAt, fresh: now < fetchedAt + ttl * 1000 };
   } catch (err) {
     console.warn(`dropping unreadable cached slate ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    forget(key);
     await cache.delete(key);
     return undefined;
   }

@@ -14,7 +14,7 @@ import type { Slate } from '../../core/domain/slate.ts';
 import { app } from '../../edge/app.ts';
 import { DEFAULT_ARM, DEFAULT_EXPLORE_SHARE, DEFAULT_MMR_LAMBDA } from '../../edge/experiments.ts';
 import type { RecommendationsResponse } from '../../edge/recommend.ts';
-import { popularKey, readSlate, slateKey, writeSlate } from '../../edge/slate-cache.ts';
+import { forgetRememberedSlates, popularKey, readSlate, slateKey, writeSlate } from '../../edge/slate-cache.ts';
 import { slateRerankInput, slateRerankOptions } from '../../edge/slate-rerank.ts';
 
 const coreUrl = inject('coreUrl');
@@ -94,6 +94,23 @@ describe('GET /v1/recommendations/{userId} at the edge', () => {
     const three = await edge(`/v1/recommendations/${u}?n=3`);
     expect(three.body.served_from).toBe('edge-cache');
     expect(three.body.items).toHaveLength(3);
+  });
+
+  it('serves a fresh slate from the isolate memory without the Cache API, and reads the Cache API once it is gone from memory', async () => {
+    const u = user(8);
+    expect((await edge(`/v1/recommendations/${u}?n=5`)).body.served_from).toBe('core');
+    // Gone from the Cache API (evicted, say) but still decoded in this isolate: still a hit.
+    expect(await caches.default.delete(slateKey(u, DEFAULT_ARM))).toBe(true);
+    const fromMemory = await edge(`/v1/recommendations/${u}?n=5`);
+    expect(fromMemory.body).toMatchObject({ served_from: 'edge-cache' });
+    expect(fromMemory.body.items).toHaveLength(5);
+    // Forgotten by the isolate too: a miss, fetched from the core again.
+    forgetRememberedSlates();
+    expect((await edge(`/v1/recommendations/${u}?n=5`)).body.served_from).toBe('core');
+    // Expired in memory: the Cache API entry is what decides (here, one written as expired → stale).
+    const { slate } = await coreSlate(u);
+    await writeExpired(u, slate);
+    expect((await edge(`/v1/recommendations/${u}?n=5`)).body.served_from).toBe('stale');
   });
 
   it('answers with the WASM re-rank that equals the TypeScript reference on the cached slate and the request seed', async () => {
