@@ -1,7 +1,7 @@
 // The edge Worker on the local machine, in workerd with no proxy in front of it (`kestrel edge`,
 // and the edge of `kestrel start`). `wrangler dev` puts a proxy worker and its own HTTP hop in
 // front of workerd (issue 6 measured ~15 ms a request at concurrency 8; `npm run bench -- edge`,
-// ~6 ms on the 2-core machine); this runs the Worker through
+// 6-13 ms on the 2-core machine); this runs the Worker through
 // Miniflare's API instead: Node only spawns and configures workerd, and workerd itself listens on
 // the port. A request is answered by Miniflare's entry worker (in workerd; it adds the `cf` object
 // and routes to our Worker over an in-process service binding), then by the Worker. With request

@@ -8,7 +8,7 @@ const help = `Usage: kestrel edge [--core URL] [--port 8787] [--host 127.0.0.1] 
 
 Runs the edge Worker (edge/index.ts, with the bindings of wrangler.toml) locally in workerd, with
 no proxy in front of it: workerd itself listens on the port (\`wrangler dev\`, still there for
-development, adds a proxy hop: ~1.6 ms a request at concurrency 1 and ~6 ms at 8 on a 2-core
+development, adds a proxy hop: ~1.5 ms a request at concurrency 1 and 6-13 ms at 8 on a 2-core
 machine, \`npm run bench -- edge\`). The Worker is bundled as \`wrangler deploy\`
 would, without the network. Its local state (cached slates, session Durable Objects, KV) is kept
 in a folder across runs. Prints the URL and runs until interrupted (Ctrl-C).
