@@ -37,7 +37,7 @@ describe('kestrel start', () => {
       const put = await fetch(`http://127.0.0.1:${corePort}/v1/items/e2e-1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"categories":["x"]}' });
       expect(put.status).toBe(201);
       const edge = await fetch(`http://127.0.0.1:${edgePort}/healthz`);
-      expect(await edge.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' } });
+      expect(await edge.json()).toEqual({ status: 'ok', tier: 'edge', kernels: { wasm: 'ok' }, apiKeys: 'off' });
       const ready = await fetch(`http://127.0.0.1:${edgePort}/readyz`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ status: 'ready', core: `http://127.0.0.1:${corePort}` });
