@@ -159,6 +159,25 @@ function literal(text: string): string {
   return JSON.stringify(text);
 }
 
+
+/**
+ * Drops those of the collections `names` that exist; returns the names dropped. The serving host
+ * calls it after a model swap, for the collections of registry versions it no longer serves.
+ */
+export async function dropMilvusCollections(address: string, names: readonly string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string[]> {
+  const client = new MilvusClient({ address, timeout: timeoutMs, logLevel: 'error' });
+  try {
+    const listed = await client.showCollections();
+    ensureOk(listed.status, 'showCollections');
+    const existing = new Set(listed.data.map((c) => c.name));
+    const dropped = names.filter((name) => existing.has(name));
+    for (const name of dropped) ensureOk(await client.dropCollection({ collection_name: name }), `drop collection '${name}'`);
+    return dropped;
+  } finally {
+    await client.closeConnection();
+  }
+}
+
 /** The filter as a Milvus boolean expression; undefined when no item can match. */
 export function filterExpression(filter: VectorFilter = {}): string | undefined {
   const parts: string[] = [];

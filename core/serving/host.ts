@@ -20,7 +20,7 @@ import type { OnnxSession } from '../ranking/onnx-session.ts';
 import { openRanker } from '../ranking/ranker.ts';
 import type { Ranker, RankerKind } from '../ranking/ranker.ts';
 import { openHnswIndex } from '../retrieval/hnsw-index.ts';
-import { openMilvusIndex } from '../retrieval/milvus-index.ts';
+import { dropMilvusCollections, openMilvusIndex } from '../retrieval/milvus-index.ts';
 import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
 import { networkFeeds } from '../../training/onnx/network.ts';
 import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
@@ -41,7 +41,12 @@ export type IndexChoice =
     address: string;
     /** Collections are named `<prefix>_<model version>`. Default 'kestrel_items'. */
     collectionPrefix?: string;
-    /** Drop a model's collection when its engine is retired or the host closes (tests). Default false: a restart reuses it. */
+    /**
+     * Drop a model's collection when its engine is retired or the host closes (tests). Default
+     * false: a restart reuses it, and after a swap the host drops the collections of the
+     * registry's other versions, all but the one now serving and the one it replaced (which
+     * replicas still polling the registry may serve for a little longer).
+     */
     dropOnClose?: boolean;
   };
 
@@ -142,7 +147,7 @@ export class ServingHost {
         this.loaded = next;
         this.error = undefined;
         this.log(`kestrel core: serving model ${version} (${describeLine(next.engine.snapshot)})`);
-        if (previous) void this.retire(previous);
+        if (previous) void this.retire(previous).then(() => this.dropRetiredCollections(version, previous.engine.version));
       } catch (error) {
         this.error = `loading model ${version} failed: ${error instanceof Error ? error.message : String(error)}`;
         this.log(`kestrel core: ${this.error}`);
@@ -247,8 +252,7 @@ export class ServingHost {
   private async openIndex(version: string, dim: number, dir: string | undefined): Promise<VectorIndex> {
     const choice = this.options.index;
     if (choice.kind === 'hnsw') return openHnswIndex({ dim, ...(dir ? { dir } : {}) });
-    // One collection per model version: a new model's embeddings live in another space.
-    const collection = `${choice.collectionPrefix ?? 'kestrel_items'}_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
+    const collection = collectionOf(choice, version);
     const index = await openMilvusIndex({ address: choice.address, collection, dim, consistency: 'Session' });
     if (choice.dropOnClose !== true) return index;
     return {
@@ -257,6 +261,21 @@ export class ServingHost {
       searchMany: (qs, k, f) => index.searchMany(qs, k, f), stats: () => index.stats(), flush: () => index.flush(),
       close: () => index.drop(),
     } as VectorIndex & { flush(): Promise<void> };
+  }
+
+  /** After a swap to `serving` from `replaced`: drops the Milvus collections of every other version. */
+  private async dropRetiredCollections(serving: string, replaced: string): Promise<void> {
+    const choice = this.options.index;
+    if (choice.kind !== 'milvus' || choice.dropOnClose === true) return;
+    try {
+      // Only this registry's versions: another deployment's collections are never touched.
+      const keep = new Set([collectionOf(choice, serving), collectionOf(choice, replaced)]);
+      const retired = (await this.registry.list()).map((v) => collectionOf(choice, v)).filter((name) => !keep.has(name));
+      const dropped = await dropMilvusCollections(choice.address, retired);
+      if (dropped.length > 0) this.log(`kestrel core: dropped the Milvus collections of retired models: ${dropped.join(', ')}`);
+    } catch (error) {
+      this.log(`kestrel core: dropping retired Milvus collections failed (they stay; the next swap retries): ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Closes an engine once its requests drained; `keep` keeps its persisted index (the host closes, not a swap). */
@@ -351,4 +370,11 @@ function describe(snapshot: ServingSnapshot): NonNullable<ServingStatus['snapsho
 function describeLine(snapshot: ServingSnapshot): string {
   const d = describe(snapshot);
   return `${d.items} items, ${d.users} users, ${d.events} events; snapshot built in ${d.buildMs} ms`;
+}
+
+type MilvusChoice = Extract<IndexChoice, { kind: 'milvus' }>;
+
+/** One collection per model version: a new model's embeddings live in another space. */
+function collectionOf(choice: MilvusChoice, version: string): string {
+  return `${choice.collectionPrefix ?? 'kestrel_items'}_${version.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 255);
 }

@@ -2,14 +2,16 @@
 // catalog, two models are trained from it with `kestrel train --from-bus`, and a core with
 // --models answers /v1/recommendations, /v1/candidates, /similar, /popular and /metrics over HTTP,
 // picks up new events per request, hides hidden items after a refresh, and swaps models live.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
 import type { Event } from '../../core/domain/event.ts';
 import { decodeSlate, SLATE_CONTENT_TYPE, slateFromJson } from '../../core/domain/slate.ts';
-import { openRegistry } from '../../core/models/index.ts';
+import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { openRegistry, VERSIONS_DIR } from '../../core/models/index.ts';
+import { dropMilvusCollections, openMilvusIndex } from '../../core/retrieval/milvus-index.ts';
 import { openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { startCore } from '../../core/server.ts';
@@ -304,6 +306,50 @@ describe('serving on Milvus', () => {
       await milvus.close();
     }
   }, 120_000);
+});
+
+describe('model versions on Milvus', () => {
+  it("drops the collections of the registry's retired versions after a swap, keeping the serving and the replaced one", async () => {
+    const address = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
+    const prefix = `kestrel_swap_${process.pid}`;
+    const registry = await openRegistry(models);
+    const serving = (await registry.current()) ?? '';
+    const other = versions.find((v) => v !== serving) ?? '';
+    // A third version of this registry (a copy of a trained one), whose collection a replica made earlier.
+    const retired = `20000101T000000Z-${process.pid.toString(16).padStart(8, '0').slice(-8)}`;
+    cpSync(join(models, VERSIONS_DIR, serving), join(models, VERSIONS_DIR, retired), { recursive: true });
+    const name = (v: string) => `${prefix}_${v.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    const stale = await openMilvusIndex({ address, collection: name(retired), dim: 4 });
+    await stale.close();
+    const logs: string[] = [];
+    const host = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
+      index: { kind: 'milvus', address, collectionPrefix: prefix }, modelPollMs: 0, refreshMs: 0, log: (line) => logs.push(line),
+      config: DEFAULT_ENGINE_CONFIG,
+    });
+    const collections = async () => {
+      const client = new MilvusClient({ address, logLevel: 'error' });
+      try {
+        return new Set((await client.showCollections()).data.map((c) => c.name).filter((n) => n.startsWith(`${prefix}_`)));
+      } finally {
+        await client.closeConnection();
+      }
+    };
+    try {
+      expect(host.engine?.version).toBe(serving);
+      await registry.rollback(other, 'serving test: drop retired collections');
+      await host.checkNow();
+      expect(host.engine?.version).toBe(other);
+      await expect.poll(async () => (await collections()).has(name(retired)), { timeout: 30_000, interval: 250 }).toBe(false);
+      expect(await collections()).toEqual(new Set([name(serving), name(other)]));
+      expect(logs.join('\n')).toContain(`dropped the Milvus collections of retired models: ${name(retired)}`);
+    } finally {
+      await host.close();
+      await registry.rollback(serving, 'serving test: restore');
+      rmSync(join(models, VERSIONS_DIR, retired), { recursive: true, force: true });
+      await dropMilvusCollections(address, [name(serving), name(other), name(retired)]);
+    }
+  }, 180_000);
 });
 
 describe('engine settings', () => {
