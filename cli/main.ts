@@ -9,10 +9,11 @@ import { startCommand } from './commands/start.ts';
 import { trainCommand } from './commands/train.ts';
 import { recommendCommand } from './commands/recommend.ts';
 import { evaluateCommand } from './commands/evaluate.ts';
+import { servedJoinCommand } from './commands/served-join.ts';
 import { UsageError } from './command.ts';
 import type { Command } from './command.ts';
 
-const commands: Command[] = [startCommand, serveCommand, edgeCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand, trainCommand, evaluateCommand, recommendCommand];
+const commands: Command[] = [startCommand, serveCommand, edgeCommand, infraCommand, doctorCommand, generateCommand, importCommand, exportCommand, trainCommand, servedJoinCommand, evaluateCommand, recommendCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
