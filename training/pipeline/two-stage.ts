@@ -27,6 +27,8 @@ import { buildRankerRows, ROW_SAMPLED } from '../features/ranker-rows.ts';
 import type { MatmulBackend } from '../nn/index.ts';
 import { SILENT } from '../progress.ts';
 import type { TrainingObserver } from '../progress.ts';
+import { chooseBlendWeight } from '../ranker/blend.ts';
+import type { BlendChoice } from '../ranker/blend.ts';
 import { candidateRows } from '../ranker/inputs.ts';
 import type { ScoringRows } from '../ranker/inputs.ts';
 import { trainWideAndDeep } from '../ranker/train.ts';
@@ -55,6 +57,12 @@ export interface TwoStageOptions {
    * thousand items, the most popular ones beyond that) or item-kNN cosine. Default EASE.
    */
   coVisitation?: 'ease' | 'item-knn';
+  /**
+   * Blend the ranker's click logit with the co-visitation score, weighted by what ranks the
+   * ranker's validation lists best (training/ranker/blend.ts; 0 when the blend does not help
+   * there). Default true.
+   */
+  blend?: boolean;
   observer?: TrainingObserver;
 }
 
@@ -72,7 +80,7 @@ export interface TwoStageModel {
   retrieval: Recommender;
   pipeline: Recommender;
   /** Ranker rows in all, and how many of them came from logged impressions. */
-  report: { twoTower: TwoTowerResult; ranker: TrainReport; rankerRows: number; impressionRows: number; positives: number; seconds: number };
+  report: { twoTower: TwoTowerResult; ranker: TrainReport; blend?: BlendChoice; rankerRows: number; impressionRows: number; positives: number; seconds: number };
 }
 
 const DEFAULT_CANDIDATES = 100;
@@ -140,6 +148,16 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
     ...options.ranker,
     onEpoch: (e) => observer.epochEnd('ranker', `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validLoss.toFixed(4)}, click AUC ${e.validClickAuc.toFixed(4)} (${(e.ms / 1000).toFixed(1)}s)`),
   });
+  // The blend weight from the same validation lists that stopped the ranker (never the caller's test rows).
+  let blend: BlendChoice | undefined;
+  if (options.blend ?? true) {
+    const from = ranker.report.trainRows;
+    const valid = Int32Array.from({ length: rankerRows.length - from }, (_, j) => from + j);
+    const logits = ranker.model.logits(rankerRows, valid);
+    blend = chooseBlendWeight(rankerRows, from, rankerRows.length, logits, ranker.model.blend.feature, DENSE_SIZE, ranker.model.scoreWeights, options.k ?? 10);
+    ranker.model.blend.weight = blend.weight;
+    observer.epochEnd('ranker', `blend with the co-visitation score: weight ${blend.weight} (validation NDCG@${options.k ?? 10} ${Object.entries(blend.validNdcg).map(([w, v]) => `${w}: ${v.toFixed(4)}`).join(', ')}; ${blend.lists} lists)`);
+  }
 
   // Serving: the same models over every training row.
   const generator = new CandidateGenerator(twoTower.model.embedItems(), twoTower.model.config.dim, fitItemItem(dataset, positives, coVisitation));
@@ -162,7 +180,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   };
   return {
     twoTower: twoTower.model, ranker: ranker.model, generator, features, retrieval, pipeline, candidates, coVisitation,
-    report: { twoTower, ranker: ranker.report, rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
+    report: { twoTower, ranker: ranker.report, ...(blend ? { blend } : {}), rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
   };
 }
 

@@ -16,10 +16,11 @@
 
 import { Xoshiro128 } from '../../core/domain/random.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { DENSE_SIZE } from '../features/feature-state.ts';
+import { DENSE_INDEX, DENSE_SIZE } from '../features/feature-state.ts';
 import type { NetworkInputs, NetworkSpec } from '../models/spec.ts';
 import { Dense, EmbeddingBag, Relu, typescriptMatmul } from '../nn/index.ts';
 import type { MatmulBackend } from '../nn/index.ts';
+import { withLinearSkip } from './blend.ts';
 import { InputBuilder, RANKER_INPUTS, RANKER_OUTPUT } from './inputs.ts';
 import type { RankerVocabulary, ScoringRows } from './inputs.ts';
 import { OBJECTIVES, combineLogits } from './objectives.ts';
@@ -88,6 +89,11 @@ export class WideAndDeep {
   /** Per dense feature: mean and std over the training rows. */
   readonly mean = new Float32Array(DENSE_SIZE);
   readonly std = new Float32Array(DENSE_SIZE).fill(1);
+  /**
+   * The click logit plus `weight` × the raw dense feature `feature` (./blend.ts): 0 while
+   * training, set afterwards from the validation lists. Serving gets it inside ranker.onnx.
+   */
+  blend = { feature: DENSE_INDEX.coVisitationScore, weight: 0 };
 
   constructor(vocabulary: RankerVocabulary, wideBuckets: number, options: WideAndDeepOptions = {}) {
     const o = resolveOptions(options);
@@ -155,6 +161,10 @@ export class WideAndDeep {
     if (!wideInput) throw new RangeError(`no input for the wide bag '${RANKER_INPUTS.wide}'`);
     const wide = this.wide.forward(wideInput.ids, wideInput.mask, batch, wideInput.length);
     for (let k = 0; k < x.length; k++) x[k] = (x[k] ?? 0) + (wide[k] ?? 0);
+    const { feature, weight } = this.blend;
+    if (weight !== 0 && inputs.dense) {
+      for (let b = 0; b < batch; b++) x[b * OBJECTIVES.length] = (x[b * OBJECTIVES.length] ?? 0) + weight * (inputs.dense[b * DENSE_SIZE + feature] ?? 0);
+    }
     return x;
   }
 
@@ -266,13 +276,14 @@ export class WideAndDeep {
    * The serving network. Inputs are the raw dense features: the standardisation is folded into the
    * first layer (rows of W for dense input j scaled by 1/std_j, and b −= Σ_j mean_j/std_j · W_j),
    * so ranker.onnx needs no preprocessing beyond `candidateRows`. Output: the two logits
-   * (click, engagement), combined by `combineLogits` on the caller's side.
+   * (click, engagement), combined by `combineLogits` on the caller's side; the blend is folded in
+   * as an exact linear path through the hidden layers (`withLinearSkip`).
    */
   toSpec(): NetworkSpec {
     const layers = this.layers.map((layer, l) => layer.toSpec(l < this.relus.length ? 'relu' : 'none'));
     const first = layers[0];
+    const offset = this.bags.reduce((w, b) => w + b.bag.dim, 0);
     if (first) {
-      const offset = this.bags.reduce((w, b) => w + b.bag.dim, 0);
       for (let j = 0; j < DENSE_SIZE; j++) {
         const mean = this.mean[j] ?? 0;
         const std = this.std[j] ?? 1;
@@ -287,7 +298,7 @@ export class WideAndDeep {
     return {
       bags: this.bags.map(({ name, bag }) => bag.toSpec(name)),
       dense: { name: RANKER_INPUTS.dense, size: DENSE_SIZE },
-      layers,
+      layers: withLinearSkip(layers, offset + this.blend.feature, 0, this.blend.weight),
       wide: this.wide.toSpec(RANKER_INPUTS.wide),
       output: 'none',
       outputName: RANKER_OUTPUT,

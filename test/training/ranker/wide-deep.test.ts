@@ -72,6 +72,30 @@ describe('Wide&Deep ranker on the synthetic dataset', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('with a retrieval blend, still exports the logits it computes', () => {
+    const plain = trainWideAndDeep(dataset, { ...rows, length: 3000 }, WIDE_BUCKETS, { ...OPTIONS, maxEpochs: 1 }).model;
+    plain.blend.weight = 0.7;
+    // A co-visitation score on every row (the synthetic rows have none).
+    const dense = rows.dense.slice();
+    for (let r = 0; r < rows.length; r++) dense[r * DENSE_SIZE + DENSE_INDEX.coVisitationScore] = Math.sin(r);
+    const withCv = { ...rows, dense };
+    const sample = test.subarray(0, 400);
+    const own = plain.logits(withCv, sample);
+    const spec = plain.toSpec();
+    const inputs = new InputBuilder(plain.vocabulary).build(withCv, sample, 0, sample.length);
+    const reference = forwardNetwork(spec, inputs);
+    let worst = 0;
+    for (let k = 0; k < own.length; k++) worst = Math.max(worst, Math.abs((reference[k] ?? 0) - (own[k] ?? 0)));
+    expect(worst).toBeLessThan(1e-5);
+    // The blend moves the click logit by 0.7 × the co-visitation score.
+    plain.blend.weight = 0;
+    const unblended = plain.logits(withCv, sample);
+    const k = 5;
+    const r = sample[k] ?? 0;
+    expect((own[2 * k] ?? 0) - (unblended[2 * k] ?? 0)).toBeCloseTo(0.7 * (dense[r * DENSE_SIZE + DENSE_INDEX.coVisitationScore] ?? 0), 4);
+    expect(own[2 * k + 1]).toBe(unblended[2 * k + 1]);
+  });
+
   it('runs as ranker.onnx on onnxruntime-node with the same logits', async () => {
     const sample = test.subarray(0, 300);
     const inputs = new InputBuilder(model.vocabulary).build(rows, sample, 0, sample.length);
