@@ -18,12 +18,6 @@ const FEATURES_PER_USER = 3;
 const MAX_GENRES = 6;
 export const RANKER_WIDE_BUCKETS = 1 << 18;
 export const RANKER_SEED = 42;
-const USERS = RANKER_USERS;
-const ITEMS = RANKER_ITEMS;
-const GENRES = RANKER_GENRES;
-const USER_FEATURES = RANKER_USER_FEATURES;
-const WIDE_BUCKETS = RANKER_WIDE_BUCKETS;
-const SEED = RANKER_SEED;
 
 /** xorshift32 integers in [0, n), deterministic so runs compare like with like. */
 function randomInts(count: number, n: number, seed: number): Int32Array {
@@ -40,21 +34,21 @@ function csr(rowLengths: readonly number[], values: Int32Array): { offsets: Int3
 }
 
 export function rankerVocabulary(): RankerVocabulary {
-  const genreCounts = Array.from(randomInts(ITEMS, 3, SEED), (g, i) => (i === 0 ? MAX_GENRES : g + 1));
+  const genreCounts = Array.from(randomInts(RANKER_ITEMS, 3, RANKER_SEED), (g, i) => (i === 0 ? MAX_GENRES : g + 1));
   return {
-    users: USERS,
-    items: ITEMS,
-    categories: GENRES,
-    userFeatures: USER_FEATURES,
-    itemCategories: csr(genreCounts, randomInts(ITEMS * MAX_GENRES, GENRES, SEED + 1)),
-    userFeatureRows: csr(Array.from({ length: USERS }, () => FEATURES_PER_USER), randomInts(USERS * FEATURES_PER_USER, USER_FEATURES, SEED + 2)),
+    users: RANKER_USERS,
+    items: RANKER_ITEMS,
+    categories: RANKER_GENRES,
+    userFeatures: RANKER_USER_FEATURES,
+    itemCategories: csr(genreCounts, randomInts(RANKER_ITEMS * MAX_GENRES, RANKER_GENRES, RANKER_SEED + 1)),
+    userFeatureRows: csr(Array.from({ length: RANKER_USERS }, () => FEATURES_PER_USER), randomInts(RANKER_USERS * FEATURES_PER_USER, RANKER_USER_FEATURES, RANKER_SEED + 2)),
   };
 }
 
 /** The inputs of `n` candidate items for one user, padded as InputBuilder pads them. */
 export function rankerCandidates(v: RankerVocabulary, n: number): NetworkInputs {
   const user = 17;
-  const items = randomInts(n, v.items, SEED + 3);
+  const items = randomInts(n, v.items, RANKER_SEED + 3);
   items[0] = 0; // the item with MAX_GENRES genres
   const wideLength = MAX_GENRES + 1 + FEATURES_PER_USER * MAX_GENRES;
   const bag = (length: number) => ({ ids: new Int32Array(n * length), mask: new Float32Array(n * length), length });
@@ -65,7 +59,7 @@ export function rankerCandidates(v: RankerVocabulary, n: number): NetworkInputs 
     [RANKER_INPUTS.userFeatures]: bag(FEATURES_PER_USER),
     [RANKER_INPUTS.wide]: bag(wideLength),
   };
-  const hashes = randomInts(n * wideLength, WIDE_BUCKETS, SEED + 4);
+  const hashes = randomInts(n * wideLength, RANKER_WIDE_BUCKETS, RANKER_SEED + 4);
   const put = (name: string, row: number, slot: number, id: number): void => {
     const b = bags[name];
     if (b === undefined) return;
@@ -84,5 +78,5 @@ export function rankerCandidates(v: RankerVocabulary, n: number): NetworkInputs 
     const crosses = genres + 1 + FEATURES_PER_USER * genres;
     for (let k = 0; k < crosses; k++) put(RANKER_INPUTS.wide, r, k, hashes[r * wideLength + k] ?? 0);
   }
-  return { batch: n, bags, dense: randomMatrix(n * DENSE_SIZE, SEED + 5) };
+  return { batch: n, bags, dense: randomMatrix(n * DENSE_SIZE, RANKER_SEED + 5) };
 }

@@ -18,7 +18,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { compatibilityDate, serveInWorkerd, startEdgeRuntime } from '../../cli/edge-runtime.ts';
 import type { EdgeRuntime, WorkerdServer } from '../../cli/edge-runtime.ts';
@@ -30,6 +29,8 @@ import type { RerankInput, RerankOptions } from '../../core/domain/rerank.ts';
 import { l2Normalize } from '../../core/domain/vectors.ts';
 import { loadWasmKernels } from '../../core/kernels/wasm.ts';
 import { WasmReranker } from '../../wasm/index.ts';
+import { startCoreProcess } from '../core-process.ts';
+import type { CoreProcess } from '../core-process.ts';
 import { closedLoop } from '../http-load.ts';
 import type { LoadResult } from '../http-load.ts';
 import { time } from '../harness.ts';
@@ -70,7 +71,6 @@ function rows(name: string, t: { median: number; p99: number }): BenchRow[] {
   ];
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Generated once into the OS temp dir and reused by later runs (the model too). */
 const DATASET = { users: 3000, items: 400, events: 45_000, seed: 7 };
 const CORE_DATA = join(tmpdir(), `kestrel-bench-edge-${DATASET.users}u-${DATASET.items}i-${DATASET.events}e-s${DATASET.seed}`);
@@ -99,31 +99,11 @@ async function ensureCoreData(): Promise<void> {
   for (const argv of steps) if ((await main(argv)) !== 0) throw new Error(`kestrel ${argv.join(' ')} failed`);
 }
 
-/** `kestrel serve` on the generated data, in its own process (its CPU is not the load generator's). */
-async function startCore(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/kestrel.js'), 'serve', '--port', '0', '--data', CORE_DATA], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 300_000;
-  while (!output.includes('Press Ctrl-C to stop.')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kestrel serve did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
-  while ((await fetch(`${url}/v1/candidates/u0?n=10`).catch(() => undefined))?.status !== 200) {
-    if (Date.now() > deadline) throw new Error(`kestrel serve never served a slate:\n${output}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return { url, child };
+/** `kestrel serve` on the generated data, once it serves a slate. */
+function startCore(): Promise<CoreProcess> {
+  return startCoreProcess(['--data', CORE_DATA], async (url) => (await fetch(`${url}/v1/candidates/u0?n=10`)).status === 200);
 }
 
-/**
- * The same trivial Worker under `wrangler dev`, for what its proxy costs on this machine (what
- * `kestrel start` ran before cli/edge-runtime.ts).
- */
 async function startWranglerDev(dir: string, date: string): Promise<{ url: string; child: ChildProcess }> {
   await writeFile(join(dir, 'index.js'), TRIVIAL_WORKER);
   await writeFile(join(dir, 'wrangler.toml'), `name = "trivial"\nmain = "index.js"\ncompatibility_date = "${date}"\n`);
@@ -227,7 +207,7 @@ async function httpBench(notes: Record<string, string | number>): Promise<BenchR
     await trivial?.close();
     await edge?.close();
     await rm(wranglerDir, { recursive: true, force: true });
-    await stopProcess(core.child);
+    await core.stop();
     await rm(stateDir, { recursive: true, force: true });
   }
 }

@@ -18,12 +18,6 @@ import { RANKER_GENRES, RANKER_ITEMS, RANKER_SEED, RANKER_USER_FEATURES, RANKER_
 import type { BenchRow, BenchSuite, Timing } from '../harness.ts';
 
 const CANDIDATES = 1000;
-const USERS = RANKER_USERS;
-const ITEMS = RANKER_ITEMS;
-const GENRES = RANKER_GENRES;
-const USER_FEATURES = RANKER_USER_FEATURES;
-const WIDE_BUCKETS = RANKER_WIDE_BUCKETS;
-const SEED = RANKER_SEED;
 const WARMUP = 10;
 const RUNS = 200;
 
@@ -39,15 +33,15 @@ export const suite: BenchSuite = {
   description: `rank ${CANDIDATES.toLocaleString('en')} candidates with an ml-100k-shaped Wide&Deep ranker (one call = one user's candidates)`,
   async run(notes) {
     const v = rankerVocabulary();
-    const model = new WideAndDeep(v, WIDE_BUCKETS, { seed: SEED });
+    const model = new WideAndDeep(v, RANKER_WIDE_BUCKETS, { seed: RANKER_SEED });
     const spec = model.toSpec();
     const bytes = exportNetwork(spec);
     const inputs = rankerCandidates(v, CANDIDATES);
     const d = WIDE_AND_DEEP_DEFAULTS;
     Object.assign(notes, {
       candidates: CANDIDATES,
-      network: `bags user ${USERS + 1}×${d.userDim}, item ${ITEMS + 1}×${d.itemDim}, genres ${GENRES}×${d.categoryDim}, user features ${USER_FEATURES}×${d.userFeatureDim}; ` +
-        `dense ${DENSE_SIZE}; layers ${spec.layers.map((l) => `${l.inputs}→${l.outputs}`).join(', ')}; wide ${WIDE_BUCKETS}×2; ranker.onnx ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`,
+      network: `bags user ${RANKER_USERS + 1}×${d.userDim}, item ${RANKER_ITEMS + 1}×${d.itemDim}, genres ${RANKER_GENRES}×${d.categoryDim}, user features ${RANKER_USER_FEATURES}×${d.userFeatureDim}; ` +
+        `dense ${DENSE_SIZE}; layers ${spec.layers.map((l) => `${l.inputs}→${l.outputs}`).join(', ')}; wide ${RANKER_WIDE_BUCKETS}×2; ranker.onnx ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`,
       padding: Object.entries(inputs.bags).map(([name, b]) => `${name} ${b.length}`).join(', '),
       protocol: `p50/p99 of ${RUNS} sequential calls after ${WARMUP} warm-up calls; calls_per_s = 1000 / p50`,
     });
@@ -66,7 +60,7 @@ export const suite: BenchSuite = {
 
     result.push(...rows('ts (forwardNetwork)', await timed(() => forwardNetwork(spec, inputs))));
 
-    const wasm = new WideAndDeep(v, WIDE_BUCKETS, { seed: SEED, backend: await createWasmMatmul('release') });
+    const wasm = new WideAndDeep(v, RANKER_WIDE_BUCKETS, { seed: RANKER_SEED, backend: await createWasmMatmul('release') });
     notes.wasm = 'wasm (Ranker port): ranker.onnx read back, dense layers on the WASM SIMD gemm, pooling in TypeScript; wasm (training model): WideAndDeep.forward, same shapes, pooling in the WASM kernel too';
     result.push(...rows('wasm (training model)', await timed(() => wasm.forward(inputs))));
     return result;

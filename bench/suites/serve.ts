@@ -7,14 +7,14 @@
 // ml-100k is read from ../shared/datasets/ml-100k (or $KESTREL_ML100K), imported into a core data
 // folder under the OS temp dir and trained from there once (`kestrel train --from-bus`); later runs
 // reuse that model. The load generator shares the machine's two cores with the server.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { main } from '../../cli/main.ts';
+import { startCoreProcess } from '../core-process.ts';
+import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
@@ -34,33 +34,10 @@ async function ensureModel(): Promise<void> {
   if ((await main(['train', '--from-bus', '--data', DATA, '--out', join(DATA, 'models')])) !== 0) throw new Error('kestrel train failed');
 }
 
-async function startServer(extra: string[]): Promise<{ url: string; child: ChildProcess }> {
+function startServer(extra: string[]): Promise<CoreProcess> {
   const config = join(DATA, 'bench-serving.json');
   writeFileSync(config, JSON.stringify(CONFIG));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/kestrel.js'), 'serve', '--port', '0', '--data', DATA, '--serving-config', config, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 300_000;
-  while (!output.includes('Press Ctrl-C to stop.')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kestrel serve did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
-  for (;;) {
-    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
-    if (ready) return { url, child };
-    if (Date.now() > deadline) throw new Error(`kestrel serve never became ready:\n${output}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGINT');
-  await exited;
+  return startCoreProcess(['--data', DATA, '--serving-config', config, ...extra], async (url) => (await fetch(`${url}/readyz`)).status === 200);
 }
 
 interface Level {
@@ -128,7 +105,8 @@ export const suite: BenchSuite = {
     if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
     else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     for (const index of indexes) {
-      const { url, child } = await startServer(index.args);
+      const core = await startServer(index.args);
+      const { url } = core;
       try {
         await load(url, 4, 3);
         for (const c of LEVELS) {
@@ -144,7 +122,7 @@ export const suite: BenchSuite = {
         }
         for (const [stage, mean] of await stageMeans(url)) rows.push({ name: `${index.name}-stage:${stage}`, metric: 'mean_ms', value: mean * 1000, unit: 'ms' });
       } finally {
-        await stop(child);
+        await core.stop();
       }
     }
     notes.dataset = `ml-100k (${DATASET}), model trained with kestrel train --from-bus, data in ${DATA}`;
