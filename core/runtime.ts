@@ -3,6 +3,7 @@
 // feeds the catalog from the bus. `kestrel serve` and `kestrel start` both run on this.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ISocketFactory } from 'kafkajs';
 import type { ApiKey } from './api/auth.ts';
 import { parseApiKeys } from './api/auth.ts';
 import type { CoreServices, ReadinessCheck } from './api/app.ts';
@@ -25,8 +26,11 @@ import { DEFAULT_EVENT_TYPES } from './domain/event-types.ts';
 export interface RuntimeConfig {
   /** Default `KESTREL_DATA_DIR` or `.kestrel`. */
   dataDir?: string;
-  /** Use Kafka instead of the embedded log; the spool lives in `<dataDir>/spool`. */
-  kafka?: { brokers: string[]; topic?: string };
+  /**
+   * Use Kafka instead of the embedded log; the spool lives in `<dataDir>/spool`. `socketFactory`
+   * is handed to kafkajs as is: for tests that reach the broker through a proxy they can cut.
+   */
+  kafka?: { brokers: string[]; topic?: string; socketFactory?: ISocketFactory };
   /** Create users and items that events name before the catalog does. Default true. */
   createUnknown?: boolean;
   log?: (line: string) => void;
@@ -62,9 +66,10 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
   mkdirSync(paths.dir, { recursive: true });
   const catalog = openSqliteCatalog(paths.catalog);
   let busError: unknown;
+  const logBusError = (error: unknown) => log(`kestrel core: event bus: ${error instanceof Error ? error.message : String(error)}`);
   const onError = (error: unknown) => {
     busError = error;
-    log(`kestrel core: event bus: ${error instanceof Error ? error.message : String(error)}`);
+    logBusError(error);
   };
   let bus: EventBus;
   let kafka: KafkaBus | undefined;
@@ -77,7 +82,13 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       positions = logPositions(logBus);
       bus = logBus;
     } else {
-      kafka = await openKafkaBus({ brokers: config.kafka.brokers, topic: config.kafka.topic, spoolDir: join(paths.dir, 'spool'), onError });
+      const { brokers, topic, socketFactory } = config.kafka;
+      kafka = await openKafkaBus({
+        brokers, topic, spoolDir: join(paths.dir, 'spool'), onError, ...(socketFactory ? { kafka: { socketFactory } } : {}),
+        // Kafka away: the spool holds the events and the 'event-bus' check says so until it drains.
+        // Not the projector's failure, which would keep /readyz at 503 after Kafka returned.
+        onTransientError: logBusError,
+      });
       bus = kafka;
     }
   } catch (error) {

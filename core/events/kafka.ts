@@ -11,7 +11,10 @@
 // timed out may still have been written, and is replayed from the spool): at-least-once,
 // consumers dedupe by `Event.id`, which the Event contract makes the idempotency key.
 //
-// Subscribers read Kafka only: spooled events become visible once drained.
+// Subscribers read Kafka only: spooled events become visible once drained. An offset commit that
+// fails because Kafka is away resolves anyway (reported to `onTransientError`), unlike the port's
+// "resolves once durable": rejecting would stop the subscription for good, and an uncommitted
+// batch is only delivered again, which at-least-once allows.
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Consumer, KafkaConfig, Message, Producer } from 'kafkajs';
 import type { Event } from '../domain/event.ts';
@@ -38,7 +41,14 @@ export interface KafkaBusOptions {
   sendTimeoutMs?: number;
   /** Pause between the drainer's attempts while Kafka is away. Default 1,000 ms. */
   retryMs?: number;
+  /** A subscription's handler failed and that consumer stopped; also what `onTransientError` defaults to. */
   onError?: (error: unknown) => void;
+  /**
+   * Kafka unreachable or slow, and nothing lost: a batch went to the spool (no ack within
+   * `sendTimeoutMs`), a drain attempt failed and will be retried, or an offset commit failed and
+   * those events will be delivered again. Default `onError`.
+   */
+  onTransientError?: (error: unknown) => void;
 }
 
 export interface KafkaBus extends EventBus {
@@ -64,6 +74,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** kafkajs's own test for an error its consumer restarts on: retries ran out, or the root cause is retriable. */
+function retriable(error: unknown): boolean {
+  let cause = error;
+  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  return (error instanceof Error && error.name === 'KafkaJSNumberOfRetriesExceeded') || (cause as { retriable?: unknown } | undefined)?.retriable === true;
+}
+
 const toMessage = (event: Event, value: Buffer = encodeEvent(event)): Message => ({ key: event.userId, value });
 
 export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> {
@@ -71,6 +88,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   const sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
   const retryMs = options.retryMs ?? 1_000;
   const onError = options.onError ?? (() => undefined);
+  const onTransientError = options.onTransientError ?? onError;
   const kafka = new Kafka({
     clientId: options.clientId ?? 'kestrel-core',
     brokers: options.brokers,
@@ -171,7 +189,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
             for (const p of batch) p.resolve();
             continue;
           } catch (error) {
-            onError(error);
+            onTransientError(error);
             dropProducer();
             kafkaUp = false;
             spooling = true;
@@ -233,7 +251,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
         notifyProgress();
         await spool.deleteBefore(drained);
       } catch (error) {
-        onError(error);
+        onTransientError(error);
         kafkaUp = false;
         notifyProgress();
         dropProducer();
@@ -282,7 +300,16 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       async commit(deliveries) {
         const positions = commitPositions(deliveries);
         if (positions.size === 0) return;
-        await consumer.commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) })));
+        try {
+          await consumer.commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) })));
+        } catch (error) {
+          // Kafka unreachable or the group rebalancing. Thrown, it would stop this consumer for
+          // good (a single core has no other member). Not thrown, the consumer goes on: a later
+          // commit covers these offsets, or after kafkajs restarts the consumer they are delivered
+          // again, which at-least-once allows (subscribers dedupe by `Event.id`).
+          if (!retriable(error)) throw error;
+          onTransientError(error);
+        }
       },
       async close() {
         consumers.delete(consumer);

@@ -4,94 +4,42 @@
 // and restores the proxy. While it is cut, publishes keep being acknowledged from the spool;
 // afterwards every acknowledged event is in Kafka, each user's events in order.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import type { ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import type { Delivery } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import type { KafkaBus } from '../../core/events/kafka.ts';
+import { CuttableProxy } from '../support/cuttable-proxy.ts';
 
 const broker = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]?.trim() ?? '127.0.0.1:9092';
-const [brokerHost = '127.0.0.1', brokerPort = '9092'] = broker.split(':');
 const run = randomUUID().slice(0, 8);
 const BATCH = 100;
 const USERS = 40;
 
-/** A TCP proxy to the broker that can be cut (every connection dropped, new ones reset) and restored. */
-class CuttableProxy {
-  up = true;
-  readonly #sockets = new Set<Socket>();
-  readonly server: Server = createServer((client) => {
-    if (!this.up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect({ host: brokerHost, port: Number(brokerPort) });
-    for (const s of [client, upstream]) {
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  cut(): void {
-    this.up = false;
-    for (const s of this.#sockets) s.destroy();
-  }
-
-  restore(): void {
-    this.up = true;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-const proxy = new CuttableProxy();
-let proxyPort = 0;
+const proxy = CuttableProxy.forTestBroker();
 const root = await mkdtemp(join(tmpdir(), 'kestrel-outage-'));
 const topics: string[] = [];
-
-/** Every connection kafkajs opens goes to the proxy, whatever broker address it was told. */
-const viaProxy: ISocketFactory = ({ onConnect }) => {
-  const socket = connect({ host: '127.0.0.1', port: proxyPort }, onConnect);
-  socket.setKeepAlive(true, 30_000);
-  return socket;
-};
 
 function openBus(name: string): Promise<KafkaBus> {
   const topic = `kestrel-outage-${name}-${run}`;
   if (!topics.includes(topic)) topics.push(topic);
   return openKafkaBus({
-    brokers: [`127.0.0.1:${proxyPort}`],
+    brokers: [`127.0.0.1:${proxy.port}`],
     topic,
     partitions: 3,
     spoolDir: join(root, name),
     sendTimeoutMs: 3_000,
     retryMs: 200,
-    kafka: { socketFactory: viaProxy },
+    kafka: { socketFactory: proxy.socketFactory },
   });
 }
 
 beforeAll(async () => {
-  proxyPort = await proxy.listen();
+  await proxy.listen();
 });
 
 afterAll(async () => {
