@@ -13,6 +13,7 @@ import { app } from '../../edge/app.ts';
 import { EXPERIMENTS_ENTRY, forgetExperiments } from '../../edge/experiments.ts';
 import type { RecommendationsResponse } from '../../edge/recommend.ts';
 import { TEST_CORE_API_KEY } from './core-key.ts';
+import { waitForCoreUser } from './core-users.ts';
 
 const coreUrl = inject('coreUrl');
 const keyedCoreUrl = inject('keyedCoreUrl');
@@ -154,12 +155,7 @@ describe("the edge's key to the core", () => {
     const res = await call('/v1/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) }, asEdge);
     expect(res.status).toBeLessThan(300);
     // The outbox delivers in the background (waitUntil, or the alarm): poll the core, with the key.
-    let status = 0;
-    for (let i = 0; i < 100 && status !== 200; i++) {
-      status = (await fetch(`${keyedCoreUrl}/v1/users/${encodeURIComponent(userId)}`, { headers: { authorization: `Bearer ${TEST_CORE_API_KEY}` } })).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(status).toBe(200);
+    expect(await waitForCoreUser(keyedCoreUrl, userId, { authorization: `Bearer ${TEST_CORE_API_KEY}` })).toBe(200);
     expect((await fetch(`${keyedCoreUrl}/v1/users/${encodeURIComponent(userId)}`)).status).toBe(401);
   });
 });

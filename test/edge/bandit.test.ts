@@ -23,6 +23,7 @@ import type { RecommendationsResponse } from '../../edge/recommend.ts';
 import { sessionRerankInput } from '../../edge/recommend.ts';
 import { readSlate, slateKey } from '../../edge/slate-cache.ts';
 import { slateRerankOptions } from '../../edge/slate-rerank.ts';
+import { waitForCoreUser } from './core-users.ts';
 
 const coreUrl = inject('coreUrl');
 
@@ -31,7 +32,6 @@ const BANDIT_VARS: Partial<Env> = { BANDIT_CACHE_MS: '0', BANDIT_TIMEOUT_MS: '20
 const EXPLORE_SHARE = 0.25;
 const EXPERIMENTS = JSON.stringify([{ id: 'bandit', arms: [{ name: 'explore', weight: 1, params: { mmrLambda: 1, exploreShare: EXPLORE_SHARE } }] }]);
 /** How long a test waits for the core's projector to store what the bus took (not asserted on). */
-const ARRIVAL_WAIT_MS = 15_000;
 
 interface Answer<T> {
   status: number;
@@ -73,17 +73,6 @@ function noBackground(): (p: Promise<unknown>) => void {
   return (p) => void p.catch(() => undefined);
 }
 
-/** Waits until the core knows `userId` (created by the projector from the events that name it). */
-async function waitForCoreUser(userId: string): Promise<number> {
-  const deadline = Date.now() + ARRIVAL_WAIT_MS;
-  let status = 0;
-  while (Date.now() < deadline) {
-    status = (await fetch(`${coreUrl}/v1/users/${encodeURIComponent(userId)}`)).status;
-    if (status === 200) return status;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return status;
-}
 
 describe('the bandit state at the edge', () => {
   it('starts every item at the Beta(1, 30) prior and spreads items over the shards', () => {
@@ -247,7 +236,7 @@ describe('the bandit state at the edge', () => {
       const after = await counts(item);
       expect(after.impressions).toBeCloseTo(before.impressions, 3);
       expect(after.clicks).toBeCloseTo(before.clicks, 3);
-      expect(await waitForCoreUser(u)).toBe(200);
+      expect(await waitForCoreUser(coreUrl, u)).toBe(200);
       const again = await fetch(`${coreUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: posted }) });
       expect((await again.json<{ results: { status: string }[] }>()).results.map((r) => r.status)).toEqual(['duplicate', 'duplicate', 'duplicate']);
     });

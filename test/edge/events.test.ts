@@ -19,6 +19,7 @@ import { sessionRerankInput } from '../../edge/recommend.ts';
 import type { SessionState } from '../../edge/session.ts';
 import { readSlate, slateKey } from '../../edge/slate-cache.ts';
 import { slateRerankOptions } from '../../edge/slate-rerank.ts';
+import { waitForCoreUser } from './core-users.ts';
 
 const coreUrl = inject('coreUrl');
 const deadCoreUrl = inject('deadCoreUrl');
@@ -26,7 +27,6 @@ const users = inject('users');
 
 const TEST_TIMEOUT_MS = '20000';
 /** How long a test waits for the core's projector to store what the bus took (not asserted on). */
-const ARRIVAL_WAIT_MS = 15_000;
 /** One arm, relevance order and no exploration: the order depends on the scores alone. */
 const EXPERIMENTS = JSON.stringify([{ id: 'session', arms: [{ name: 'relevance', weight: 1, params: { mmrLambda: 1, exploreShare: 0 } }] }]);
 
@@ -66,17 +66,6 @@ async function popularItems(n: number): Promise<string[]> {
   return (await res.json<{ items: { id: string }[] }>()).items.map((i) => i.id);
 }
 
-/** Waits until the core knows `userId` (created by the projector from the events that name it). */
-async function waitForCoreUser(userId: string): Promise<number> {
-  const deadline = Date.now() + ARRIVAL_WAIT_MS;
-  let status = 0;
-  while (Date.now() < deadline) {
-    status = (await fetch(`${coreUrl}/v1/users/${encodeURIComponent(userId)}`)).status;
-    if (status === 200) return status;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return status;
-}
 
 /** The core's answer per event when sent again directly: `duplicate` means it already had it. */
 async function coreStatuses(events: Event[]): Promise<string[]> {
@@ -100,7 +89,7 @@ describe('POST /v1/events at the edge', () => {
     expect(res.body).toMatchObject({ accepted: 3, duplicate: 0, rejected: 0, delivery: { delivered: 3, pending: 0 } });
     expect(res.body.results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'accepted']);
 
-    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await waitForCoreUser(coreUrl, u)).toBe(200);
     expect(await coreStatuses(events)).toEqual(['duplicate', 'duplicate', 'duplicate']);
 
     const stub = session(u);
@@ -171,7 +160,7 @@ describe('POST /v1/events at the edge', () => {
     expect(errorsOf(3)[0]?.message).toMatch(/^events\[3\]\.timestamp .*more than 24h in the future/);
     expect(errorsOf(4)[0]?.path).toMatch(/^events\[4\]/);
 
-    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await waitForCoreUser(coreUrl, u)).toBe(200);
     expect(await coreStatuses(good)).toEqual(['duplicate', 'duplicate']);
     expect((await session(u).recent()).map((e) => e.id)).toEqual(good.map((e) => e.id));
   });
@@ -225,7 +214,7 @@ describe('POST /v1/events at the edge', () => {
     await runDurableObjectAlarm(stub);
     expect(await stub.pending()).toEqual([]);
     expect(await runInDurableObject(stub, (_: SessionState, s) => s.storage.getAlarm())).toBeNull();
-    expect(await waitForCoreUser(u)).toBe(200);
+    expect(await waitForCoreUser(coreUrl, u)).toBe(200);
     expect(await coreStatuses([...events, later])).toEqual(['duplicate', 'duplicate', 'duplicate']);
   });
 });
