@@ -28,7 +28,10 @@ export type BatchHandler = (deliveries: readonly Delivery[]) => Promise<void>;
 export interface Subscription {
   /**
    * Records that everything up to and including these deliveries is processed: the group
-   * resumes after them. Resolves once the commit is durable.
+   * resumes after them. Resolves once the commit is durable, or, when the broker cannot take it
+   * right now (Kafka unreachable), once the failure is reported: the deliveries then come again
+   * (at-least-once, as after any consumer restart), which consumers absorb by deduplicating on
+   * `Event.id`. It rejects only on a fault that retrying would not mend.
    */
   commit(deliveries: readonly Delivery[]): Promise<void>;
   /** Stops delivery. Commits nothing: what was not committed is delivered again. */
