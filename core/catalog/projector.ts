@@ -4,8 +4,10 @@
 // on event id, so the effect is exactly once. The API path only publishes; this fills SQLite,
 // and replaying the log from the start (a new group) rebuilds it.
 import type { Delivery, EventBus, Subscription } from '../events/bus.ts';
+import { encodedDelivery } from '../events/log/bus.ts';
+import type { EncodedEvent } from '../events/log/bus.ts';
 import type { SegmentLog } from '../events/log/segment-log.ts';
-import type { AppendReport, InteractionStore } from './ports.ts';
+import type { AppendOptions, AppendReport, InteractionStore } from './ports.ts';
 
 export const DEFAULT_PROJECTOR_GROUP = 'catalog-projector';
 
@@ -21,8 +23,11 @@ export interface BusPositions {
 
 export interface ProjectorOptions {
   bus: EventBus;
-  /** The catalog's store, or `openAppendWorker(path)` to store off the event loop. */
-  store: Pick<InteractionStore, 'append'>;
+  /**
+   * The catalog's store, or `openAppendWorker(path)` to store off the event loop; a store with
+   * `appendEncoded` is handed the embedded log's records as bytes, undecoded.
+   */
+  store: Pick<InteractionStore, 'append'> & { appendEncoded?: (records: readonly EncodedEvent[], options: AppendOptions) => Promise<AppendReport> };
   group?: string;
   /** Create users and items that events name before the catalog does (items as stubs). Default true. */
   createUnknown?: boolean;
@@ -54,6 +59,17 @@ export function logPositions(bus: { log: SegmentLog }): BusPositions {
     head: async () => new Map([[0, bus.log.end]]),
     committed: async (group) => new Map([[0, (await bus.log.committed(group)) ?? bus.log.start]]),
   };
+}
+
+/** The log records behind every delivery, or undefined if any came from elsewhere. */
+function encodedAll(deliveries: readonly Delivery[]): EncodedEvent[] | undefined {
+  const out: EncodedEvent[] = [];
+  for (const d of deliveries) {
+    const e = encodedDelivery(d);
+    if (e === undefined) return undefined;
+    out.push(e);
+  }
+  return out;
 }
 
 interface Waiter {
@@ -100,7 +116,10 @@ export function createProjector(options: ProjectorOptions): Projector {
       group,
       onBatch: async (deliveries) => {
         try {
-          const report = await store.append(deliveries.map((d) => d.event), { createUnknown });
+          const encoded = store.appendEncoded === undefined ? undefined : encodedAll(deliveries);
+          const report = encoded === undefined || store.appendEncoded === undefined
+            ? await store.append(deliveries.map((d) => d.event), { createUnknown })
+            : await store.appendEncoded(encoded, { createUnknown });
           await (await subscribed).commit(deliveries);
           totals.batches++;
           for (const k of ['inserted', 'duplicates', 'erased', 'unknown', 'erasures', 'createdUsers', 'createdItems'] as const) totals[k] += report[k];

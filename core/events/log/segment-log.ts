@@ -55,7 +55,7 @@ interface Segment {
 }
 
 interface PendingAppend {
-  frames: Buffer[];
+  frames: readonly Buffer[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -71,6 +71,34 @@ export function frame(payload: Buffer): Buffer {
   out.writeUInt32LE(crc32(payload), 4);
   payload.copy(out, HEADER_BYTES);
   return out;
+}
+
+/**
+ * Frames UTF-8 JSON texts (or any strings) into one block, in order, and returns the frames as
+ * views into it: one allocation and no copies per record, where `frame` per payload costs two
+ * (the ingest path's events, 1,000 a request).
+ */
+export function frameTexts(texts: readonly string[]): Buffer[] {
+  let total = 0;
+  const lengths = texts.map((t) => {
+    const n = Buffer.byteLength(t, 'utf8');
+    if (n === 0 || n > MAX_RECORD_BYTES) throw new Error(`a log record holds 1 to ${MAX_RECORD_BYTES} bytes; this one has ${n}`);
+    total += HEADER_BYTES + n;
+    return n;
+  });
+  const block = Buffer.allocUnsafe(total);
+  const frames: Buffer[] = [];
+  let p = 0;
+  texts.forEach((t, i) => {
+    const n = lengths[i] as number;
+    const start = p + HEADER_BYTES;
+    block.write(t, start, n, 'utf8');
+    block.writeUInt32LE(n, p);
+    block.writeUInt32LE(crc32(block, start, start + n), p + 4);
+    frames.push(block.subarray(p, start + n));
+    p = start + n;
+  });
+  return frames;
 }
 
 /**
@@ -228,6 +256,13 @@ export class SegmentLog {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.appendFramed(frames);
+  }
+
+  /** Appends records already framed (`frame`, `frameTexts`) in order; resolves once they are on disk. */
+  appendFramed(frames: readonly Buffer[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`event log ${this.dir} is closed`));
+    if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     if (frames.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#pending.push({ frames, resolve, reject });
