@@ -264,7 +264,10 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
 
   async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
     await ensureTopic();
-    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500 });
+    // While the broker is away kafkajs restarts a failed consumer after its retries: backing off
+    // to 5 s between tries keeps an outage from becoming a busy loop of reconnects, and costs at
+    // most that much delay once the broker is back.
+    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 } });
     consumers.add(consumer);
     let failed = false;
     try {
