@@ -6,8 +6,15 @@
 // One JSON line per request in <dir>/served-YYYY-MM-DD.jsonl (UTC day). Writes are buffered and
 // appended in the background (every second, or at 1,000 records), so a request never waits on
 // the disk; `close()` flushes what is left.
+//
+// Torn lines. A process that dies mid-append leaves the file ending in half a line. The first
+// append of this process to a file (and the first after a failed one) starts on a new line when
+// the file does not end with one, so the next record is never glued onto the torn half. Readers
+// (`eraseUser` here, training/data/served-join.ts) skip a line that is not a JSON record and
+// count it.
 
-import { appendFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServedFeatures } from './engine.ts';
 
@@ -27,6 +34,8 @@ export class FeatureLog {
   private readonly maxBuffered: number;
   private readonly log: (line: string) => void;
   private failed = false;
+  /** Files this process has appended to since it last checked how they end. */
+  private readonly checked = new Set<string>();
 
   constructor(private readonly options: FeatureLogOptions) {
     this.maxBuffered = options.maxBuffered ?? 1000;
@@ -51,11 +60,15 @@ export class FeatureLog {
 
   /**
    * GDPR erasure: rewrites every log file without the user's records (after flushing what is
-   * buffered); returns how many records it removed.
+   * buffered); returns how many records it removed. A line that is not a JSON record (a torn
+   * append) is logged as skipped, and dropped too (not counted as a record) if it holds the
+   * user's id.
    */
   async eraseUser(userId: string): Promise<number> {
     await this.flush();
     let removed = 0;
+    let unreadable = 0;
+    const quoted = JSON.stringify(userId);
     const erase = async () => {
       let files: string[];
       try {
@@ -66,9 +79,18 @@ export class FeatureLog {
       for (const f of files) {
         const path = join(this.options.dir, f);
         const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '');
-        const kept = lines.filter((l) => (JSON.parse(l) as { userId?: string }).userId !== userId);
+        let dropped = 0;
+        const kept = lines.filter((l) => {
+          const owner = userOf(l);
+          if (owner !== undefined) {
+            if (owner === userId) dropped++;
+            return owner !== userId;
+          }
+          unreadable++;
+          return !l.includes(quoted);
+        });
         if (kept.length === lines.length) continue;
-        removed += lines.length - kept.length;
+        removed += dropped;
         const tmp = `${path}.erase-${process.pid}`;
         await writeFile(tmp, kept.length > 0 ? `${kept.join('\n')}\n` : '');
         await rename(tmp, path);
@@ -77,6 +99,7 @@ export class FeatureLog {
     // In the write chain, so no append lands between the read and the rename.
     this.writing = this.writing.then(erase);
     await this.writing;
+    if (unreadable > 0) this.log(`kestrel core: skipped ${unreadable} unreadable line(s) of the served-features log in ${this.options.dir} while erasing a user (a crash mid-append)`);
     return removed;
   }
 
@@ -100,12 +123,48 @@ export class FeatureLog {
     }
     try {
       await mkdir(this.options.dir, { recursive: true });
-      for (const [file, lines] of byFile) await appendFile(file, `${lines.join('\n')}\n`);
+      for (const [file, lines] of byFile) {
+        const lead = (this.checked.has(file) || await endsWithNewline(file)) ? '' : '\n';
+        // Unchecked again until the append succeeds: a failed one may have torn the file itself.
+        this.checked.delete(file);
+        await appendFile(file, `${lead}${lines.join('\n')}\n`);
+        this.checked.add(file);
+      }
       this.failed = false;
     } catch (error) {
       // Losing served-feature records costs training signal, not user data; say so once per outage.
       if (!this.failed) this.log(`kestrel core: cannot write the served-features log in ${this.options.dir}: ${error instanceof Error ? error.message : String(error)}`);
       this.failed = true;
     }
+  }
+}
+
+/** Whether the file is missing, empty or ends with a newline (else it ends in a torn line). */
+async function endsWithNewline(path: string): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return true;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The userId of a log line, or undefined when the line is not a JSON record with one. */
+function userOf(line: string): string | undefined {
+  try {
+    const record = JSON.parse(line) as { userId?: unknown } | null;
+    return typeof record?.userId === 'string' ? record.userId : undefined;
+  } catch {
+    return undefined;
   }
 }

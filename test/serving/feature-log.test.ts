@@ -1,0 +1,99 @@
+// The served-features log after a crash mid-append: the file ends in half a line. The next
+// process's first append must start on a new line, so the records on both sides of the torn line
+// stay readable, and the readers (the training join, erasure) skip the torn line and count it.
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSqliteCatalog } from '../../core/catalog/index.ts';
+import type { ServedFeatures } from '../../core/serving/engine.ts';
+import { FeatureLog } from '../../core/serving/feature-log.ts';
+import { joinServedFeatures } from '../../training/data/served-join.ts';
+import type { ServedJoinRow } from '../../training/data/served-join.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kestrel-feature-log-'));
+const AT = Date.UTC(2026, 2, 1, 12);
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function record(requestId: string, userId: string, at = AT): ServedFeatures {
+  return {
+    requestId, userId, modelVersion: 'v1', at, features: ['a', 'b'],
+    items: [{ item: `item-${requestId}`, position: 0, score: 0.5, dense: [1.5, -2], sources: ['two-tower'] }],
+  };
+}
+
+async function write(dir: string, records: readonly ServedFeatures[], log?: (line: string) => void): Promise<FeatureLog> {
+  const featureLog = new FeatureLog({ dir, flushMs: 60_000, ...(log ? { log } : {}) });
+  for (const r of records) featureLog.record(r);
+  await featureLog.close();
+  return featureLog;
+}
+
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n');
+
+describe('FeatureLog after a torn append', () => {
+  it('starts the next append on a new line, so the records around the torn line read back whole', async () => {
+    const dataDir = join(root, 'torn');
+    const dir = join(dataDir, 'served');
+    const first = await write(dir, [record('r1', 'u1')]);
+    const file = first.fileFor(AT);
+    // The process died half-way through appending r2.
+    appendFileSync(file, JSON.stringify(record('r2', 'u2')).slice(0, 30));
+    const messages: string[] = [];
+    await write(dir, [record('r3', 'u3')], (line) => messages.push(line));
+    expect(messages).toEqual([]);
+
+    const text = lines(file);
+    expect(text).toHaveLength(4); // r1, the torn half, r3 and the empty string after the last '\n'
+    expect(JSON.parse(text[0] ?? '')).toEqual(record('r1', 'u1'));
+    expect(() => JSON.parse(text[1] ?? '')).toThrow();
+    expect(JSON.parse(text[2] ?? '')).toEqual(record('r3', 'u3'));
+    expect(text[3]).toBe('');
+
+    // A second append in the same process does not add a blank line.
+    const same = new FeatureLog({ dir, flushMs: 60_000 });
+    same.record(record('r4', 'u4'));
+    await same.flush();
+    same.record(record('r5', 'u5'));
+    await same.close();
+    expect(lines(file).filter((l) => l === '')).toHaveLength(1);
+
+    // The training join reads r1, r3, r4 and r5 and counts the torn line.
+    openSqliteCatalog(join(dataDir, 'catalog.db')).close();
+    const rows: ServedJoinRow[] = [];
+    const summary = await joinServedFeatures({ dataDir }, (row) => { rows.push(row); });
+    expect(rows.map((r) => r.requestId)).toEqual(['r1', 'r3', 'r4', 'r5']);
+    expect(rows[1]?.features).toEqual({ a: 1.5, b: -2 });
+    expect(summary).toMatchObject({ requests: 4, rows: 4, badLines: 1 });
+  });
+
+  it('erases a user from a log with a torn line without throwing, and says it skipped the line', async () => {
+    const dir = join(root, 'erase', 'served');
+    const featureLog = await write(dir, [record('r1', 'u1'), record('r2', 'u2')]);
+    const file = featureLog.fileFor(AT);
+    // A torn record of the user being erased, and one of another user (a glued pair, as a log
+    // written before this fix holds).
+    const tornOwn = JSON.stringify(record('r3', 'u1')).slice(0, 40);
+    const tornOther = `${JSON.stringify(record('r4', 'u2')).slice(0, 20)}${JSON.stringify(record('r5', 'u2'))}`;
+    appendFileSync(file, `${tornOwn}\n${tornOther}\n`);
+    expect(tornOwn).toContain('"userId":"u1"');
+
+    const messages: string[] = [];
+    const eraser = new FeatureLog({ dir, flushMs: 60_000, log: (line) => messages.push(line) });
+    expect(await eraser.eraseUser('u1')).toBe(1);
+    await eraser.close();
+    // u1's record and the torn line holding u1's id are gone; u2's record and the other torn line stay.
+    expect(lines(file)).toEqual([JSON.stringify(record('r2', 'u2')), tornOther, '']);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/skipped 2 unreadable line\(s\) of the served-features log/);
+
+    // A file that ends torn and holds nothing of the user is left as it is.
+    const other = join(dir, 'served-2026-03-02.jsonl');
+    writeFileSync(other, `${JSON.stringify(record('r6', 'u2'))}\n{"requestId":"r7","us`);
+    const again = new FeatureLog({ dir, flushMs: 60_000, log: () => undefined });
+    expect(await again.eraseUser('u3')).toBe(0);
+    await again.close();
+    expect(readFileSync(other, 'utf8')).toBe(`${JSON.stringify(record('r6', 'u2'))}\n{"requestId":"r7","us`);
+  });
+});
