@@ -12,7 +12,8 @@ const help = `Usage: kestrel served-join [--data DIR] [--out FILE] [--since YYYY
 Joins the served-features log (<data>/served/served-YYYY-MM-DD.jsonl, one record per
 recommendation request) with the events that came back with a requestId, into JSON Lines for
 training: one row per served (request, item) with the dense features as they were served and
-labels { clicked, engaged, negative, weight }, the attributed events per type and firstEventAt.
+labels { clicked, engaged, negative, weight }, the attributed events per type, firstEventAt and
+lastEventAt. An item served without ranker features (an anonymous request) has features {}.
 
 An event labels a row only if its requestId, userId and itemId are the row's and its timestamp
 is within the window after the request was served (1 min of clock skew before it allowed); its
@@ -36,10 +37,10 @@ const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** `24h`, `30m`, `90s`, `2d`, `500ms` → milliseconds. */
-export function parseWindow(value: string | undefined): number {
+export function parseWindow(value: string | undefined, flag = '--window'): number {
   if (value === undefined) return DEFAULT_ATTRIBUTION_WINDOW_MS;
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
-  if (!match) throw new UsageError(`--window must be a duration such as 24h, 30m or 7d, got '${value}'`);
+  if (!match) throw new UsageError(`${flag} must be a duration such as 24h, 30m or 7d, got '${value}'`);
   return Number(match[1]) * (UNITS[match[2] ?? 'ms'] ?? 1);
 }
 
@@ -87,7 +88,7 @@ export const servedJoinCommand: Command = {
     const summary = await writeServedJoin({ dataDir: paths.dir, since, until, windowMs, eventTypes }, out);
     const n = (x: number) => x.toLocaleString('en-US');
     console.log(`read ${summary.files.length} served log file(s): ${n(summary.requests)} requests${summary.erased > 0 ? ` (${n(summary.erased)} of erased users left out)` : ''}${summary.badLines > 0 ? `, ${n(summary.badLines)} unreadable lines skipped` : ''}`);
-    console.log(`wrote ${n(summary.rows)} rows to ${out}`);
+    console.log(`wrote ${n(summary.rows)} rows to ${out}${summary.unranked > 0 ? ` (${n(summary.unranked)} served without ranker features: features {})` : ''}`);
     console.log(`clicked ${n(summary.clicked)} (CTR ${percent(summary.clicked, summary.rows)}%), engaged ${n(summary.engaged)} (${percent(summary.engaged, summary.rows)}%)`);
     console.log(`events: ${n(summary.attributedEvents)} attributed, ${n(summary.unattributed)} unattributed (no served record), ` +
       `${n(summary.outsideWindow)} outside the ${values.window ?? '24h'} window, ${n(summary.itemNotServed)} for an item not served, ` +

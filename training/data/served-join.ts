@@ -17,6 +17,10 @@
 // a user erased after they were served are skipped (erasure rewrites the log; this covers logs
 // written by a core that ran without the erasure hook).
 //
+// Features: the logged dense values by the logged names. An item served without ranker features
+// (an anonymous request, or one the ranker did not score: the record's `dense` is empty) gets
+// `features: {}`, never zeros that would read as features; such rows are counted as `unranked`.
+//
 // Labels: `clicked` = an attributed click or view (opening the item from the slate); `engaged`
 // = an attributed event of a type with a positive weight other than impression, view and click
 // (add-to-cart, purchase, like, a rating of RATING_ENGAGED or more); `negative` = one with a
@@ -85,6 +89,8 @@ export interface ServedJoinRow {
   events: Record<string, number>;
   /** Time of the first attributed event other than an impression. */
   firstEventAt?: number;
+  /** Time of the last attributed event other than an impression. */
+  lastEventAt?: number;
 }
 
 export interface ServedJoinSummary {
@@ -96,6 +102,8 @@ export interface ServedJoinSummary {
   rows: number;
   clicked: number;
   engaged: number;
+  /** Rows served without ranker features (`features: {}`): anonymous or unscored requests. */
+  unranked: number;
   attributedEvents: number;
   /** Events whose requestId matches no served record read. */
   unattributed: number;
@@ -130,7 +138,7 @@ export async function joinServedFeatures(options: ServedJoinOptions, onRow: (row
   const days = await servedLogDays(paths.dir);
   const inRange = days.filter((d) => (options.since === undefined || d >= options.since) && (options.until === undefined || d <= options.until));
   const summary: ServedJoinSummary = {
-    files: inRange.map((d) => join(servedDir, `served-${d}.jsonl`)), days, requests: 0, rows: 0, clicked: 0, engaged: 0,
+    files: inRange.map((d) => join(servedDir, `served-${d}.jsonl`)), days, requests: 0, rows: 0, clicked: 0, engaged: 0, unranked: 0,
     attributedEvents: 0, unattributed: 0, otherUser: 0, itemNotServed: 0, outsideWindow: 0, positionMismatch: 0, duplicate: 0, erased: 0, badLines: 0,
   };
   if (inRange.length === 0) return summary;
@@ -161,6 +169,7 @@ export async function joinServedFeatures(options: ServedJoinOptions, onRow: (row
         summary.rows++;
         summary.clicked += row.labels.clicked;
         summary.engaged += row.labels.engaged;
+        if (Object.keys(row.features).length === 0) summary.unranked++;
         await onRow(row);
       }
     }
@@ -279,10 +288,17 @@ function attribute(record: ServedFeatures, entry: RequestEvents | undefined, win
 function labelRow(record: ServedFeatures, slot: number, events: readonly TaggedEvent[], weights: ReadonlyMap<string, number>): ServedJoinRow {
   const served = record.items[slot] ?? { item: '', position: slot, score: 0, dense: [], sources: [] };
   const features: Record<string, number> = {};
-  record.features.forEach((name, f) => { features[name] = served.dense[f] ?? 0; });
+  // A value the log holds as anything but a number (NaN and ±∞ are written as null) reads as NaN, never as 0.
+  if (Array.isArray(served.dense) && served.dense.length === record.features.length) {
+    record.features.forEach((name, f) => {
+      const value: unknown = served.dense[f];
+      features[name] = typeof value === 'number' ? value : Number.NaN;
+    });
+  }
   const labels: ServedJoinLabels = { clicked: 0, engaged: 0, negative: 0, weight: 0 };
   const counts: Record<string, number> = {};
   let firstEventAt: number | undefined;
+  let lastEventAt: number | undefined;
   for (const e of events) {
     counts[e.type] = (counts[e.type] ?? 0) + 1;
     const value = e.value ?? Number.NaN;
@@ -292,10 +308,12 @@ function labelRow(record: ServedFeatures, slot: number, events: readonly TaggedE
     if (weight > 0 && !NOT_ENGAGEMENT.has(e.type) && (e.type !== 'rating' || value >= RATING_ENGAGED)) labels.engaged = 1;
     if (weight < 0) labels.negative = 1;
     if (e.type !== 'impression' && (firstEventAt === undefined || e.timestamp < firstEventAt)) firstEventAt = e.timestamp;
+    if (e.type !== 'impression' && (lastEventAt === undefined || e.timestamp > lastEventAt)) lastEventAt = e.timestamp;
   }
   return {
     requestId: record.requestId, userId: record.userId, itemId: served.item, position: served.position, score: served.score,
     modelVersion: record.modelVersion, servedAt: record.at, sources: served.sources, features, labels, events: counts,
     ...(firstEventAt === undefined ? {} : { firstEventAt }),
+    ...(lastEventAt === undefined ? {} : { lastEventAt }),
   };
 }
