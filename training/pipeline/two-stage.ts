@@ -22,21 +22,22 @@ import { randomSplit, temporalSplit } from '../eval/protocols.ts';
 import { DENSE_SIZE } from '../features/feature-state.ts';
 import { freezeFeatures } from '../features/point-in-time.ts';
 import type { FrozenFeatures } from '../features/point-in-time.ts';
-import type { RankerRows } from '../features/ranker-rows.ts';
-import { buildRankerRows, ROW_SAMPLED } from '../features/ranker-rows.ts';
 import type { MatmulBackend } from '../nn/index.ts';
 import { SILENT } from '../progress.ts';
 import type { TrainingObserver } from '../progress.ts';
 import { chooseBlendWeight } from '../ranker/blend.ts';
 import type { BlendChoice } from '../ranker/blend.ts';
 import { candidateRows } from '../ranker/inputs.ts';
-import type { ScoringRows } from '../ranker/inputs.ts';
+import type { ServedRows } from '../ranker/served-rows.ts';
 import { trainWideAndDeep } from '../ranker/train.ts';
 import type { TrainReport } from '../ranker/train.ts';
+import { WIDE_AND_DEEP_DEFAULTS } from '../ranker/wide-deep.ts';
 import type { WideAndDeep, WideAndDeepOptions } from '../ranker/wide-deep.ts';
 import type { TwoTower, TwoTowerConfig } from '../two-tower/model.ts';
 import { trainTwoTower } from '../two-tower/train.ts';
 import type { TwoTowerResult } from '../two-tower/train.ts';
+import { concatRows, engagedItems, impressionRows } from './ranker-parts.ts';
+import type { RankerPart } from './ranker-parts.ts';
 
 export interface TwoStageOptions {
   seed: number;
@@ -63,6 +64,12 @@ export interface TwoStageOptions {
    * there). Default true.
    */
   blend?: boolean;
+  /**
+   * Rows of served impressions with the features as logged (training/ranker/served-rows.ts), built
+   * with the same `wideBuckets`: they train the ranker beside the stacked rows, each with loss
+   * weight `weight` (default 1, as a stacked row), and never fall in its early-stopping slice.
+   */
+  served?: Pick<ServedRows, 'rows' | 'click' | 'engagement'> & { weight?: number };
   observer?: TrainingObserver;
 }
 
@@ -80,7 +87,7 @@ export interface TwoStageModel {
   retrieval: Recommender;
   pipeline: Recommender;
   /** Ranker rows in all, and how many of them came from logged impressions. */
-  report: { twoTower: TwoTowerResult; ranker: TrainReport; blend?: BlendChoice; rankerRows: number; impressionRows: number; positives: number; seconds: number };
+  report: { twoTower: TwoTowerResult; ranker: TrainReport; blend?: BlendChoice; rankerRows: number; impressionRows: number; servedRows: number; positives: number; seconds: number };
 }
 
 const DEFAULT_CANDIDATES = 100;
@@ -121,7 +128,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   const users: number[] = [];
   for (let u = 0; u < dataset.userIds.length; u++) if (row(labels, u).length > 0) users.push(u);
   shuffleInPlace(users, new Xoshiro128(options.seed ^ 0x7a9e));
-  const parts: { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array; list?: boolean }[] = [];
+  const parts: RankerPart[] = [];
   const engaged = engagedItems(dataset, folds.test);
   for (const u of users) {
     const items = fitSources.retrieve(u, row(history, u), userVector(u, row(history, u)), candidates);
@@ -141,10 +148,20 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   // (the last rows) stays candidate rows, the distribution serving ranks.
   const logged = impressionRows(withRows(dataset, trainRows), folds, fitSources, userVector, wideBuckets, options.seed);
   if (logged) parts.unshift(logged);
+  // Served rows first of all: the early-stopping slice stays the share of the other rows it is
+  // without them (the stacked lists), so served rows change what trains, not how it is judged.
+  const served = options.served && options.served.rows.length > 0 ? options.served : undefined;
+  if (served) parts.unshift(served);
   const rankerRows = concatRows(parts);
+  const servedRows = served?.rows.length ?? 0;
+  const share = options.ranker?.validationShare ?? WIDE_AND_DEEP_DEFAULTS.validationShare;
+  const servedWeight = served?.weight ?? 1;
+  if (!(servedWeight >= 0) || !Number.isFinite(servedWeight)) throw new RangeError(`the served rows' weight must be a finite number >= 0, got ${servedWeight}`);
   const ranker = trainWideAndDeep(dataset, rankerRows, wideBuckets, {
     backend: options.backend,
     seed: options.seed,
+    ...(served ? { validationRows: Math.floor((rankerRows.length - servedRows) * share) } : {}),
+    ...(served && servedWeight !== 1 ? { rowWeights: new Float32Array(rankerRows.length).fill(servedWeight, 0, servedRows).fill(1, servedRows) } : {}),
     ...options.ranker,
     onEpoch: (e) => observer.epochEnd('ranker', `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validLoss.toFixed(4)}, click AUC ${e.validClickAuc.toFixed(4)} (${(e.ms / 1000).toFixed(1)}s)`),
   });
@@ -180,7 +197,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   };
   return {
     twoTower: twoTower.model, ranker: ranker.model, generator, features, retrieval, pipeline, candidates, coVisitation,
-    report: { twoTower, ranker: ranker.report, ...(blend ? { blend } : {}), rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
+    report: { twoTower, ranker: ranker.report, ...(blend ? { blend } : {}), rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, servedRows, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
   };
 }
 
@@ -293,121 +310,6 @@ function standardise(scores: Float32Array, excluded: Uint8Array): void {
   for (let i = 0; i < scores.length; i++) scores[i] = ((scores[i] ?? 0) - mean) / std;
 }
 
-/**
- * Point-in-time rows of a dataset's logged impressions (clicked or not) in each user's label
- * period, or undefined when the data has no impressions (ratings, as in MovieLens).
- */
-function impressionRows(
-  dataset: Dataset,
-  folds: { train: Int32Array; test: Int32Array },
-  sources: CandidateGenerator,
-  userVector: (user: number, history: Int32Array) => Float32Array,
-  wideBuckets: number,
-  seed: number,
-): { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array } | undefined {
-  const impression = dataset.eventTypes.findIndex((t) => t.name === 'impression');
-  const { interactions } = dataset;
-  let any = false;
-  for (let r = 0; r < interactions.length && !any; r++) any = interactions.type[r] === impression;
-  if (impression < 0 || !any) return undefined;
-  // Each user's label period starts at their first label-fold event.
-  const from = new Float64Array(dataset.userIds.length).fill(Infinity);
-  for (const r of folds.test) {
-    const u = interactions.user[r] ?? 0;
-    from[u] = Math.min(from[u] ?? Infinity, interactions.timestamp[r] ?? Infinity);
-  }
-  // Scores of the history before t, z-scored over the catalog like candidate rows; cached per (user, history length).
-  const cache = new Map<string, { tt: Float32Array; cv: Float32Array }>();
-  const scores = (user: number, history: readonly number[]) => {
-    const key = `${user}:${history.length}`;
-    let hit = cache.get(key);
-    if (!hit) {
-      const h = Int32Array.from(history);
-      sources.retrieve(user, h, userVector(user, h), 0);
-      hit = { tt: sources.tt.slice(), cv: sources.cv.slice() };
-      cache.set(key, hit);
-    }
-    return hit;
-  };
-  const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : 0);
-  const rows = buildRankerRows(dataset, {
-    seed, wideBuckets,
-    externalScore: (user, item, history) => finite(scores(user, history).tt[item]),
-    coVisitationScore: (user, item, history) => finite(scores(user, history).cv[item]),
-  });
-  const keep: number[] = [];
-  for (let k = 0; k < rows.length; k++) if ((rows.timestamp[k] ?? 0) >= (from[rows.user[k] ?? 0] ?? Infinity)) keep.push(k);
-  if (keep.length === 0) return undefined;
-  return selectRows(rows, keep);
-}
-
-function selectRows(rows: RankerRows, keep: readonly number[]): { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array } {
-  const n = keep.length;
-  const dense = new Float32Array(n * DENSE_SIZE);
-  const wideOffsets = new Int32Array(n + 1);
-  const wideIds: number[] = [];
-  keep.forEach((k, j) => {
-    dense.set(rows.dense.subarray(k * DENSE_SIZE, (k + 1) * DENSE_SIZE), j * DENSE_SIZE);
-    for (let w = rows.wideOffsets[k] ?? 0; w < (rows.wideOffsets[k + 1] ?? 0); w++) wideIds.push(rows.wideIds[w] ?? 0);
-    wideOffsets[j + 1] = wideIds.length;
-  });
-  const pick = <T extends Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-    const out = make(n);
-    keep.forEach((k, j) => (out[j] = a[k] ?? 0));
-    return out;
-  };
-  return {
-    rows: {
-      length: n, user: pick(rows.user, (m) => new Int32Array(m)), item: pick(rows.item, (m) => new Int32Array(m)),
-      dense, wideOffsets, wideIds: Int32Array.from(wideIds),
-    },
-    click: pick(rows.click, (m) => new Uint8Array(m)),
-    engagement: pick(rows.engagement, (m) => new Uint8Array(m)),
-  };
-}
-
 function fitItemItem(dataset: Dataset, rows: Int32Array, kind: 'ease' | 'item-knn'): ItemItemModel {
   return (kind === 'ease' ? fitEase(dataset, rows) : fitItemKnn(dataset, rows)).itemItem;
-}
-
-/** (user · items + item) keys of label rows that count as engagement: a rating of 4 or more, or a strong event type. */
-function engagedItems(dataset: Dataset, rows: Int32Array): Set<number> {
-  const { interactions, eventTypes, itemIds } = dataset;
-  const out = new Set<number>();
-  for (const r of rows) {
-    const type = eventTypes[interactions.type[r] ?? 0]?.name;
-    const value = interactions.value[r] ?? Number.NaN;
-    const strong = type === 'rating' ? value >= 4 : (interactions.weight[r] ?? 0) >= 4;
-    if (strong) out.add((interactions.user[r] ?? 0) * itemIds.length + (interactions.item[r] ?? 0));
-  }
-  return out;
-}
-
-/** One table of ranker rows; each part that is a user's candidate list (`list`) gets its own group id. */
-function concatRows(parts: readonly { rows: ScoringRows; click: Uint8Array; engagement: Uint8Array; list?: boolean }[]): RankerRows {
-  const length = parts.reduce((s, p) => s + p.rows.length, 0);
-  const wideTotal = parts.reduce((s, p) => s + (p.rows.wideOffsets[p.rows.length] ?? 0), 0);
-  const out: RankerRows = {
-    length,
-    user: new Int32Array(length), item: new Int32Array(length), timestamp: new Float64Array(length),
-    position: new Int16Array(length).fill(-1), kind: new Uint8Array(length).fill(ROW_SAMPLED), source: new Int32Array(length).fill(-1),
-    click: new Uint8Array(length), engagement: new Uint8Array(length), group: new Int32Array(length).fill(-1),
-    dense: new Float32Array(length * DENSE_SIZE), wideOffsets: new Int32Array(length + 1), wideIds: new Int32Array(wideTotal),
-  };
-  let at = 0;
-  let wideAt = 0;
-  for (const [index, p] of parts.entries()) {
-    const n = p.rows.length;
-    if (p.list) out.group?.fill(index, at, at + n);
-    out.user.set(p.rows.user, at);
-    out.item.set(p.rows.item, at);
-    out.click.set(p.click, at);
-    out.engagement.set(p.engagement, at);
-    out.dense.set(p.rows.dense, at * DENSE_SIZE);
-    for (let k = 0; k < n; k++) out.wideOffsets[at + k + 1] = wideAt + (p.rows.wideOffsets[k + 1] ?? 0);
-    out.wideIds.set(p.rows.wideIds.subarray(0, p.rows.wideOffsets[n] ?? 0), wideAt);
-    wideAt += p.rows.wideOffsets[n] ?? 0;
-    at += n;
-  }
-  return out;
 }

@@ -44,7 +44,11 @@ export function trainWideAndDeep(
   if (widest >= wideBuckets) {
     throw new RangeError(`the rows hold wide id ${widest}, but the model has ${wideBuckets} wide buckets: build the rows with the same wideBuckets`);
   }
-  let trainRows = rows.length - Math.floor(rows.length * o.validationShare);
+  const held = o.validationRows ?? Math.floor(rows.length * o.validationShare);
+  if (!Number.isInteger(held) || held < 0 || held > rows.length) throw new RangeError(`validationRows must be an integer from 0 to the ${rows.length} rows, got ${held}`);
+  const rowWeights = o.rowWeights;
+  if (rowWeights !== undefined && rowWeights.length !== rows.length) throw new RangeError(`rowWeights has ${rowWeights.length} weights for ${rows.length} rows`);
+  let trainRows = rows.length - held;
   // Never cut a list in two: the validation slice starts where a list starts.
   while (o.listwise && rows.group && trainRows > 0 && trainRows < rows.length && (rows.group[trainRows] ?? -1) >= 0 && rows.group[trainRows] === rows.group[trainRows - 1]) trainRows++;
   const validRows = rows.length - trainRows;
@@ -87,11 +91,12 @@ export function trainWideAndDeep(
       if (o.idDropout > 0) dropIds(inputs, batch, users, items, o.idDropout, rng);
       for (let b = 0; b < batch; b++) {
         const r = order[from + b] ?? 0;
+        const w = rowWeights?.[r] ?? 1;
         labels[b * 2] = rows.click[r] ?? 0;
         labels[b * 2 + 1] = rows.engagement[r] ?? 0;
         // A listed row's click logit is trained by the listwise loss below instead.
-        weights[b * 2] = listwise && (group[r] ?? -1) >= 0 ? 0 : o.lossWeights.click;
-        weights[b * 2 + 1] = o.lossWeights.engagement;
+        weights[b * 2] = listwise && (group[r] ?? -1) >= 0 ? 0 : o.lossWeights.click * w;
+        weights[b * 2 + 1] = o.lossWeights.engagement * w;
       }
       const n = batch * objectives;
       const logits = model.forward(inputs);

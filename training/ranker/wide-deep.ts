@@ -45,6 +45,10 @@ export interface WideAndDeepOptions {
   patience?: number;
   /** The latest share of the rows (by time) held out for early stopping. */
   validationShare?: number;
+  /** How many of the last rows are held out for early stopping, instead of `validationShare` of them. */
+  validationRows?: number;
+  /** Per row: a factor on its pointwise loss weights (default 1; the listwise click loss of listed rows ignores it). */
+  rowWeights?: Float32Array;
   /** Loss weight per objective. */
   lossWeights?: ObjectiveWeights;
   /** Weights of `score` (changeable later through `scoreWeights`). */
