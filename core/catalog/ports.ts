@@ -99,6 +99,13 @@ export interface InteractionStore {
   append(events: readonly Event[], options?: AppendOptions): Promise<AppendReport>;
   /** A user's events, newest first (ties by insertion order, newest first). */
   userEvents(userId: string, query?: EventQuery): Promise<Event[]>;
+  /**
+   * A user's events that a read of the store at `since` did not see, newest first, at most
+   * `limit`: those stored after the event with sequence number `since.seq` (the last one that read
+   * saw), and those stamped at or after `since.timestamp` (a sequence number can be given again
+   * once the newest event is deleted, so time covers what comes after such a gap).
+   */
+  userEventsSince(userId: string, since: { seq: number; timestamp: number }, limit: number): Promise<Event[]>;
   /** Stored events per type for an item, e.g. `{ click: 12, purchase: 1 }`. */
   itemCounts(itemId: string): Promise<Record<string, number>>;
   /** Removes every event of the user and takes them out of the per-item counts; returns how many. */

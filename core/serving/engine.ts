@@ -362,8 +362,11 @@ export class ServingEngine {
     const timer = this.parts.timer;
     const tHistory = now();
     const user = this.userIndexOf(snapshot, userId);
-    // The snapshot has everything up to its clock; the latest events cover what came since.
-    const recent = await this.parts.interactions.userEvents(userId, { limit: RECENT_EVENTS });
+    // The snapshot has everything up to its clock; the latest events cover what came since: for a
+    // user it knows, only those stored since it was read (usually none), else all of theirs.
+    const recent = user >= 0
+      ? await this.parts.interactions.userEventsSince(userId, { seq: snapshot.lastSeq, timestamp: snapshot.clock - 1 }, RECENT_EVENTS)
+      : await this.parts.interactions.userEvents(userId, { limit: RECENT_EVENTS });
     const { history, consumed } = this.historyOf(snapshot, user, recent);
     timer?.stage('history', (now() - tHistory) / 1000);
     const excluded = snapshot.blocked.slice();
@@ -429,6 +432,7 @@ export class ServingEngine {
         generated = { cv, stats: scoreStats(snapshot.moments, vector, snapshot.embeddings, history) };
       }
       context.itemItemScores = generated.cv;
+      if (generated.tt) context.twoTowerScores = generated.tt;
       timer?.stage('scores', (now() - tScores) / 1000);
     }
     const quotas = anonymous ? ANONYMOUS_QUOTAS : this.parts.config.quotas;
@@ -537,9 +541,8 @@ export class ServingEngine {
       const i = dataset.itemIndex.get(event.itemId);
       if (i === undefined) continue;
       if (this.consumed.has(event.type)) consumed.add(i);
-      // A user the snapshot serves brings their history up to its clock; anyone else's is all here.
-      const fresh = user < 0 || event.timestamp >= snapshot.clock - 1;
-      if (fresh && (weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
+      // Every event here is one the snapshot did not see (or, stamped at its clock, may not have).
+      if ((weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
         seen.add(i);
         history.push(i);
       }

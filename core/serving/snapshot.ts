@@ -50,6 +50,8 @@ export interface ServingSnapshot {
   readonly fingerprint: string;
   /** One millisecond after the latest event: features and decays are as of this time. */
   readonly clock: number;
+  /** The interaction store's sequence number of the last event read: later ones are not in it. */
+  readonly lastSeq: number;
   readonly dim: number;
   /** [items × dim]: the model's embeddings, then the item tower's for items new since training. */
   readonly embeddings: Float32Array;
@@ -131,6 +133,8 @@ export interface CatalogData {
   dataset: Dataset;
   fingerprint: string;
   clock: number;
+  /** The store's sequence number of the last event read (InteractionStore.userEventsSince). */
+  lastSeq: number;
   recommendable: Uint8Array;
   /** Per item, its catalog attributes (null when it has none): for attribute predicates. */
   attributes: (Record<string, string | number> | null)[];
@@ -153,7 +157,7 @@ export interface CatalogDataInputs {
 
 export async function readCatalogData(inputs: CatalogDataInputs): Promise<CatalogData> {
   const fingerprint = catalogFingerprint(inputs.dataDir);
-  const { dataset } = await loadCatalogDataset(inputs.dataDir, {
+  const { dataset, lastSeq } = await loadCatalogDataset(inputs.dataDir, {
     vocabularies: inputs.vocabularies,
     ...(inputs.eventTypes ? { eventTypes: inputs.eventTypes } : {}),
   });
@@ -168,7 +172,7 @@ export async function readCatalogData(inputs: CatalogDataInputs): Promise<Catalo
   const { timestamp, length } = dataset.interactions;
   const clock = length > 0 ? (timestamp[length - 1] ?? 0) + 1 : Date.now();
   const signals = buildSignals(dataset, positives, clock, inputs.signals);
-  return { dataset, fingerprint, clock, recommendable, attributes, erasedAt, positives, histories, consumed, signals };
+  return { dataset, fingerprint, clock, lastSeq, recommendable, attributes, erasedAt, positives, histories, consumed, signals };
 }
 
 /** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
@@ -202,7 +206,7 @@ export async function assembleSnapshot(
     userFeatureRows: belowCsr(dataset.userFeatures, vocab.userFeatureNames.length),
   };
   return {
-    model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, dim, embeddings, modelItems, recommendable: data.recommendable,
+    model, pipeline, dataset, fingerprint: data.fingerprint, clock: data.clock, lastSeq: data.lastSeq, dim, embeddings, modelItems, recommendable: data.recommendable,
     blocked: data.recommendable.map((v) => 1 - v), attributes: data.attributes,
     erasedAt: data.erasedAt, histories: data.histories, consumed: data.consumed, generator, features, vocabulary, signals: data.signals,
     ...(n > exactScoresUpTo ? { moments: embeddingMoments(embeddings, dim) } : {}),

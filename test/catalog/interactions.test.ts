@@ -51,6 +51,24 @@ describe('SQLite InteractionStore', () => {
     await expect(cat.interactions.userEvents('u1', { limit: 0 })).rejects.toThrow(/out of range/);
   }));
 
+  it('gives a user\'s events a read of the store did not see: stored after its last sequence number, or stamped at or after its time', () => withCatalog(async (cat) => {
+    // A fresh table numbers rows from 1: the read below saw e1..e3 (sequence 3), the latest at T0 + 2 s.
+    await cat.interactions.append([ev('e1', 'u1', 'i1', 'click', T0), ev('e2', 'u2', 'i1', 'click', T0 + 1_000), ev('e3', 'u1', 'i2', 'view', T0 + 2_000)]);
+    const since = { seq: 3, timestamp: T0 + 2_000 };
+    const ids = async (userId: string, limit = 10): Promise<string[]> => (await cat.interactions.userEventsSince(userId, since, limit)).map((e) => e.id);
+    // e3 is stamped at the read's time, so it may have come after the read: it is given too.
+    expect(await ids('u1')).toEqual(['e3']);
+    expect(await ids('u2')).toEqual([]);
+    // Stored later: newer events, and a late one stamped before the read (a replay, an import).
+    await cat.interactions.append([ev('e4', 'u1', 'i3', 'click', T0 + 5_000), ev('e5', 'u1', 'i4', 'purchase', T0 - 60_000), ev('e6', 'u2', 'i3', 'click', T0 + 6_000)]);
+    expect(await ids('u1')).toEqual(['e4', 'e3', 'e5']);
+    expect(await ids('u1', 2)).toEqual(['e4', 'e3']);
+    expect(await ids('u2')).toEqual(['e6']);
+    // Whole events, as userEvents gives them.
+    expect((await cat.interactions.userEventsSince('u1', since, 1))[0]).toEqual(ev('e4', 'u1', 'i3', 'click', T0 + 5_000));
+    await expect(cat.interactions.userEventsSince('u1', since, 0)).rejects.toThrow(/limit 0 is out of range/);
+  }));
+
   it('with createUnknown off, drops events naming an unknown user or item and creates nothing', () => withCatalog(async (cat) => {
     await cat.users.upsert({ id: 'known' });
     await cat.items.upsert({ id: 'book' });

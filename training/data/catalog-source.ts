@@ -14,7 +14,11 @@ interface ItemRow { id: string; categories: string; tags: string; text: string; 
 interface UserRow { id: string; attributes: string }
 interface EventRow { id: string; type: string; user_id: string; item_id: string; value: number | null; timestamp: number; request_id: string | null; position: number | null }
 
-export async function loadCatalogDataset(dataDir: string | undefined, options: DatasetOptions = {}): Promise<{ dataset: Dataset; report: LoadReport }> {
+/**
+ * The dataset of a catalog, with `lastSeq`: the sequence number of the last event it read (0 for
+ * none), so a reader can ask the store for exactly what came after.
+ */
+export async function loadCatalogDataset(dataDir: string | undefined, options: DatasetOptions = {}): Promise<{ dataset: Dataset; report: LoadReport; lastSeq: number }> {
   const paths = dataPaths(dataDir);
   if (!existsSync(paths.catalog)) {
     throw new Error(`no catalog at ${paths.catalog}: ingest events first (kestrel serve + POST /v1/events, or kestrel import --data ${paths.dir})`);
@@ -29,8 +33,10 @@ export async function loadCatalogDataset(dataDir: string | undefined, options: D
       report.files.push(entry);
       return entry;
     };
+    let lastSeq = 0;
     // One read transaction: items, users and events from the same snapshot.
     db.transaction(() => {
+      lastSeq = db.prepare<[], { seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM interactions').get()?.seq ?? 0;
       const items = tally(`${paths.catalog}#items`);
       for (const r of db.prepare<[], ItemRow>('SELECT id, categories, tags, text, attributes, published_at FROM items ORDER BY id').iterate()) {
         builder.addItem({
@@ -59,7 +65,7 @@ export async function loadCatalogDataset(dataDir: string | undefined, options: D
         }
       }
     })();
-    return { dataset: builder.build(), report };
+    return { dataset: builder.build(), report, lastSeq };
   } finally {
     db.close();
   }

@@ -50,6 +50,9 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
     dropEmptyCounts: db.prepare('DELETE FROM item_counts WHERE item_id = ? AND count <= 0'),
     deleteUser: db.prepare('DELETE FROM interactions WHERE user_id = ? AND timestamp <= ?'),
     deleteProfile: db.prepare('DELETE FROM users WHERE id = ? AND updated_at <= ?'),
+    // The (user_id, timestamp) index holds seq (the rowid) too: rows are read only for matches.
+    since: db.prepare<[string, number, number, number], EventRow>(
+      'SELECT * FROM interactions WHERE user_id = ? AND (seq > ? OR timestamp >= ?) ORDER BY timestamp DESC, seq DESC LIMIT ?'),
     itemCounts: db.prepare<[string], { type: string; count: number }>('SELECT type, count FROM item_counts WHERE item_id = ?'),
     count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM interactions'),
   };
@@ -150,6 +153,10 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
   return {
     append: async (events, options: AppendOptions = {}) => append.immediate(events, options.createUnknown ?? true),
     userEvents: async (userId, q = {}) => query(userId, q).map(fromRow),
+    async userEventsSince(userId, since, limit) {
+      if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit ${limit} is out of range: use a whole number from 1`);
+      return s.since.all(userId, since.seq, since.timestamp, limit).map(fromRow);
+    },
     async itemCounts(itemId) {
       const out: Record<string, number> = {};
       for (const { type, count } of s.itemCounts.all(itemId)) out[type] = count;
