@@ -60,8 +60,9 @@ app.get('/v1/recommendations/:userId', async (c) => {
   const now = Date.now();
   const experiments = await experimentsSource(c.env, now);
   const body = await recommend(userId, n, {
-    // The experiments in force (KV's, else the var's) reach the arm choice as EXPERIMENTS.
-    env: { ...c.env, EXPERIMENTS: experiments.text },
+    // The bindings object as it is (a copy with EXPERIMENTS replaced enumerated every binding).
+    env: c.env,
+    experiments: experiments.text,
     cache: caches.default,
     waitUntil: (p) => c.executionCtx.waitUntil(p),
     region,
@@ -83,7 +84,7 @@ app.post('/v1/events', async (c) => {
   const now = Date.now();
   // The arm of each event's user is the one its recommendations were served under (KV's experiments, else the var's).
   const experiments = await experimentsSource(c.env, now);
-  const answer = await ingestEvents(body, { env: { ...c.env, EXPERIMENTS: experiments.text }, cache: caches.default, now });
+  const answer = await ingestEvents(body, { env: c.env, experiments: experiments.text, cache: caches.default, now });
   return c.json(answer.body, answer.status);
 });
 

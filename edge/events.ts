@@ -62,6 +62,8 @@ function idOf(entry: unknown): string | undefined {
 
 export interface EventsContext {
   env: Env;
+  /** The experiments in force (KV's entry, else the EXPERIMENTS var): the arm each event is tagged with. */
+  experiments: string;
   cache: Cache;
   now: number;
 }
@@ -108,7 +110,7 @@ async function toSessions(events: Event[], ctx: EventsContext): Promise<EventsRe
   const byUser = new Map<string, Event[]>();
   for (const e of events) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
   const reports = await Promise.all([...byUser].map(async ([userId, userEvents]): Promise<DeliveryReport> => {
-    const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
+    const choice = chooseArm(userId, ctx.experiments);
     const withEmbeddings = await embeddingsFromSlate(userId, userEvents.map((e) => withArm(e, choice)), choice, ctx);
     const stub = ctx.env.SESSIONS.get(ctx.env.SESSIONS.idFromName(userId));
     return stub.record(withEmbeddings, ctx.env.CORE_URL);

@@ -48,6 +48,8 @@ export interface RecommendationsResponse {
 
 export interface RecommendContext {
   env: Env;
+  /** The experiments in force (KV's entry, else the EXPERIMENTS var): what the arm is chosen from. */
+  experiments: string;
   cache: Cache;
   /** ctx.waitUntil: background work that outlives the response (revalidation, cache writes). */
   waitUntil(promise: Promise<unknown>): void;
@@ -110,7 +112,7 @@ function matchesArm(cached: CachedSlate | undefined, choice: ArmChoice): boolean
 
 export async function recommend(userId: string, n: number, ctx: RecommendContext): Promise<RecommendationsResponse> {
   const requestId = crypto.randomUUID();
-  const choice = chooseArm(userId, ctx.env.EXPERIMENTS);
+  const choice = chooseArm(userId, ctx.experiments);
   const base = { userId, requestId, arm: choice.arm, ...(choice.experimentId !== undefined ? { experiment: choice.experimentId } : {}) };
   const timeoutMs = coreTimeoutMs(ctx.env.CORE_TIMEOUT_MS);
   const key = slateKey(userId, choice.cacheKey);

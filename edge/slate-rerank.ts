@@ -39,18 +39,36 @@ export interface CandidatePosteriors {
 }
 
 /**
+ * A slate's core scores and embedding matrix, in the kernel's layout: made once per slate object
+ * (an isolate serves a cached slate many times over) and only ever read.
+ */
+const slateArrays = new WeakMap<Slate, { coreScore: Float64Array; embeddings: Float32Array }>();
+
+function arraysOf(slate: Slate): { coreScore: Float64Array; embeddings: Float32Array } {
+  let arrays = slateArrays.get(slate);
+  if (arrays === undefined) {
+    const { dim } = slate;
+    const coreScore = new Float64Array(slate.candidates.length);
+    const embeddings = new Float32Array(slate.candidates.length * dim);
+    slate.candidates.forEach((c, i) => {
+      coreScore[i] = c.score;
+      embeddings.set(c.embedding, i * dim);
+    });
+    arrays = { coreScore, embeddings };
+    slateArrays.set(slate, arrays);
+  }
+  return arrays;
+}
+
+/**
  * The kernel input for a slate, with the session signals at their neutral values and the given
- * posteriors (the default prior for every candidate when there are none).
+ * posteriors (the default prior for every candidate when there are none). Its core scores and
+ * embeddings are shared by every input of the same slate object: read them, never write them.
  */
 export function slateRerankInput(slate: Slate, posteriors?: CandidatePosteriors): RerankInput {
   const n = slate.candidates.length;
   const { dim } = slate;
-  const coreScore = new Float64Array(n);
-  const embeddings = new Float32Array(n * dim);
-  slate.candidates.forEach((c, i) => {
-    coreScore[i] = c.score;
-    embeddings.set(c.embedding, i * dim);
-  });
+  const { coreScore, embeddings } = arraysOf(slate);
   if (posteriors !== undefined && (posteriors.alpha.length !== n || posteriors.beta.length !== n)) {
     throw new RangeError(`posteriors for ${posteriors.alpha.length}/${posteriors.beta.length} candidates, the slate has ${n}`);
   }
