@@ -333,8 +333,12 @@ class MilvusIndex implements MilvusVectorIndex {
     this.open();
     await this.client.flushSync({ collection_names: [this.collection] });
     const deadline = Date.now() + INDEX_WAIT_MS;
-    const rows = await this.waitForIndex(deadline);
-    await this.waitForIndexedSegments(rows, deadline);
+    const indexed = await this.waitForIndex(deadline);
+    // The index counts rows an upsert replaced until compaction drops their old segment, which the
+    // query node no longer serves: wait for the live rows, or an upsert of rows already there (a
+    // restart that syncs every item again) would wait for ever-absent rows until the deadline.
+    const live = (await this.stats()).count;
+    await this.waitForIndexedSegments(Math.min(indexed, live), deadline);
     this.#unflushedRows = 0;
   }
 
