@@ -24,13 +24,18 @@ export async function startCoreProcess(args: readonly string[], ready: (url: str
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const deadline = Date.now() + START_TIMEOUT_MS;
+  // A core that does not come up is stopped, not left running (and holding its data folder's lock).
+  const fail = (what: string): never => {
+    child.kill('SIGKILL');
+    throw new Error(`kestrel serve ${what}:\n${output}`);
+  };
   while (!output.includes('Press Ctrl-C to stop.')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kestrel serve did not start:\n${output}`);
+    if (child.exitCode !== null || Date.now() > deadline) fail('did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
   const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
   while (!(await ready(url).catch(() => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kestrel serve never became ready:\n${output}`);
+    if (child.exitCode !== null || Date.now() > deadline) fail('never became ready');
     await new Promise((r) => setTimeout(r, 250));
   }
   const stop = async (): Promise<void> => {

@@ -7,7 +7,7 @@
 // ml-100k is read from ../shared/datasets/ml-100k (or $KESTREL_ML100K), imported into a core data
 // folder under the OS temp dir and trained from there once (`kestrel train --from-bus`); later runs
 // reuse that model. The load generator shares the machine's two cores with the server.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,17 @@ interface Level {
   errors: number;
   seconds: number;
   candidates: number[];
+}
+
+/** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 async function load(url: string, concurrency: number, seconds: number): Promise<Level> {
@@ -110,8 +121,13 @@ export const suite: BenchSuite = {
       try {
         await load(url, 4, 3);
         for (const c of LEVELS) {
+          const cpuBefore = cpuSeconds(core.child.pid);
           const r = await load(url, c, SECONDS_PER_LEVEL);
+          const cpuAfter = cpuSeconds(core.child.pid);
           const name = `${index.name}-c${c}`;
+          if (cpuBefore !== undefined && cpuAfter !== undefined && r.latencies.length > 0) {
+            rows.push({ name, metric: 'server_cpu_ms_per_request', value: ((cpuAfter - cpuBefore) * 1000) / r.latencies.length, unit: 'ms' });
+          }
           rows.push(
             { name, metric: 'p50_ms', value: quantile(r.latencies, 0.5), unit: 'ms' },
             { name, metric: 'p99_ms', value: quantile(r.latencies, 0.99), unit: 'ms' },
@@ -130,6 +146,7 @@ export const suite: BenchSuite = {
     notes.seconds_per_level = SECONDS_PER_LEVEL;
     notes.serving_config = JSON.stringify(CONFIG);
     notes.load_generator = 'same machine as the server (2 cores shared)';
+    notes.server_cpu = 'server_cpu_ms_per_request: CPU time of the kestrel serve process (every thread, /proc/<pid>/stat) over the level, divided by its requests';
     return rows;
   },
 };
