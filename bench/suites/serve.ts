@@ -48,7 +48,7 @@ interface Level {
 }
 
 /** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
+function cpuSeconds(pid: number | undefined): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
     // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
@@ -58,10 +58,7 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/** ml-100k's users 1..943, spread round robin. */
-const ML100K_USER = (n: number) => String(1 + ((n * 7919) % 943));
-
-export async function load(url: string, concurrency: number, seconds: number, userOf: (n: number) => string = ML100K_USER): Promise<Level> {
+async function load(url: string, concurrency: number, seconds: number): Promise<Level> {
   const latencies: number[] = [];
   const candidates: number[] = [];
   let errors = 0;
@@ -70,7 +67,7 @@ export async function load(url: string, concurrency: number, seconds: number, us
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
-      const user = userOf(n++);
+      const user = String(1 + ((n++ * 7919) % 943));
       const start = performance.now();
       try {
         const res = await fetch(`${url}/v1/recommendations/${user}?n=20`);
@@ -87,7 +84,7 @@ export async function load(url: string, concurrency: number, seconds: number, us
 }
 
 /** Mean seconds per stage from the Prometheus histogram sums and counts. */
-export async function stageMeans(url: string): Promise<Map<string, number>> {
+async function stageMeans(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const sums = new Map<string, number>();
   const counts = new Map<string, number>();
