@@ -17,7 +17,16 @@ export interface Recommender {
    * the user's distinct training items, in time order. Train items are excluded by the caller.
    */
   scoreUser(user: number, history: Int32Array, out: Float32Array): void;
+  /**
+   * Optional, for catalogs too large to score one user at a time: each user's top `k` items, best
+   * first, their history excluded: what topK over `scoreUser`'s scores gives (up to float rounding
+   * of the scores), for many users at once.
+   */
+  recommendMany?(users: Int32Array, histories: readonly Int32Array[], k: number): Int32Array[];
 }
+
+/** Users per `recommendMany` call in the evaluator. */
+const USERS_PER_CALL = 256;
 
 /** Fits a recommender on the training rows of a split. Trained models plug in here. */
 export type RecommenderFactory = (dataset: Dataset, trainRows: Int32Array, seed: number) => Promise<Recommender>;
@@ -76,6 +85,15 @@ export function evaluate(
   for (const recommender of recommenders) {
     const acc = new MetricAccumulator(k, itemCount);
     const t0 = performance.now();
+    if (recommender.recommendMany) {
+      for (let from = 0; from < users.length; from += USERS_PER_CALL) {
+        const batch = Int32Array.from(users.slice(from, from + USERS_PER_CALL));
+        const tops = recommender.recommendMany(batch, Array.from(batch, (u) => row(histories, u)), k);
+        tops.forEach((items, j) => acc.add(items.subarray(0, k), relevant[from + j] ?? new Set<number>()));
+      }
+      results.push({ name: recommender.name, metrics: acc.summary(), scoreSeconds: (performance.now() - t0) / 1000 });
+      continue;
+    }
     users.forEach((u, n) => {
       const history = row(histories, u);
       for (const i of history) excluded[i] = 1;
@@ -117,61 +135,76 @@ export async function fitAndEvaluate(
  */
 export function topK(scores: Float32Array, k: number, excluded: Uint8Array, out: Int32Array, heapScores: Float32Array): number {
   let size = 0;
-  // Heap root = the worst of the kept entries; `worse(a, b)` orders by score, then by higher index.
-  const worse = (sa: number, ia: number, sb: number, ib: number): boolean => sa < sb || (sa === sb && ia > ib);
-  const siftDown = (at: number): void => {
-    const s = heapScores[at] ?? 0;
-    const it = out[at] ?? 0;
-    for (;;) {
-      const l = 2 * at + 1;
-      if (l >= size) break;
-      const r = l + 1;
-      let c = l;
-      if (r < size && worse(heapScores[r] ?? 0, out[r] ?? 0, heapScores[l] ?? 0, out[l] ?? 0)) c = r;
-      const sc = heapScores[c] ?? 0;
-      const ic = out[c] ?? 0;
-      if (!worse(sc, ic, s, it)) break;
-      heapScores[at] = sc;
-      out[at] = ic;
-      at = c;
-    }
-    heapScores[at] = s;
-    out[at] = it;
-  };
   for (let i = 0; i < scores.length; i++) {
     if (excluded[i] === 1) continue;
     const raw = scores[i] ?? 0;
-    const s = raw === raw ? raw : -Infinity;
-    if (size < k) {
-      // Sift up.
-      let at = size++;
-      while (at > 0) {
-        const p = (at - 1) >> 1;
-        if (!worse(s, i, heapScores[p] ?? 0, out[p] ?? 0)) break;
-        heapScores[at] = heapScores[p] ?? 0;
-        out[at] = out[p] ?? 0;
-        at = p;
-      }
-      heapScores[at] = s;
-      out[at] = i;
-    } else if (worse(heapScores[0] ?? 0, out[0] ?? 0, s, i)) {
-      heapScores[0] = s;
-      out[0] = i;
-      siftDown(0);
-    }
+    size = offerTopK(heapScores, out, size, k, raw === raw ? raw : -Infinity, i);
   }
+  sortTopK(heapScores, out, size);
+  return size;
+}
+
+/** topK's order: a is worse than b when its score is lower, or equal with a higher item index. */
+const worse = (sa: number, ia: number, sb: number, ib: number): boolean => sa < sb || (sa === sb && ia > ib);
+
+/**
+ * Offers item `i` with score `s` (not NaN) to a K-entry min-heap of `size` entries in
+ * `heapScores`/`items` (root = the worst kept), keeping the K best in topK's order whatever order
+ * the items come in; returns the new size. `sortTopK` then puts them best first.
+ */
+export function offerTopK(heapScores: Float32Array, items: Int32Array, size: number, k: number, s: number, i: number): number {
+  if (size < k) {
+    // Sift up.
+    let at = size;
+    while (at > 0) {
+      const p = (at - 1) >> 1;
+      if (!worse(s, i, heapScores[p] ?? 0, items[p] ?? 0)) break;
+      heapScores[at] = heapScores[p] ?? 0;
+      items[at] = items[p] ?? 0;
+      at = p;
+    }
+    heapScores[at] = s;
+    items[at] = i;
+    return size + 1;
+  }
+  if (k > 0 && worse(heapScores[0] ?? 0, items[0] ?? 0, s, i)) {
+    heapScores[0] = s;
+    items[0] = i;
+    siftDown(heapScores, items, size, 0);
+  }
+  return size;
+}
+
+/** Turns a heap from `offerTopK` into its items best first (and their scores beside them), in place. */
+export function sortTopK(heapScores: Float32Array, items: Int32Array, size: number): void {
   // Pop worst-first into the tail: the array ends best-first.
   for (let end = size - 1; end > 0; end--) {
     const s = heapScores[0] ?? 0;
-    const it = out[0] ?? 0;
-    const saved = size;
+    const it = items[0] ?? 0;
     heapScores[0] = heapScores[end] ?? 0;
-    out[0] = out[end] ?? 0;
-    size = end;
-    siftDown(0);
-    size = saved;
+    items[0] = items[end] ?? 0;
+    siftDown(heapScores, items, end, 0);
     heapScores[end] = s;
-    out[end] = it;
+    items[end] = it;
   }
-  return size;
+}
+
+function siftDown(heapScores: Float32Array, items: Int32Array, size: number, at: number): void {
+  const s = heapScores[at] ?? 0;
+  const it = items[at] ?? 0;
+  for (;;) {
+    const l = 2 * at + 1;
+    if (l >= size) break;
+    const r = l + 1;
+    let c = l;
+    if (r < size && worse(heapScores[r] ?? 0, items[r] ?? 0, heapScores[l] ?? 0, items[l] ?? 0)) c = r;
+    const sc = heapScores[c] ?? 0;
+    const ic = items[c] ?? 0;
+    if (!worse(sc, ic, s, it)) break;
+    heapScores[at] = sc;
+    items[at] = ic;
+    at = c;
+  }
+  heapScores[at] = s;
+  items[at] = it;
 }

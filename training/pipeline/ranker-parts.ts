@@ -8,6 +8,9 @@ import type { RankerRows } from '../features/ranker-rows.ts';
 import type { ScoringRows } from '../ranker/inputs.ts';
 import type { CandidateGenerator } from './two-stage.ts';
 
+/** Points in users' histories whose scores `impressionRows` keeps at once. */
+const CACHED_HISTORIES = 4096;
+
 /** One part of the table: scoring rows and their labels; `list` marks a user's candidate list. */
 export interface RankerPart {
   rows: ScoringRows;
@@ -39,24 +42,27 @@ export function impressionRows(
     const u = interactions.user[r] ?? 0;
     from[u] = Math.min(from[u] ?? Infinity, interactions.timestamp[r] ?? Infinity);
   }
-  // Scores of the history before t, z-scored over the catalog like candidate rows; cached per (user, history length).
-  const cache = new Map<string, { tt: Float32Array; cv: Float32Array }>();
+  // Scores of the history before t, z-scored over the catalog like candidate rows, without
+  // scanning it (CandidateGenerator.zScores); kept per (user, history length) for the rows at that
+  // point, a bounded cache since rows come user by user.
+  const cache = new Map<string, { tt(item: number): number; cv(item: number): number }>();
   const scores = (user: number, history: readonly number[]) => {
     const key = `${user}:${history.length}`;
     let hit = cache.get(key);
     if (!hit) {
-      const h = Int32Array.from(history);
-      sources.retrieve(user, h, userVector(user, h), 0);
-      hit = { tt: sources.tt.slice(), cv: sources.cv.slice() };
+      // Distinct items, first occurrence first: the history serving keeps (core/serving/engine.ts).
+      const h = Int32Array.from(new Set(history));
+      if (cache.size >= CACHED_HISTORIES) cache.clear();
+      hit = sources.zScores(h, userVector(user, h));
       cache.set(key, hit);
     }
     return hit;
   };
-  const finite = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : 0);
+  const finite = (v: number) => (Number.isFinite(v) ? v : 0);
   const rows = buildRankerRows(dataset, {
     seed, wideBuckets,
-    externalScore: (user, item, history) => finite(scores(user, history).tt[item]),
-    coVisitationScore: (user, item, history) => finite(scores(user, history).cv[item]),
+    externalScore: (user, item, history) => finite(scores(user, history).tt(item)),
+    coVisitationScore: (user, item, history) => finite(scores(user, history).cv(item)),
   });
   const keep: number[] = [];
   for (let k = 0; k < rows.length; k++) if ((rows.timestamp[k] ?? 0) >= (from[rows.user[k] ?? 0] ?? Infinity)) keep.push(k);

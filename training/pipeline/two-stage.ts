@@ -12,16 +12,19 @@
 import { shuffleInPlace, Xoshiro128 } from '../../core/domain/random.ts';
 import { row, withRows } from '../data/dataset.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { distinctUserItems, itemItemRecommender } from '../eval/baselines/cooccurrence.ts';
+import { dot, embeddingMoments, scoreStats } from '../../core/serving/scores.ts';
+import type { EmbeddingMoments } from '../../core/serving/scores.ts';
+import { distinctUserItems, itemItemRecommender, itemItemSums } from '../eval/baselines/cooccurrence.ts';
 import type { ItemItemModel } from '../eval/baselines/cooccurrence.ts';
 import { fitItemKnn } from '../eval/baselines/item-knn.ts';
 import { fitEase } from '../eval/baselines/ease.ts';
-import { topK } from '../eval/evaluate.ts';
+import { offerTopK, sortTopK, topK } from '../eval/evaluate.ts';
 import type { Recommender } from '../eval/evaluate.ts';
 import { randomSplit, temporalSplit } from '../eval/protocols.ts';
 import { DENSE_SIZE } from '../features/feature-state.ts';
 import { freezeFeatures } from '../features/point-in-time.ts';
 import type { FrozenFeatures } from '../features/point-in-time.ts';
+import { typescriptMatmul } from '../nn/index.ts';
 import type { MatmulBackend } from '../nn/index.ts';
 import { SILENT } from '../progress.ts';
 import type { TrainingObserver } from '../progress.ts';
@@ -34,6 +37,7 @@ import type { TrainReport } from '../ranker/train.ts';
 import { WIDE_AND_DEEP_DEFAULTS } from '../ranker/wide-deep.ts';
 import type { WideAndDeep, WideAndDeepOptions } from '../ranker/wide-deep.ts';
 import type { TwoTower, TwoTowerConfig } from '../two-tower/model.ts';
+import { scanTopK } from '../two-tower/catalog-scan.ts';
 import { trainTwoTower } from '../two-tower/train.ts';
 import type { TwoTowerResult } from '../two-tower/train.ts';
 import { concatRows, engagedItems, impressionRows } from './ranker-parts.ts';
@@ -117,7 +121,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   });
   const coVisitation = options.coVisitation ?? 'ease';
   const fitCoVisitation = fitItemItem(dataset, folds.train, coVisitation);
-  const fitSources = new CandidateGenerator(twoTower.model.embedItems(), twoTower.model.config.dim, fitCoVisitation);
+  const fitSources = new CandidateGenerator(twoTower.model.embedItems(), twoTower.model.config.dim, fitCoVisitation, options.backend);
   const fitFeatures = fitSources.features(withRows(dataset, folds.train), wideBuckets);
   const userVector = (u: number, history: Int32Array) => twoTower.model.embedUsers(Int32Array.of(u), [history]);
 
@@ -130,8 +134,10 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   shuffleInPlace(users, new Xoshiro128(options.seed ^ 0x7a9e));
   const parts: RankerPart[] = [];
   const engaged = engagedItems(dataset, folds.test);
-  for (const u of users) {
-    const items = fitSources.retrieve(u, row(history, u), userVector(u, row(history, u)), candidates);
+  const retrieved = retrieveInBatches(fitSources, twoTower.model, users, (u) => row(history, u), candidates);
+  for (const [j, u] of users.entries()) {
+    const { items, tt, cv } = retrieved[j] ?? { items: new Int32Array(0), tt: new Float32Array(0), cv: new Float32Array(0) };
+    fitSources.setScores(u, items, tt, cv);
     const positive = new Set(row(labels, u));
     const rows = candidateRows(fitFeatures, u, items);
     const click = new Uint8Array(items.length);
@@ -177,7 +183,7 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
   }
 
   // Serving: the same models over every training row.
-  const generator = new CandidateGenerator(twoTower.model.embedItems(), twoTower.model.config.dim, fitItemItem(dataset, positives, coVisitation));
+  const generator = new CandidateGenerator(twoTower.model.embedItems(), twoTower.model.config.dim, fitItemItem(dataset, positives, coVisitation), options.backend);
   const features = generator.features(withRows(dataset, positives), wideBuckets);
   const pipeline: Recommender = {
     name: 'two-tower + ranker',
@@ -188,17 +194,46 @@ export function trainTwoStage(dataset: Dataset, trainRows: Int32Array, options: 
       const scores = ranker.model.score(candidateRows(features, user, items));
       items.forEach((i, k) => (out[i] = scores[k] ?? -Infinity));
     },
+    recommendMany(users, histories, k) {
+      const retrievedNow = retrieveInBatches(generator, twoTower.model, Array.from(users), (_, j) => histories[j] ?? new Int32Array(0), candidates);
+      return retrievedNow.map(({ items, tt, cv }, j) => {
+        if (items.length === 0) return items;
+        const user = users[j] ?? 0;
+        generator.setScores(user, items, tt, cv);
+        const scores = ranker.model.score(candidateRows(features, user, items));
+        // topK's order: score, then the lower item index.
+        const order = Array.from(items.keys()).sort((a, b) => (scores[b] ?? 0) - (scores[a] ?? 0) || (items[a] ?? 0) - (items[b] ?? 0));
+        return Int32Array.from(order.slice(0, k), (o) => items[o] ?? 0);
+      });
+    },
   };
   const retrieval: Recommender = {
     name: 'two-tower',
     scoreUser(user, userHistory, out) {
       generator.twoTowerScores(userVector(user, userHistory), out);
     },
+    recommendMany: (users, histories, k) => scanTopK(options.backend, generator.itemVectors, generator.dim, twoTower.model.embedUsers(users, histories), histories, k),
   };
   return {
     twoTower: twoTower.model, ranker: ranker.model, generator, features, retrieval, pipeline, candidates, coVisitation,
     report: { twoTower, ranker: ranker.report, ...(blend ? { blend } : {}), rankerRows: rankerRows.length, impressionRows: logged?.rows.length ?? 0, servedRows, positives: positives.length, seconds: (performance.now() - t0) / 1000 },
   };
+}
+
+/** Users per batch of `retrieveMany`: the catalog is read once per batch. */
+const RETRIEVE_BATCH = 256;
+
+/** `generator.retrieveMany` over `users` in batches, each user's vector from the two-tower's user tower. */
+function retrieveInBatches(
+  generator: CandidateGenerator, twoTower: TwoTower, users: readonly number[], historyOf: (user: number, at: number) => Int32Array, n: number,
+): { items: Int32Array; tt: Float32Array; cv: Float32Array }[] {
+  const out: { items: Int32Array; tt: Float32Array; cv: Float32Array }[] = [];
+  for (let from = 0; from < users.length; from += RETRIEVE_BATCH) {
+    const batch = Int32Array.from(users.slice(from, from + RETRIEVE_BATCH));
+    const histories = Array.from(batch, (u, j) => historyOf(u, from + j));
+    out.push(...generator.retrieveMany(histories, twoTower.embedUsers(batch, histories), n));
+  }
+  return out;
 }
 
 /**
@@ -216,8 +251,15 @@ export class CandidateGenerator {
   private readonly coVisitationScorer: Recommender;
   private current = -1;
 
-  constructor(readonly itemVectors: Float32Array, readonly dim: number, readonly coVisitation: ItemItemModel) {
+  private moments: EmbeddingMoments | undefined;
+  /** The item-item model's kept items, as positions in its subset, in item index order (topK's tie order). */
+  private readonly subsetByIndex: Int32Array;
+
+  /** `backend` runs `retrieveMany`'s catalog scan (default: the TypeScript GEMM). */
+  constructor(readonly itemVectors: Float32Array, readonly dim: number, readonly coVisitation: ItemItemModel, private readonly backend: MatmulBackend = typescriptMatmul) {
     const n = itemVectors.length / dim;
+    const { subset } = coVisitation;
+    this.subsetByIndex = Int32Array.from(subset.items.keys()).sort((a, b) => (subset.items[a] ?? 0) - (subset.items[b] ?? 0));
     this.coVisitationScorer = itemItemRecommender('co-visitation', coVisitation);
     this.tt = new Float32Array(n);
     this.cv = new Float32Array(n);
@@ -252,6 +294,74 @@ export class CandidateGenerator {
       for (let k = 0; k < count; k++) chosen.add(this.top[k] ?? 0);
     }
     return [...chosen];
+  }
+
+  /**
+   * A user's z-scored stage-one scores as `retrieve` computes them, without scanning the catalog
+   * (as serving does for a large one, core/serving/engine.ts): the two-tower mean and deviation
+   * over the items outside `history` from the embedding moments (core/serving/scores.ts), and
+   * the item-item sums over the model's subset alone. `tt(item)` and `cv(item)` then give the
+   * z-scores of any item (cv −∞ outside the subset, as `retrieve` leaves it). An item repeated
+   * in `history` counts once, as in serving's history.
+   */
+  zScores(history: ArrayLike<number>, userVector: Float32Array): { tt(item: number): number; cv(item: number): number } {
+    const seen = new Set<number>();
+    for (let k = 0; k < history.length; k++) seen.add(history[k] ?? 0);
+    this.moments ??= embeddingMoments(this.itemVectors, this.dim);
+    const { mean, std } = scoreStats(this.moments, userVector, this.itemVectors, [...seen]);
+    const { subset, weights } = this.coVisitation;
+    const sums = new Float32Array(subset.items.length);
+    itemItemSums(weights, subset, [...seen], sums);
+    let n = 0;
+    let sum = 0;
+    let sq = 0;
+    sums.forEach((v, l) => {
+      if (seen.has(subset.items[l] ?? 0)) return;
+      n++;
+      sum += v;
+      sq += v * v;
+    });
+    const cvMean = n > 0 ? sum / n : 0;
+    const cvStd = Math.sqrt(Math.max(n > 0 ? sq / n - cvMean * cvMean : 0, 0)) || 1;
+    for (let l = 0; l < sums.length; l++) sums[l] = ((sums[l] ?? 0) - cvMean) / cvStd;
+    const { itemVectors, dim } = this;
+    return {
+      tt: (item) => (dot(userVector, itemVectors, item, dim) - mean) / std,
+      cv: (item) => {
+        const l = subset.local[item] ?? -1;
+        return l < 0 ? -Infinity : (sums[l] ?? 0);
+      },
+    };
+  }
+
+  /**
+   * `retrieve` for many users at once, for catalogs too large to score one user at a time: each
+   * source's top `n` (the two-tower's through the catalog scan, the item-item's over its subset),
+   * and the z-scores of the chosen items, ready for `setScores`. `vectors` is [users × dim].
+   */
+  retrieveMany(histories: readonly ArrayLike<number>[], vectors: Float32Array, n: number): { items: Int32Array; tt: Float32Array; cv: Float32Array }[] {
+    const { dim } = this;
+    const twoTower = scanTopK(this.backend, this.itemVectors, dim, vectors, histories, n);
+    const { subset } = this.coVisitation;
+    const heapScores = new Float32Array(Math.max(n, 0));
+    const heapItems = new Int32Array(Math.max(n, 0));
+    return histories.map((history, q) => {
+      const scores = this.zScores(history, vectors.subarray(q * dim, (q + 1) * dim));
+      const seen = new Set<number>();
+      for (let k = 0; k < history.length; k++) seen.add(history[k] ?? 0);
+      let size = 0;
+      for (const l of this.subsetByIndex) {
+        const item = subset.items[l] ?? 0;
+        if (seen.has(item)) continue;
+        const s = scores.cv(item);
+        size = offerTopK(heapScores, heapItems, size, n, s === s ? s : -Infinity, item);
+      }
+      sortTopK(heapScores, heapItems, size);
+      const chosen = new Set<number>(twoTower[q]);
+      for (let k = 0; k < size; k++) chosen.add(heapItems[k] ?? 0);
+      const items = Int32Array.from(chosen);
+      return { items, tt: Float32Array.from(items, (i) => scores.tt(i)), cv: Float32Array.from(items, (i) => scores.cv(i)) };
+    });
   }
 
   /**

@@ -68,7 +68,7 @@ export class TwoTower {
   readonly knownItems: Uint8Array;
   readonly knownUsers: Uint8Array;
 
-  constructor(readonly dataset: Dataset, readonly config: TwoTowerConfig, backend: MatmulBackend, known: { items: Uint8Array; users: Uint8Array }) {
+  constructor(readonly dataset: Dataset, readonly config: TwoTowerConfig, readonly backend: MatmulBackend, known: { items: Uint8Array; users: Uint8Array }) {
     const rng = new Xoshiro128(config.seed);
     this.inputs = towerInputSpec(dataset, config.historyLength);
     const s = this.inputs;

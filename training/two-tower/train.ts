@@ -11,6 +11,7 @@ import { Adam, InBatchSoftmax, LazyAdam } from '../nn/index.ts';
 import type { MatmulBackend } from '../nn/index.ts';
 import { SILENT } from '../progress.ts';
 import type { TrainingObserver } from '../progress.ts';
+import { scanTopK } from './catalog-scan.ts';
 import { ItemInputs, UserInputs } from './inputs.ts';
 import { DEFAULT_TWO_TOWER, knownFromRows, TwoTower } from './model.ts';
 import type { TwoTowerConfig } from './model.ts';
@@ -134,13 +135,17 @@ export function trainTwoTower(dataset: Dataset, trainRows: Int32Array, options: 
   };
 }
 
-/** Scores every item for a user: ⟨user vector, item vector⟩ over the whole catalog. */
+/**
+ * Scores every item for a user: ⟨user vector, item vector⟩ over the whole catalog; many users'
+ * top K at once through the model's GEMM backend (catalog-scan.ts).
+ */
 export function twoTowerRecommender(model: TwoTower, name = MODEL): Recommender & { itemVectors: Float32Array } {
   const itemVectors = model.embedItems();
   const dim = model.config.dim;
   return {
     name,
     itemVectors,
+    recommendMany: (users, histories, k) => scanTopK(model.backend, itemVectors, dim, model.embedUsers(users, histories), histories, k),
     scoreUser(user, history, out) {
       const u = model.embedUsers(Int32Array.of(user), [history]);
       for (let i = 0; i < out.length; i++) {

@@ -74,17 +74,23 @@ export function gramMatrix(x: Csr, subset: ItemSubset, users: number): Float64Ar
  * Scores for a dense item-item model: out[j] = Σ_{i ∈ history} W[i][j] over kept items (the
  * product x·W for binary x), −Infinity for items outside the subset. `acc` is n-length scratch.
  */
-export function scoreItemItem(weights: Float32Array, subset: ItemSubset, history: Int32Array, out: Float32Array, acc: Float32Array): void {
+export function scoreItemItem(weights: Float32Array, subset: ItemSubset, history: ArrayLike<number>, out: Float32Array, acc: Float32Array): void {
+  const n = subset.items.length;
+  itemItemSums(weights, subset, history, acc);
+  out.fill(-Infinity);
+  for (let j = 0; j < n; j++) out[subset.items[j] ?? 0] = acc[j] ?? 0;
+}
+
+/** The scores of scoreItemItem over the kept items only: acc[l] for item subset.items[l]. */
+export function itemItemSums(weights: Float32Array, subset: ItemSubset, history: ArrayLike<number>, acc: Float32Array): void {
   const n = subset.items.length;
   acc.fill(0);
-  for (const i of history) {
-    const l = subset.local[i] ?? -1;
+  for (let h = 0; h < history.length; h++) {
+    const l = subset.local[history[h] ?? 0] ?? -1;
     if (l < 0) continue;
     const w = weights.subarray(l * n, l * n + n);
     for (let j = 0; j < n; j++) acc[j] = (acc[j] ?? 0) + (w[j] ?? 0);
   }
-  out.fill(-Infinity);
-  for (let j = 0; j < n; j++) out[subset.items[j] ?? 0] = acc[j] ?? 0;
 }
 
 /** A dense item-item model (EASE, item-kNN): scores = x·W over the kept items. */
