@@ -37,7 +37,7 @@ function item(d: Dataset, id: string): number {
 describe('invertSpd (float64 Cholesky)', () => {
   it('matches a Gauss–Jordan inverse on random SPD matrices within 1e-9', () => {
     const rng = new Xoshiro128(11);
-    for (const n of [1, 2, 7, 33]) {
+    for (const n of [1, 2, 7, 33, 150]) {
       const g = new Float64Array(n * n);
       const rows = 2 * n;
       const x = Float64Array.from({ length: rows * n }, () => rng.next() - 0.5);
