@@ -71,6 +71,8 @@ interface Meta {
 /** Which items a search may return: all live ones (the graph alone), or those passing `keep`. */
 interface Plan {
   keep?: FilterPredicate;
+  /** `keep` by label, without looking the entry up: for filters of hidden items and ids only. */
+  allow?: (label: number) => boolean;
   /** Labels passing `keep`, when the filter was scanned up front. */
   labels?: number[];
   /** How many items can be returned at most. */
@@ -119,7 +121,8 @@ function fields(item: Pick<IndexedItem, 'categories' | 'hidden' | 'publishedAt' 
 class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw' as const;
   #graph: HierarchicalNSW | undefined;
-  #hiddenCount: number;
+  /** Labels of the hidden items. */
+  #hidden: Set<number>;
 
   constructor(
     readonly dim: number,
@@ -131,7 +134,7 @@ class HnswIndex implements VectorIndex {
     private nextLabel: number,
   ) {
     this.#graph = graph;
-    this.#hiddenCount = [...byId.values()].filter((e) => e.hidden === true).length;
+    this.#hidden = new Set([...byId.values()].filter((e) => e.hidden === true).map((e) => e.label));
   }
 
   async upsert(items: readonly IndexedItem[]): Promise<void> {
@@ -145,9 +148,9 @@ class HnswIndex implements VectorIndex {
       // takes the slot of a deleted item when there is one (replaceDeleted).
       const label = old?.label ?? this.nextLabel++;
       graph.addPoint(Array.from(item.vector), label, old === undefined);
-      if (old?.hidden === true) this.#hiddenCount--;
       const entry: Entry = { id: item.id, label, ...fields(item) };
-      if (entry.hidden === true) this.#hiddenCount++;
+      if (entry.hidden === true) this.#hidden.add(label);
+      else this.#hidden.delete(label);
       this.byId.set(item.id, entry);
       this.byLabel.set(label, entry);
     }
@@ -159,7 +162,7 @@ class HnswIndex implements VectorIndex {
       const entry = this.byId.get(id);
       if (entry === undefined) continue;
       graph.markDelete(entry.label);
-      if (entry.hidden === true) this.#hiddenCount--;
+      this.#hidden.delete(entry.label);
       this.byId.delete(id);
       this.byLabel.delete(entry.label);
     }
@@ -211,11 +214,20 @@ class HnswIndex implements VectorIndex {
    */
   private plan(filter: VectorFilter | undefined): Plan {
     const live = this.byId.size;
-    const hideHidden = (filter?.excludeHidden ?? true) && this.#hiddenCount > 0;
-    if (onlyHiddenRule(filter)) {
-      if (!hideHidden) return { count: live };
-      const count = live - this.#hiddenCount;
-      if (count > EXACT_MAX_MATCHES) return { keep: compileFilter(filter), count };
+    const hidden = this.#hidden;
+    const hideHidden = (filter?.excludeHidden ?? true) && hidden.size > 0;
+    if (onlyHiddenRule({ ...filter, excludeIds: [] })) {
+      // Hidden items and a list of ids out: how many pass is known without visiting every item,
+      // and the graph walk checks a label against two sets instead of the item's fields.
+      const out = new Set<number>();
+      for (const id of filter?.excludeIds ?? []) {
+        const entry = this.byId.get(id);
+        if (entry !== undefined && !(hideHidden && hidden.has(entry.label))) out.add(entry.label);
+      }
+      const count = live - (hideHidden ? hidden.size : 0) - out.size;
+      if (count === live) return { count };
+      const allow = (label: number): boolean => !out.has(label) && !(hideHidden && hidden.has(label));
+      if (count > EXACT_MAX_MATCHES) return { keep: compileFilter(filter), allow, count };
     }
     const keep = compileFilter(filter);
     const labels = this.labelsPassing(keep);
@@ -232,20 +244,21 @@ class HnswIndex implements VectorIndex {
     if (want === 0) return [];
     const selective = plan.labels !== undefined && plan.labels.length <= EXACT_MAX_MATCHES && plan.labels.length <= EXACT_MAX_SHARE * this.byId.size;
     if (selective && plan.labels !== undefined) return this.exact(query, want, plan.labels);
-    const hits = this.approximate(query, want, plan.keep);
+    const hits = this.approximate(query, want, plan);
     // hnswlib may come back short (a filter that cuts the graph apart): the exact answer over
     // the matching items is the fallback.
     if (hits.length >= want) return hits;
     return this.exact(query, want, plan.labels ?? this.labelsPassing(plan.keep));
   }
 
-  private approximate(query: Float32Array, k: number, keep: FilterPredicate | undefined): VectorHit[] {
+  private approximate(query: Float32Array, k: number, plan: Plan): VectorHit[] {
     const graph = this.open();
     graph.setEf(searchEf(this.params.ef, k));
-    const callback = keep === undefined ? undefined : (label: number): boolean => {
+    const { keep } = plan;
+    const callback = plan.allow ?? (keep === undefined ? undefined : (label: number): boolean => {
       const entry = this.byLabel.get(label);
       return entry !== undefined && keep(entry);
-    };
+    });
     const { neighbors, distances } = graph.searchKnn(Array.from(query), k, callback);
     const hits: VectorHit[] = [];
     neighbors.forEach((label, i) => {

@@ -13,7 +13,7 @@
 
 import { row } from '../../training/data/dataset.ts';
 import { scoreItemItem } from '../../training/eval/baselines/cooccurrence.ts';
-import { topK } from '../../training/eval/evaluate.ts';
+import { offerTopK, sortTopK } from '../../training/eval/evaluate.ts';
 import type { VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 
@@ -52,14 +52,24 @@ export interface RetrievalSource {
   retrieve(context: RetrievalContext, n: number): Promise<Scored[]>;
 }
 
-/** The `n` best of `score` over items not excluded (and > −∞), best first: a heap, O(items · log n). */
-export function topScored(score: Float32Array, n: number, excluded: Uint8Array): Scored[] {
+/**
+ * The `n` best of `score` over items not excluded (and > −∞), best first, ties to the lower item:
+ * a heap, O(items · log n). `among` limits it to those items (a model's subset of a large catalog).
+ */
+export function topScored(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): Scored[] {
   if (n <= 0) return [];
-  const skip = excluded.slice();
-  for (let i = 0; i < score.length; i++) if (!((score[i] ?? -Infinity) > -Infinity)) skip[i] = 1;
+  const heapScores = new Float32Array(n);
   const top = new Int32Array(n);
-  const count = topK(score, n, skip, top, new Float32Array(n));
-  return Array.from(top.subarray(0, count), (item) => ({ item, score: score[item] ?? 0 }));
+  let size = 0;
+  const count = among === undefined ? score.length : among.length;
+  for (let k = 0; k < count; k++) {
+    const i = among === undefined ? k : (among[k] ?? 0);
+    const s = score[i] ?? -Infinity;
+    if (excluded[i] === 1 || !(s > -Infinity)) continue;
+    size = offerTopK(heapScores, top, size, n, s, i);
+  }
+  sortTopK(heapScores, top, size);
+  return Array.from(top.subarray(0, size), (item) => ({ item, score: score[item] ?? 0 }));
 }
 
 function fromList(items: Int32Array, score: ArrayLike<number>, n: number, excluded: Uint8Array): Scored[] {
@@ -111,13 +121,14 @@ export const itemItemSource: RetrievalSource = {
   async retrieve(context, n) {
     const { snapshot, history } = context;
     if (history.length === 0) return [];
+    const model = snapshot.generator.coVisitation;
     let scores = context.itemItemScores;
     if (scores === undefined) {
-      const model = snapshot.generator.coVisitation;
       scores = new Float32Array(snapshot.dataset.itemIds.length);
       scoreItemItem(model.weights, model.subset, history, scores, new Float32Array(model.subset.items.length));
     }
-    return topScored(scores, n, context.excluded);
+    // Items outside the model's subset score −∞: only the subset can be chosen.
+    return topScored(scores, n, context.excluded, model.subset.items);
   },
 };
 
@@ -144,6 +155,8 @@ export const coVisitationSource: RetrievalSource = {
 };
 
 const CONTENT_ITEMS = 10;
+/** Postings the content source reads per request at most (ml-100k's whole index is far fewer). */
+const CONTENT_POSTINGS = 50_000;
 
 export const contentSource: RetrievalSource = {
   name: 'content',
@@ -160,17 +173,51 @@ export const contentSource: RetrievalSource = {
         if (w > 0) profile.set(t, (profile.get(t) ?? 0) + w);
       }
     }
-    const scores = new Map<number, number>();
-    for (const [t, weight] of profile) {
-      const w = weight * (idf[t] ?? 0);
-      for (const i of row(postings, t)) {
+    // Posting lists of a large catalog run to hundreds of thousands of items: the sums go into a
+    // dense scratch array (every term is > 0, so 0 means untouched) and a heap keeps the top n.
+    // The strongest tokens first, and at most CONTENT_POSTINGS postings read, a token's list
+    // whole or not at all: in a catalog of millions a common token's list alone is tens of
+    // thousands of items, each adding little.
+    const sums = contentScratch(snapshot.signals.content, dataset.itemIds.length);
+    const touched: number[] = [];
+    const { offsets, indices } = postings;
+    const tokens = Array.from(profile, ([t, weight]) => ({ t, w: weight * (idf[t] ?? 0) })).sort((a, b) => b.w - a.w || a.t - b.t);
+    let budget = CONTENT_POSTINGS;
+    for (const { t, w } of tokens) {
+      const from = offsets[t] ?? 0;
+      const to = offsets[t + 1] ?? 0;
+      if (to - from > budget) continue;
+      budget -= to - from;
+      for (let e = from; e < to; e++) {
+        const i = indices[e] ?? 0;
         if (context.excluded[i] === 1) continue;
-        scores.set(i, (scores.get(i) ?? 0) + w * (norm[i] ?? 0));
+        const before = sums[i] ?? 0;
+        if (before === 0) touched.push(i);
+        sums[i] = before + w * (norm[i] ?? 0);
       }
     }
-    return bestOf(scores, n);
+    const heapScores = new Float64Array(n);
+    const heapItems = new Int32Array(n);
+    let size = 0;
+    for (const i of touched) size = offerTopK(heapScores, heapItems, size, n, sums[i] ?? 0, i);
+    sortTopK(heapScores, heapItems, size);
+    const out = Array.from(heapItems.subarray(0, size), (item) => ({ item, score: sums[item] ?? 0 }));
+    for (const i of touched) sums[i] = 0;
+    return out;
   },
 };
+
+/** One float64 sum per item for the content source, per snapshot; the source runs synchronously, so requests never share it at once. */
+const contentSums = new WeakMap<object, Float64Array>();
+
+function contentScratch(owner: object, items: number): Float64Array {
+  let sums = contentSums.get(owner);
+  if (sums === undefined || sums.length < items) {
+    sums = new Float64Array(items);
+    contentSums.set(owner, sums);
+  }
+  return sums;
+}
 
 export const trendingSource: RetrievalSource = {
   name: 'trending',

@@ -239,6 +239,8 @@ export function runVectorIndexContract(contract: VectorIndexContract): void {
       const filters: [string, VectorFilter | undefined][] = [
         ['all items', { excludeHidden: false }],
         ['visible items', undefined],
+        // The first query's 50 best visible items out: the walk must step over them.
+        ['visible items, 50 ids out', { excludeIds: exactSearch(items, queries[0] as Float32Array, 50, undefined).map((h) => h.id) }],
         ['one category (~26%)', { categoriesAny: ['news'] }],
         ['two categories, recent (~12%)', { categoriesAny: ['sport'], categoriesNone: ['news'], publishedAfter: 1_700_000_300_000 }],
       ];

@@ -95,4 +95,34 @@ describe('retrieval signals', () => {
     expect(ids(ds, found)).toEqual(['both', 'one']);
     expect(row(signals.content.postings, ds.itemFeatureNames.findIndex((n) => n.includes('film')))).toHaveLength(0);
   });
+  it('reads at most 50,000 postings per request, strongest tokens first, skipping a list that does not fit whole', async () => {
+    // A catalog too large to hand-make item by item, so its index is built directly: 260,000
+    // items, a common token on the first 52,000 (20%, the most an indexed token can have), a rare
+    // token on items 100..109. The history is item 100, which has both.
+    const n = 260_000;
+    const common = Int32Array.from({ length: 52_000 }, (_, i) => i);
+    const rare = Int32Array.from({ length: 10 }, (_, i) => 100 + i);
+    const itemFeatures = { offsets: new Int32Array(n + 1), indices: new Int32Array(0) };
+    const lists: number[][] = Array.from({ length: n }, () => []);
+    for (const i of common) lists[i]?.push(0);
+    for (const i of rare) lists[i]?.push(1);
+    let at = 0;
+    const flat: number[] = [];
+    lists.forEach((l, i) => {
+      flat.push(...l);
+      at += l.length;
+      itemFeatures.offsets[i + 1] = at;
+    });
+    itemFeatures.indices = Int32Array.from(flat);
+    const postings = { offsets: Int32Array.of(0, common.length, common.length + rare.length), indices: Int32Array.from([...common, ...rare]) };
+    const idf = Float32Array.of(Math.log(n / common.length), Math.log(n / rare.length));
+    const norm = Float32Array.from(lists, (l) => (l.length > 0 ? 1 / Math.sqrt(l.length) : 0));
+    const ds = { itemIds: Array.from({ length: n }, (_, i) => `i${i}`), itemFeatures } as unknown as Dataset;
+    const snapshot = { dataset: ds, signals: { content: { postings, idf, norm } } } as unknown as ServingSnapshot;
+    const excluded = new Uint8Array(n);
+    excluded[100] = 1;
+    const found = await contentSource.retrieve({ snapshot, user: 0, history: Int32Array.of(100), excluded, filter: {} }, 20);
+    // The common token's 52,000 postings do not fit the budget: only the rare token's items come back.
+    expect(found.map((f) => f.item)).toEqual([101, 102, 103, 104, 105, 106, 107, 108, 109]);
+  });
 });

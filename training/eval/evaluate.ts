@@ -152,7 +152,7 @@ const worse = (sa: number, ia: number, sb: number, ib: number): boolean => sa < 
  * `heapScores`/`items` (root = the worst kept), keeping the K best in topK's order whatever order
  * the items come in; returns the new size. `sortTopK` then puts them best first.
  */
-export function offerTopK(heapScores: Float32Array, items: Int32Array, size: number, k: number, s: number, i: number): number {
+export function offerTopK(heapScores: Float32Array | Float64Array, items: Int32Array, size: number, k: number, s: number, i: number): number {
   if (size < k) {
     // Sift up.
     let at = size;
@@ -176,7 +176,7 @@ export function offerTopK(heapScores: Float32Array, items: Int32Array, size: num
 }
 
 /** Turns a heap from `offerTopK` into its items best first (and their scores beside them), in place. */
-export function sortTopK(heapScores: Float32Array, items: Int32Array, size: number): void {
+export function sortTopK(heapScores: Float32Array | Float64Array, items: Int32Array, size: number): void {
   // Pop worst-first into the tail: the array ends best-first.
   for (let end = size - 1; end > 0; end--) {
     const s = heapScores[0] ?? 0;
@@ -189,7 +189,7 @@ export function sortTopK(heapScores: Float32Array, items: Int32Array, size: numb
   }
 }
 
-function siftDown(heapScores: Float32Array, items: Int32Array, size: number, at: number): void {
+function siftDown(heapScores: Float32Array | Float64Array, items: Int32Array, size: number, at: number): void {
   const s = heapScores[at] ?? 0;
   const it = items[at] ?? 0;
   for (;;) {
