@@ -15,15 +15,18 @@ export interface CoreProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `kestrel serve --port 0 ...args` and resolves once it listens and `ready(url)` is true. */
-export async function startCoreProcess(args: readonly string[], ready: (url: string) => Promise<boolean>): Promise<CoreProcess> {
+/**
+ * Runs `kestrel serve --port 0 ...args` and resolves once it listens and `ready(url)` is true,
+ * within `timeoutMs` (default 5 min).
+ */
+export async function startCoreProcess(args: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<CoreProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
   });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   // A core that does not come up is stopped, not left running (and holding its data folder's lock).
   const fail = (what: string): never => {
     child.kill('SIGKILL');

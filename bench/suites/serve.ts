@@ -48,7 +48,7 @@ interface Level {
 }
 
 /** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
+export function cpuSeconds(pid: number | undefined): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
     // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
@@ -58,7 +58,10 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-async function load(url: string, concurrency: number, seconds: number): Promise<Level> {
+/** ml-100k's users 1..943, spread round robin. */
+const ML100K_USER = (n: number) => String(1 + ((n * 7919) % 943));
+
+export async function load(url: string, concurrency: number, seconds: number, userOf: (n: number) => string = ML100K_USER): Promise<Level> {
   const latencies: number[] = [];
   const candidates: number[] = [];
   let errors = 0;
@@ -67,7 +70,7 @@ async function load(url: string, concurrency: number, seconds: number): Promise<
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
-      const user = String(1 + ((n++ * 7919) % 943));
+      const user = userOf(n++);
       const start = performance.now();
       try {
         const res = await fetch(`${url}/v1/recommendations/${user}?n=20`);
@@ -84,7 +87,7 @@ async function load(url: string, concurrency: number, seconds: number): Promise<
 }
 
 /** Mean seconds per stage from the Prometheus histogram sums and counts. */
-async function stageMeans(url: string): Promise<Map<string, number>> {
+export async function stageMeans(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const sums = new Map<string, number>();
   const counts = new Map<string, number>();
