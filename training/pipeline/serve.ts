@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelDir } from '../../core/models/index.ts';
+import { createWasmMatmul } from '../../core/kernels/wasm.ts';
 import { readModelDir } from '../../core/models/index.ts';
 import { createNodeSession } from '../../core/ranking/onnx-session.ts';
 import type { OnnxSession } from '../../core/ranking/onnx-session.ts';
@@ -69,7 +70,7 @@ export class ServedModel {
     const dim = model.manifest.dims.embedding;
     const subset = { items: Int32Array.from(pipeline.coVisitationItems), local: new Int32Array(dataset.itemIds.length).fill(-1) };
     subset.items.forEach((item, l) => (subset.local[item] = l));
-    const generator = new CandidateGenerator(model.itemEmbeddings, dim, { subset, weights: this.coVisitation });
+    const generator = new CandidateGenerator(model.itemEmbeddings, dim, { subset, weights: this.coVisitation }, await createWasmMatmul());
     const features = generator.features(withRows(dataset, positives), pipeline.wideBuckets);
     // The ranker's tables have the model's rows: ids new since training go to its OOV rows, and new
     // categories or user features are left out.
@@ -81,10 +82,6 @@ export class ServedModel {
     });
     const popular = popularItems(dataset, positives, n, k);
     const out: Recommendation[] = new Array<Recommendation>(userIds.length);
-    const top = new Int32Array(k);
-    const heap = new Float32Array(k);
-    const scores = new Float32Array(n);
-    const none = new Uint8Array(n);
     for (let start = 0; start < userIds.length; start += batch) {
       const slots: number[] = [];
       const ids: string[] = [];
@@ -104,26 +101,28 @@ export class ServedModel {
       const inputs = new UserInputs(dataset, pipeline.towerInputs, ids.length).fill(users, userHistories);
       const vectors = (await this.userTower.run(networkFeeds(inputs)))[model.manifest.featureSpec.userTower.output];
       if (!vectors) throw new Error('the user tower returned no output');
+      // Stage one for the whole batch at once (one pass over the item vectors), then each user's ranking.
+      const retrieved = generator.retrieveMany(
+        userHistories.map((h) => (excludeSeen ? h : new Int32Array(0))), vectors.subarray(0, ids.length * dim), pipeline.candidates,
+      );
       for (let r = 0; r < ids.length; r++) {
         const u = users[r] ?? 0;
-        const history = excludeSeen ? (userHistories[r] ?? new Int32Array(0)) : new Int32Array(0);
-        const candidates = generator.retrieve(u, history, vectors.subarray(r * dim, (r + 1) * dim), pipeline.candidates);
+        const { items: candidates, tt, cv } = retrieved[r] ?? { items: new Int32Array(0), tt: new Float32Array(0), cv: new Float32Array(0) };
+        generator.setScores(u, candidates, tt, cv);
         const rows = candidateRows(features, u, candidates);
         const order = Int32Array.from({ length: rows.length }, (_, j) => j);
-        const logits = (await this.ranker.run(networkFeeds(builder.build(rows, order, 0, rows.length), { name: RANKER_INPUTS.dense, size: DENSE_SIZE })))[RANKER_OUTPUT];
+        const logits = rows.length === 0 ? new Float32Array(0) : (await this.ranker.run(networkFeeds(builder.build(rows, order, 0, rows.length), { name: RANKER_INPUTS.dense, size: DENSE_SIZE })))[RANKER_OUTPUT];
         if (!logits) throw new Error('the ranker returned no output');
         const combined = combineLogits(logits, pipeline.scoreWeights);
-        scores.fill(-Infinity);
-        candidates.forEach((item, j) => (scores[item] = combined[j] ?? -Infinity));
-        const count = topK(scores, k, none, top, heap);
-        const items: string[] = [];
-        const itemScores: number[] = [];
-        for (let j = 0; j < count; j++) {
-          const item = top[j] ?? 0;
-          items.push(model.itemIds[item] ?? dataset.itemIds[item] ?? '');
-          itemScores.push(Math.round((scores[item] ?? 0) * 1e6) / 1e6);
-        }
-        out[slots[r] ?? 0] = { user: ids[r] ?? '', items, scores: itemScores };
+        // Best first, ties to the lower item index (topK's order), the candidates only.
+        const best = Array.from(candidates.keys())
+          .sort((a, b) => (combined[b] ?? 0) - (combined[a] ?? 0) || (candidates[a] ?? 0) - (candidates[b] ?? 0))
+          .slice(0, k);
+        out[slots[r] ?? 0] = {
+          user: ids[r] ?? '',
+          items: best.map((j) => model.itemIds[candidates[j] ?? 0] ?? dataset.itemIds[candidates[j] ?? 0] ?? ''),
+          scores: best.map((j) => Math.round((combined[j] ?? 0) * 1e6) / 1e6),
+        };
       }
     }
     return out;
