@@ -312,18 +312,13 @@ export class CandidateGenerator {
     const { subset, weights } = this.coVisitation;
     const sums = new Float32Array(subset.items.length);
     itemItemSums(weights, subset, [...seen], sums);
-    let n = 0;
-    let sum = 0;
-    let sq = 0;
-    sums.forEach((v, l) => {
-      if (seen.has(subset.items[l] ?? 0)) return;
-      n++;
-      sum += v;
-      sq += v * v;
-    });
-    const cvMean = n > 0 ? sum / n : 0;
-    const cvStd = Math.sqrt(Math.max(n > 0 ? sq / n - cvMean * cvMean : 0, 0)) || 1;
-    for (let l = 0; l < sums.length; l++) sums[l] = ((sums[l] ?? 0) - cvMean) / cvStd;
+    // Z-scored over the subset's items outside the history, as `retrieve` does over the catalog (−∞ elsewhere).
+    const inHistory = new Uint8Array(sums.length);
+    for (const item of seen) {
+      const l = subset.local[item] ?? -1;
+      if (l >= 0) inHistory[l] = 1;
+    }
+    standardise(sums, inHistory);
     const { itemVectors, dim } = this;
     return {
       tt: (item) => (dot(userVector, itemVectors, item, dim) - mean) / std,
