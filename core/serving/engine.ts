@@ -33,8 +33,6 @@ import { UserInputs } from '../../training/two-tower/inputs.ts';
 import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
-import { dot, scoreStats, standardiseSubset } from './scores.ts';
-import { scoreItemItem } from '../../training/eval/baselines/cooccurrence.ts';
 import {
   coVisitationSource, contentSource, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
@@ -410,7 +408,7 @@ export class ServingEngine {
     const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
     let vector: Float32Array | undefined;
     const featureUser = user >= 0 ? user : dataset.userIds.length;
-    let generated: { tt?: Float32Array; cv: Float32Array; stats?: { mean: number; std: number } } | undefined;
+    let generated: { tt?: Float32Array; cv: Float32Array; scores?: { tt(item: number): number } } | undefined;
     if (!anonymous) {
       const tTower = now();
       vector = await this.userVector(snapshot, user, history);
@@ -424,12 +422,12 @@ export class ServingEngine {
         generator.retrieve(featureUser, history, vector, 0);
         generated = { tt: generator.tt.slice(), cv: generator.cv.slice() };
       } else {
-        // A large catalog: item-item scores over the model's subset only, two-tower statistics from the moments.
-        const model = generator.coVisitation;
-        const cv = new Float32Array(dataset.itemIds.length);
-        scoreItemItem(model.weights, model.subset, history, cv, new Float32Array(model.subset.items.length));
-        standardiseSubset(cv, model.subset.items, new Set(history));
-        generated = { cv, stats: scoreStats(snapshot.moments, vector, snapshot.embeddings, history) };
+        // A large catalog: item-item scores over the model's subset only, two-tower statistics from
+        // the moments (CandidateGenerator.zScores, as training computes them).
+        const scores = generator.zScores(history, vector, snapshot.moments);
+        const cv = new Float32Array(dataset.itemIds.length).fill(-Infinity);
+        for (const item of generator.coVisitation.subset.items) cv[item] = scores.cv(item);
+        generated = { cv, scores };
       }
       context.itemItemScores = generated.cv;
       if (generated.tt) context.twoTowerScores = generated.tt;
@@ -481,11 +479,9 @@ export class ServingEngine {
     const tFeatures = now();
     if (generated?.tt) {
       snapshot.generator.restore(featureUser, generated.tt, generated.cv);
-    } else if (generated?.stats && vector) {
-      const { mean, std } = generated.stats;
-      const cv = generated.cv;
-      const tt = Float32Array.from(items, (i) => (dot(vector, snapshot.embeddings, i, snapshot.dim) - mean) / std);
-      snapshot.generator.setScores(featureUser, items, tt, Float32Array.from(items, (i) => cv[i] ?? 0));
+    } else if (generated?.scores) {
+      const { scores, cv } = generated;
+      snapshot.generator.setScores(featureUser, items, Float32Array.from(items, (i) => scores.tt(i)), Float32Array.from(items, (i) => cv[i] ?? 0));
     } else {
       snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
     }

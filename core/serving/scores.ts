@@ -70,20 +70,3 @@ export function scoreStats(moments: EmbeddingMoments, u: Float32Array, embedding
   const std = Math.sqrt(Math.max(n > 0 ? quad / n - mean * mean : 0, 0)) || 1;
   return { mean, std };
 }
-
-/** Z-scores in place over the items of `subset` not in `excluded` (−∞ entries skipped and kept). */
-export function standardiseSubset(scores: Float32Array, subset: Int32Array, excluded: ReadonlySet<number>): void {
-  let n = 0;
-  let sum = 0;
-  let sq = 0;
-  for (const i of subset) {
-    const v = scores[i] ?? 0;
-    if (excluded.has(i) || !Number.isFinite(v)) continue;
-    n++;
-    sum += v;
-    sq += v * v;
-  }
-  const mean = n > 0 ? sum / n : 0;
-  const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
-  for (const i of subset) scores[i] = ((scores[i] ?? 0) - mean) / std;
-}

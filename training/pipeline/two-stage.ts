@@ -302,12 +302,13 @@ export class CandidateGenerator {
    * over the items outside `history` from the embedding moments (core/serving/scores.ts), and
    * the item-item sums over the model's subset alone. `tt(item)` and `cv(item)` then give the
    * z-scores of any item (cv −∞ outside the subset, as `retrieve` leaves it). An item repeated
-   * in `history` counts once, as in serving's history.
+   * in `history` counts once, as in serving's history. `moments`: those of `itemVectors` when the
+   * caller has them (computed on first use otherwise, O(items · dim²)).
    */
-  zScores(history: ArrayLike<number>, userVector: Float32Array): { tt(item: number): number; cv(item: number): number } {
+  zScores(history: ArrayLike<number>, userVector: Float32Array, moments?: EmbeddingMoments): { tt(item: number): number; cv(item: number): number } {
     const seen = new Set<number>();
     for (let k = 0; k < history.length; k++) seen.add(history[k] ?? 0);
-    this.moments ??= embeddingMoments(this.itemVectors, this.dim);
+    this.moments ??= moments ?? embeddingMoments(this.itemVectors, this.dim);
     const { mean, std } = scoreStats(this.moments, userVector, this.itemVectors, [...seen]);
     const { subset, weights } = this.coVisitation;
     const sums = new Float32Array(subset.items.length);
