@@ -23,31 +23,24 @@ export function invertSpd(a: Float64Array, n: number): Float64Array {
 
 /** Overwrites the lower triangle of `a` with L (A = L·Lᵀ); the strict upper triangle is left as it was. */
 export function choleskyInPlace(a: Float64Array, n: number): void {
-  const tile = new Float64Array(BLOCK * BLOCK);
-  for (let i0 = 0; i0 < n; i0 += BLOCK) {
-    const i1 = Math.min(i0 + BLOCK, n);
-    for (let j0 = 0; j0 <= i0; j0 += BLOCK) {
-      const j1 = Math.min(j0 + BLOCK, n);
-      const nj = j1 - j0;
-      // Σ over the columns finished before this block: L[i][0..j0) · L[j][0..j0).
-      tile.fill(0);
-      tileDots(a, a, n, i0, i1, j0, j1, 0, j0, tile, nj);
-      for (let i = i0; i < i1; i++) {
-        const row = i * n;
-        for (let j = j0; j < Math.min(j1, i + 1); j++) {
-          const lj = j * n;
-          let s = (a[row + j] as number) - (tile[(i - i0) * nj + (j - j0)] as number);
-          for (let k = j0; k < j; k++) s -= (a[row + k] as number) * (a[lj + k] as number);
-          if (i === j) {
-            if (!(s > 0)) throw new RangeError(`matrix is not positive definite (pivot ${i} is ${s}); add more regularisation`);
-            a[row + i] = Math.sqrt(s);
-          } else {
-            a[row + j] = s / (a[lj + j] as number);
-          }
+  // The tile: Σ over the columns finished before this block, L[i][0..j0) · L[j][0..j0).
+  forEachLowerBlock(n, a, a, (_i0, j0) => [0, j0], (i0, i1, j0, j1, tile) => {
+    const nj = j1 - j0;
+    for (let i = i0; i < i1; i++) {
+      const row = i * n;
+      for (let j = j0; j < Math.min(j1, i + 1); j++) {
+        const lj = j * n;
+        let s = (a[row + j] as number) - (tile[(i - i0) * nj + (j - j0)] as number);
+        for (let k = j0; k < j; k++) s -= (a[row + k] as number) * (a[lj + k] as number);
+        if (i === j) {
+          if (!(s > 0)) throw new RangeError(`matrix is not positive definite (pivot ${i} is ${s}); add more regularisation`);
+          a[row + i] = Math.sqrt(s);
+        } else {
+          a[row + j] = s / (a[lj + j] as number);
         }
       }
     }
-  }
+  });
 }
 
 /**
@@ -58,52 +51,61 @@ export function choleskyInPlace(a: Float64Array, n: number): void {
 function invertLowerTransposed(l: Float64Array, n: number): Float64Array {
   const u = new Float64Array(n * n);
   for (let i = 0; i < n; i++) u[i * n + i] = 1 / (l[i * n + i] as number);
-  const tile = new Float64Array(BLOCK * BLOCK);
-  for (let i0 = 0; i0 < n; i0 += BLOCK) {
-    const i1 = Math.min(i0 + BLOCK, n);
-    for (let j0 = 0; j0 <= i0; j0 += BLOCK) {
-      const j1 = Math.min(j0 + BLOCK, n);
-      const nj = j1 - j0;
-      // Σ over the rows of M finished before this block (U[j][k] is 0 for k < j).
-      tile.fill(0);
-      tileDots(l, u, n, i0, i1, j0, j1, j0, i0, tile, nj);
-      for (let i = i0; i < i1; i++) {
-        const row = i * n;
-        const d = l[row + i] as number;
-        for (let j = j0; j < Math.min(j1, i); j++) {
-          const uj = j * n;
-          let s = tile[(i - i0) * nj + (j - j0)] as number;
-          for (let k = i0; k < i; k++) s += (l[row + k] as number) * (u[uj + k] as number);
-          u[uj + i] = -s / d;
-        }
+  // The tile: Σ over the rows of M finished before this block (U[j][k] is 0 for k < j).
+  forEachLowerBlock(n, l, u, (i0, j0) => [j0, i0], (i0, i1, j0, j1, tile) => {
+    const nj = j1 - j0;
+    for (let i = i0; i < i1; i++) {
+      const row = i * n;
+      const d = l[row + i] as number;
+      for (let j = j0; j < Math.min(j1, i); j++) {
+        const uj = j * n;
+        let s = tile[(i - i0) * nj + (j - j0)] as number;
+        for (let k = i0; k < i; k++) s += (l[row + k] as number) * (u[uj + k] as number);
+        u[uj + i] = -s / d;
       }
     }
-  }
+  });
   return u;
 }
 
 /** Uᵀ·U for upper-triangular row-major U: P[a][b] = Σ_{k ≥ max(a, b)} U[a][k]·U[b][k], mirrored. */
 function gramOfUpper(u: Float64Array, n: number): Float64Array {
   const p = new Float64Array(n * n);
-  const tile = new Float64Array(BLOCK * BLOCK);
-  for (let a0 = 0; a0 < n; a0 += BLOCK) {
-    const a1 = Math.min(a0 + BLOCK, n);
-    for (let b0 = 0; b0 <= a0; b0 += BLOCK) {
-      const b1 = Math.min(b0 + BLOCK, n);
-      const nb = b1 - b0;
-      tile.fill(0);
-      // U[a][k] is 0 for k < a, and b ≤ a: the sum can start at a0.
-      tileDots(u, u, n, a0, a1, b0, b1, a0, n, tile, nb);
-      for (let a = a0; a < a1; a++) {
-        for (let b = b0; b < Math.min(b1, a + 1); b++) {
-          const v = tile[(a - a0) * nb + (b - b0)] as number;
-          p[a * n + b] = v;
-          p[b * n + a] = v;
-        }
+  // U[a][k] is 0 for k < a, and b ≤ a: the sum can start at a0.
+  forEachLowerBlock(n, u, u, (a0) => [a0, n], (a0, a1, b0, b1, tile) => {
+    const nb = b1 - b0;
+    for (let a = a0; a < a1; a++) {
+      for (let b = b0; b < Math.min(b1, a + 1); b++) {
+        const v = tile[(a - a0) * nb + (b - b0)] as number;
+        p[a * n + b] = v;
+        p[b * n + a] = v;
       }
     }
-  }
+  });
   return p;
+}
+
+/**
+ * Visits the BLOCK × BLOCK blocks on and below the diagonal of an n × n matrix, block row by
+ * block row and left to right within one (the order each step's dependencies need), each with
+ * its tile of dot products: tile[(i − i0)·(j1 − j0) + (j − j0)] = Σ_{k0 ≤ k < k1} x[i][k]·y[j][k]
+ * for rows i in [i0, i1) and j in [j0, j1), [k0, k1) = span(i0, j0).
+ */
+function forEachLowerBlock(
+  n: number, x: Float64Array, y: Float64Array, span: (i0: number, j0: number) => readonly [number, number],
+  visit: (i0: number, i1: number, j0: number, j1: number, tile: Float64Array) => void,
+): void {
+  const tile = new Float64Array(BLOCK * BLOCK);
+  for (let i0 = 0; i0 < n; i0 += BLOCK) {
+    const i1 = Math.min(i0 + BLOCK, n);
+    for (let j0 = 0; j0 <= i0; j0 += BLOCK) {
+      const j1 = Math.min(j0 + BLOCK, n);
+      const [k0, k1] = span(i0, j0);
+      tile.fill(0);
+      tileDots(x, y, n, i0, i1, j0, j1, k0, k1, tile, j1 - j0);
+      visit(i0, i1, j0, j1, tile);
+    }
+  }
 }
 
 /**
