@@ -100,6 +100,9 @@ describe('Beta variates', () => {
     [1, 1],
     [2, 5],
     [1, 30],
+    [1, 0.4],
+    [3, 1],
+    [0.2, 1],
     [50, 500],
   ])('Beta(%d, %d) matches the theoretical mean and variance over 100k draws', (a, b) => {
     const rng = new Xoshiro128(7 + a * 100 + b);
@@ -112,7 +115,7 @@ describe('Beta variates', () => {
 
   it('stays inside [0, 1] for tiny and huge shapes', () => {
     const rng = new Xoshiro128(3);
-    for (const [a, b] of [[1e-3, 1e-3], [1e-30, 1], [1e6, 1e-6], [1e-40, 1e-40]] as const) {
+    for (const [a, b] of [[1e-3, 1e-3], [1e-30, 1], [1, 1e-30], [1, 1e6], [1e6, 1e-6], [1e-40, 1e-40]] as const) {
       for (let i = 0; i < 1000; i++) {
         const x = betaVariate(a, b, rng);
         expect(x >= 0 && x <= 1, `Beta(${a}, ${b}) gave ${x}`).toBe(true);

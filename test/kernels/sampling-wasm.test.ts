@@ -14,6 +14,10 @@ function randomPosteriors(n: number, rng: Rng): { alpha: Float32Array; beta: Flo
     const small = rng() < 0.2;
     alpha[i] = small ? 0.01 + rng() : 1 + rng() * 50;
     beta[i] = small ? 0.01 + rng() : 1 + rng() * 2000;
+    // Shapes of exactly 1 take the inverse-CDF branch (an unclicked item under the edge's prior).
+    const one = rng();
+    if (one < 0.15) alpha[i] = 1;
+    else if (one < 0.2) beta[i] = 1;
   }
   return { alpha, beta };
 }

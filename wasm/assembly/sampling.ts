@@ -4,7 +4,7 @@
 // This mirrors core/domain/random.ts operation for operation, so a seeded run writes the same
 // bits as the TypeScript reference: xoshiro128** (Blackman & Vigna 2018), Marsaglia's polar
 // normal, Marsaglia & Tsang (2000) Gamma with the shape < 1 boost, Beta = X / (X + Y) (in log
-// space when a shape is below 1), and log/exp written out in plain f64 arithmetic rather than NativeMath (musl's log may
+// space when a shape is below 1) or the inverse CDF when a shape is exactly 1, and log/exp written out in plain f64 arithmetic rather than NativeMath (musl's log may
 // differ from V8's fdlibm one in the last bit). Change one file, change the other.
 
 // PRNG state, loaded from and stored back to the caller's 4 x u32 at `state` on every call.
@@ -132,8 +132,13 @@ function logGammaVariate(shape: f64): f64 {
   return logF64(gammaAtLeastOne(shape));
 }
 
-/** Beta(a, b) = X / (X + Y); in log space only when a shape is below 1 (underflow). */
+/**
+ * Beta(1, b) = 1 − U^(1/b) and Beta(a, 1) = U^(1/a) (inverse CDFs, one uniform); otherwise
+ * X / (X + Y), in log space only when a shape is below 1 (underflow).
+ */
 function betaVariate(a: f64, b: f64): f64 {
+  if (a == 1) return 1 - expF64(logF64(nextOpen()) / b);
+  if (b == 1) return expF64(logF64(nextOpen()) / a);
   if (a >= 1 && b >= 1) {
     const x = gammaAtLeastOne(a);
     const y = gammaAtLeastOne(b);
