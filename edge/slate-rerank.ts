@@ -102,13 +102,51 @@ function edgeReranker(): Promise<WasmReranker> {
   return reranker;
 }
 
+/** Sets of MMR picks kept per slate object: one per session state and arm settings seen lately. */
+const PICKS_PER_SLATE = 8;
+
+/**
+ * MMR picks (steps 1–2 of core/domain/rerank.ts) per slate object, keyed by everything else they
+ * depend on: λ, how many there are, the interest vector and the shown counts. A hit re-ranks the
+ * same cached slate for the same session again and again; only exploration (step 3, a fresh seed
+ * per request) changes between those requests, so it alone runs per request. A session that
+ * changes (a click moves the interest vector, an impression the shown counts) is a new key.
+ */
+const slatePicks = new WeakMap<Slate, Map<string, Int32Array>>();
+
+function picksKey(input: RerankInput, options: RerankOptions): string {
+  let key = `${options.lambda}|${options.k}|${options.exploreShare}|${options.affinityWeight}|${options.shownPenalty}|${input.interest.join(',')}|`;
+  const { shown } = input;
+  for (let i = 0; i < shown.length; i++) if (shown[i] !== 0) key += `${i}:${shown[i]},`;
+  return key;
+}
+
+function picksFor(reranker: WasmReranker, slate: Slate, input: RerankInput, options: RerankOptions): Int32Array {
+  let kept = slatePicks.get(slate);
+  if (kept === undefined) {
+    kept = new Map();
+    slatePicks.set(slate, kept);
+  }
+  const key = picksKey(input, options);
+  let picks = kept.get(key);
+  if (picks === undefined) {
+    picks = reranker.picks(input, options);
+    if (kept.size >= PICKS_PER_SLATE) kept.delete(kept.keys().next().value as string);
+    kept.set(key, picks);
+  }
+  return picks;
+}
+
 /**
  * The slate's top `k` after re-ranking, best first. Score is the core's score of the item.
- * `input` defaults to the slate with neutral session signals.
+ * `input` defaults to the slate with neutral session signals; its core scores and embeddings must
+ * be the slate's own (slateRerankInput), since the MMR picks are kept per slate object.
  */
 export async function rerankSlate(slate: Slate, settings: RerankSettings, input: RerankInput = slateRerankInput(slate)): Promise<RankedItem[]> {
   if (slate.candidates.length === 0 || settings.k === 0) return [];
-  const { order, explored } = (await edgeReranker()).rerank(input, slateRerankOptions(settings));
+  const reranker = await edgeReranker();
+  const options = slateRerankOptions(settings);
+  const { order, explored } = reranker.explore(picksFor(reranker, slate, input, options), input, options);
   return Array.from(order, (index, position): RankedItem => {
     const c = slate.candidates[index];
     if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);

@@ -1,7 +1,7 @@
 // Host side of the AssemblyScript kernels in wasm/assembly/. Runtime-free: the edge Worker hands
 // in the module its bundler compiled, Node hands in one compiled from wasm/build/*.wasm.
 import { Xoshiro128 } from '../core/domain/random.ts';
-import { checkRerank, nonFiniteRelevance } from '../core/domain/rerank.ts';
+import { checkRerank, nonFiniteRelevance, placeExploration } from '../core/domain/rerank.ts';
 import type { RerankInput, RerankOptions, RerankResult } from '../core/domain/rerank.ts';
 
 interface KernelExports {
@@ -311,7 +311,42 @@ export class WasmReranker {
   }
 
   rerank(input: RerankInput, options: RerankOptions): RerankResult {
-    const { n, slots, explore } = checkRerank(input, options);
+    const plan = checkRerank(input, options);
+    return this.run(input, options, plan.slots, plan.explore);
+  }
+
+  /**
+   * Steps 1–2 alone: the MMR picks `rerank` places around the explored slots (slots − explore of
+   * them, in pick order). They depend on neither the posteriors nor the seed: a caller can keep
+   * them for the same candidates and session and run only `explore` per request.
+   */
+  picks(input: RerankInput, options: RerankOptions): Int32Array {
+    const { slots, explore } = checkRerank(input, options);
+    // With no exploration slot, the kernel's order is its MMR picks, in pick order.
+    return this.run(input, options, slots - explore, 0).order;
+  }
+
+  /**
+   * Steps 3–4 for `picks` of the same input and options: `rerank`'s answer, with the Beta draws in
+   * the `sampleBeta` kernel (bit for bit the fused kernel's).
+   */
+  explore(picks: ArrayLike<number>, input: RerankInput, options: RerankOptions): RerankResult {
+    const plan = checkRerank(input, options);
+    return placeExploration(picks, plan, input.alpha, input.beta, options.seed, (alpha, beta, seed, out) => {
+      const m = alpha.length;
+      this.layout(plan.n, input.dim);
+      // alpha, beta (m ≤ n) go to their slots; θ to the kernel scratch, unused between calls.
+      this.f32.set(alpha, this.alphaAt / F32);
+      this.f32.set(beta, this.betaAt / F32);
+      this.rng.seed(seed);
+      new Uint32Array(this.f32.buffer, this.stateAt, 4).set(this.rng.state);
+      this.kernels.sampleBeta(this.alphaAt, this.betaAt, m, this.stateAt, this.scratchAt);
+      out.set(this.f32.subarray(this.scratchAt / F32, this.scratchAt / F32 + m));
+    });
+  }
+
+  private run(input: RerankInput, options: RerankOptions, slots: number, explore: number): RerankResult {
+    const n = input.coreScore.length;
     const { dim } = input;
     this.layout(n, dim);
     const { f32, f64 } = this;

@@ -151,13 +151,34 @@ export function rerank(input: RerankInput, options: RerankOptions): RerankResult
 
   // 2. MMR for the non-exploration slots.
   const picks = mmr(relevance, embeddings, { lambda, k: slots - explore, dim });
+  return placeExploration(picks, { n, slots, explore }, alpha, beta, seed);
+}
 
+/** Fills `out` with one Beta(alpha_i, beta_i) draw per entry from the xoshiro128** stream of `seed` (step 3). */
+export type BetaDraws = (alpha: Float32Array, beta: Float32Array, seed: number, out: Float32Array) => void;
+
+const referenceDraws: BetaDraws = (alpha, beta, seed, out) => {
+  sampleBetaInto(alpha, beta, new Xoshiro128(seed), out);
+};
+
+/**
+ * Steps 3–4 for the MMR picks of step 2 (`plan.slots − plan.explore` candidate indexes, in pick
+ * order). Steps 1–2 depend on neither the posteriors nor the seed, so a caller that re-ranks the
+ * same candidates and session many times can keep the picks and run only this per request; `draws`
+ * is where the Beta variates come from (the WASM host passes its kernel, which matches bit for bit).
+ */
+export function placeExploration(
+  picks: ArrayLike<number>, plan: RerankPlan, alpha: ArrayLike<number>, beta: ArrayLike<number>, seed: number,
+  draws: BetaDraws = referenceDraws,
+): RerankResult {
+  const { n, slots, explore } = plan;
+  checkLength('picks', picks.length, slots - explore, `${slots} slots, ${explore} of them explored`);
   // 3. Thompson draws over the candidates MMR left, in index order.
   const top = new Int32Array(explore);
   const left = new Int32Array(n - picks.length);
   if (explore > 0) {
     const picked = new Uint8Array(n);
-    for (const p of picks) picked[p] = 1;
+    for (let i = 0; i < picks.length; i++) picked[picks[i] as number] = 1;
     const a = new Float32Array(left.length);
     const b = new Float32Array(left.length);
     for (let i = 0, c = 0; i < n; i++) {
@@ -167,7 +188,8 @@ export function rerank(input: RerankInput, options: RerankOptions): RerankResult
       b[c] = beta[i] as number;
       c++;
     }
-    const theta = sampleBetaInto(a, b, new Xoshiro128(seed), new Float32Array(left.length));
+    const theta = new Float32Array(left.length);
+    draws(a, b, seed, theta);
     topK(theta, explore, top);
   }
 

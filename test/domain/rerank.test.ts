@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { mmr } from '../../core/domain/mmr.ts';
 import { normalVariate, sampleBetaInto, Xoshiro128 } from '../../core/domain/random.ts';
-import { explorationPosition, rerank, rerankPlan } from '../../core/domain/rerank.ts';
+import { explorationPosition, placeExploration, rerank, rerankPlan } from '../../core/domain/rerank.ts';
 import type { RerankInput, RerankOptions } from '../../core/domain/rerank.ts';
 import { l2Normalize } from '../../core/domain/vectors.ts';
 import { freshSeed } from '../support/random.ts';
@@ -231,5 +231,9 @@ describe('rerank (TypeScript reference)', () => {
     expect(() => rerank(input, { ...NO_EXPLORE, exploreShare: 1.5 })).toThrow('exploreShare must be in [0, 1]');
     expect(() => rerank(input, { ...NO_EXPLORE, k: 2.5 })).toThrow('k must be a non-negative integer');
     expect(() => rerank(input, { ...NO_EXPLORE, seed: 0.5 })).toThrow('seed must be an integer');
+    // Picks kept from another plan (other k or share) are refused, not silently misplaced.
+    const plan = rerankPlan(4, 3, 0.34);
+    expect(() => placeExploration([0, 1], plan, input.alpha, input.beta, 1)).not.toThrow();
+    expect(() => placeExploration([0, 1, 2], plan, input.alpha, input.beta, 1)).toThrow('picks has 3 values, expected 2 (3 slots, 1 of them explored)');
   });
 });

@@ -26,6 +26,8 @@ function randomSlate(n: number, dim: number, rng: Rng): RerankInput {
     const small = rng() < 0.1;
     alpha[i] = small ? 0.05 + rng() : 1 + rng() * 40;
     beta[i] = small ? 0.05 + rng() : 1 + rng() * 1500;
+    // An unclicked item under the edge's prior: α exactly 1 (the inverse-CDF draw).
+    if (rng() < 0.3) alpha[i] = 1;
   }
   return { dim, coreScore, embeddings: randomUnitVectors(n, dim, rng), shown, alpha, beta, interest: randomUnitVectors(1, dim, rng) };
 }
@@ -59,6 +61,14 @@ describe.each<WasmBuild>(['release', 'debug'])('WASM rerank (%s build)', (build)
       seeds.push(`${n}×${dim}: ${seed}`);
       expect(Array.from(got.order), where).toEqual(Array.from(want.order));
       expect(Array.from(got.explored), where).toEqual(Array.from(want.explored));
+      // The edge's split: MMR picks once (kept per slate and session), exploration per request.
+      const picks = reranker.picks(input, options);
+      for (const requestSeed of [seed, seed + 1]) {
+        const split = reranker.explore(picks, input, { ...options, seed: requestSeed });
+        const whole = rerank(input, { ...options, seed: requestSeed });
+        expect(Array.from(split.order), `${where}, request seed ${requestSeed}`).toEqual(Array.from(whole.order));
+        expect(Array.from(split.explored), `${where}, request seed ${requestSeed}`).toEqual(Array.from(whole.explored));
+      }
     }
     console.info(`rerank parity (${build}, ${name}) seeds, n×dim: ${seeds.join(', ')}`);
   });
