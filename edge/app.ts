@@ -55,8 +55,6 @@ app.get('/v1/recommendations/:userId', async (c) => {
   if (!(n >= 1 && n <= MAX_RECOMMENDATIONS)) {
     return badRequest(`n must be a whole number from 1 to ${MAX_RECOMMENDATIONS}; got ${JSON.stringify(nText)}`, 'n');
   }
-  const cf = c.req.raw.cf;
-  const region = typeof cf?.colo === 'string' && cf.colo !== '' ? cf.colo : LOCAL_REGION;
   const now = Date.now();
   const experiments = await experimentsSource(c.env, now);
   const body = await recommend(userId, n, {
@@ -65,7 +63,8 @@ app.get('/v1/recommendations/:userId', async (c) => {
     experiments: experiments.text,
     cache: caches.default,
     waitUntil: (p) => c.executionCtx.waitUntil(p),
-    region,
+    // Read only when the popular list is: workerd builds `cf` from JSON on first access, a cost a hit does not need.
+    region: () => regionOf(c.req.raw),
     now,
   });
   if (experiments.warning !== undefined) body.warning = body.warning === undefined ? experiments.warning : `${body.warning}; ${experiments.warning}`;
@@ -87,6 +86,12 @@ app.post('/v1/events', async (c) => {
   const answer = await ingestEvents(body, { env: c.env, experiments: experiments.text, cache: caches.default, now });
   return c.json(answer.body, answer.status);
 });
+
+/** The colo serving the request, or LOCAL_REGION where the runtime does not say (workerd locally). */
+function regionOf(request: Request): string {
+  const colo = request.cf?.colo;
+  return typeof colo === 'string' && colo !== '' ? colo : LOCAL_REGION;
+}
 
 /** A 400 in the core's error shape, naming the offending parameter. */
 function badRequest(message: string, path: string): Response {

@@ -296,7 +296,11 @@ interface Cached extends ArmCounts {
 const itemCache = new Map<string, Cached>();
 const totalCache = new Map<string, Cached>();
 
+/** Bumped whenever the caches above change: a posterior computed from them before is out of date. */
+let cacheGeneration = 0;
+
 function remember(item: string, counts: Cached): void {
+  cacheGeneration++;
   itemCache.delete(item);
   itemCache.set(item, counts);
   for (const oldest of itemCache.keys()) {
@@ -322,18 +326,40 @@ export interface ReadContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+interface PosteriorMemo {
+  posteriors: Posteriors;
+  /** cacheGeneration when they were computed. */
+  generation: number;
+  /** When the earliest of the counts they came from needs reading again. */
+  expiresAt: number;
+  shards: number;
+  cacheMs: number;
+}
+
+/**
+ * The last answer per `items` array: a hit asks for the same cached slate's items again and again,
+ * and while none of their counts changed or aged out, the answer is the same.
+ */
+const posteriorMemo = new WeakMap<readonly string[], PosteriorMemo>();
+
 /**
  * Beta posteriors of `items` from their shards: one call per shard not covered by this isolate's
  * fresh cache, in parallel, within BANDIT_TIMEOUT_MS. Never throws: an item whose shard failed or
  * was late gets its last cached counts, or the prior. A failed shard sets the warning. A late one
  * only logs: its read goes on in the background and fills the cache for the next request, which is
  * how a cold isolate (or objects just woken) gets its first counts without holding up a request.
+ * The same `items` array asked again gets the same answer (the same arrays: read them, never write
+ * them) until one of its counts changes or is due for a re-read.
  */
 export async function readPosteriors(items: readonly string[], ctx: ReadContext): Promise<Posteriors> {
   const { env, now } = ctx;
   const shards = shardCount(env);
   const cacheMs = msVar(env.BANDIT_CACHE_MS, DEFAULT_CACHE_MS);
   const timeoutMs = msVar(env.BANDIT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS);
+  const memo = posteriorMemo.get(items);
+  if (memo !== undefined && memo.generation === cacheGeneration && now < memo.expiresAt && memo.shards === shards && memo.cacheMs === cacheMs) {
+    return memo.posteriors;
+  }
   const toRead = new Map<number, string[]>();
   for (const item of items) {
     const cached = itemCache.get(item);
@@ -349,6 +375,7 @@ export async function readPosteriors(items: readonly string[], ctx: ReadContext)
     const read = shardStub(env, shards, shard).readCounts(shardItems).then((got) => {
       shardItems.forEach((item, i) => remember(item, { impressions: got.impressions[i] ?? 0, clicks: got.clicks[i] ?? 0, readAt: now }));
       totalCache.set(shardName(shards, shard), { ...got.total, readAt: now });
+      cacheGeneration++;
     });
     try {
       await withDeadline(read, timeoutMs);
@@ -376,13 +403,20 @@ export async function readPosteriors(items: readonly string[], ctx: ReadContext)
   const prior = basePrior(pooled);
   const alpha = new Float64Array(items.length);
   const beta = new Float64Array(items.length);
+  // The answer stands until the first of its cached counts is due for a re-read (or a read changes them).
+  let expiresAt = failures.length === 0 && late.length === 0 ? Infinity : -Infinity;
   items.forEach((item, i) => {
     const cached = itemCache.get(item);
     const p = posterior(cached ?? { impressions: 0, clicks: 0 }, prior);
     alpha[i] = p.alpha;
     beta[i] = p.beta;
+    expiresAt = Math.min(expiresAt, cached === undefined ? -Infinity : cached.readAt + cacheMs);
   });
-  if (failures.length === 0) return { alpha, beta, prior };
+  if (failures.length === 0) {
+    const posteriors = { alpha, beta, prior };
+    if (now < expiresAt) posteriorMemo.set(items, { posteriors, generation: cacheGeneration, expiresAt, shards, cacheMs });
+    return posteriors;
+  }
   const warning = `exploration state of ${failures.length} of ${toRead.size} bandit shard(s) unavailable (${failures[0] ?? ''}); `
     + `${missed} item(s) explored with the prior${stale > 0 ? `, ${stale} with counts cached earlier` : ''}`;
   return { alpha, beta, prior, warning };

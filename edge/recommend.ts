@@ -53,8 +53,8 @@ export interface RecommendContext {
   cache: Cache;
   /** ctx.waitUntil: background work that outlives the response (revalidation, cache writes). */
   waitUntil(promise: Promise<unknown>): void;
-  /** Where the popular fallback is kept: the colo serving the request. */
-  region: string;
+  /** Where the popular fallback is kept: the colo serving the request (asked only when that list is needed). */
+  region(): string;
   now: number;
 }
 
@@ -65,7 +65,7 @@ function background(ctx: RecommendContext, what: string, work: Promise<unknown>)
 
 /** After the core answered: refresh the location's popular list if it is missing or old. */
 async function refreshPopularIfOld(ctx: RecommendContext, timeoutMs: number): Promise<void> {
-  const key = popularKey(ctx.region);
+  const key = popularKey(ctx.region());
   const cached = await readPopular(ctx.cache, key);
   if (cached !== undefined && ctx.now - cached.fetchedAt < POPULAR_REFRESH_S * 1000) return;
   await writePopular(ctx.cache, key, await fetchPopular(ctx.env.CORE_URL, timeoutMs, ctx.env.CORE_API_KEY), Date.now());
@@ -94,7 +94,7 @@ function warningsOf(...parts: (string | undefined)[]): { warning?: string } {
 }
 
 async function fallback(ctx: RecommendContext, base: Omit<RecommendationsResponse, 'items' | 'modelVersion' | 'served_from'>, n: number, reason: string, armWarning?: string): Promise<RecommendationsResponse> {
-  const cached = await readPopular(ctx.cache, popularKey(ctx.region));
+  const cached = await readPopular(ctx.cache, popularKey(ctx.region()));
   if (cached === undefined) {
     return { ...base, items: [], modelVersion: null, served_from: 'fallback', ...warningsOf(`the core is unreachable (${reason}) and no popular list is cached here; no recommendations`, armWarning) };
   }
@@ -150,7 +150,7 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
   }
   const [session, posteriors] = await Promise.all([
     sessionRead,
-    readPosteriors(slate.candidates.map((c) => c.item), { env: ctx.env, now: ctx.now, waitUntil: (p) => ctx.waitUntil(p) }),
+    readPosteriors(itemsOf(slate), { env: ctx.env, now: ctx.now, waitUntil: (p) => ctx.waitUntil(p) }),
   ]);
   const input = sessionRerankInput(slate, session.snapshot, posteriors);
   const items = await rerankSlate(slate, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId }, input);
@@ -158,6 +158,18 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
     ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom,
     ...warningsOf(warning, session.warning, posteriors.warning, choice.warning),
   };
+}
+
+/** The item ids of a slate object, in candidate order: one array per slate, so the bandit can keep its answer for it. */
+const slateItems = new WeakMap<Slate, string[]>();
+
+function itemsOf(slate: Slate): string[] {
+  let items = slateItems.get(slate);
+  if (items === undefined) {
+    items = slate.candidates.map((c) => c.item);
+    slateItems.set(slate, items);
+  }
+  return items;
 }
 
 /** The user's session from their SessionState object; an empty one when it cannot be read. */

@@ -86,6 +86,13 @@ export function retryDelayMs(attempt: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempt - 1));
 }
 
+function snapshotOf(interest: Interest | undefined, shown: Record<string, number> | undefined): SessionSnapshot {
+  return {
+    interest: interest !== undefined && interest.weight > 0 ? interest.sum.map((s) => s / interest.weight) : null,
+    shown: shown ?? {},
+  };
+}
+
 /** Folds one signal into the decayed mean: sum ← decay·sum + w·e, weight ← decay·weight + w. */
 export function updateInterest(prev: Interest | undefined, embedding: readonly number[], w: number): Interest {
   const dim = embedding.length;
@@ -100,6 +107,12 @@ export function updateInterest(prev: Interest | undefined, embedding: readonly n
 
 export class SessionState extends DurableObject<Env> {
   private flushing: Promise<DeliveryReport> | undefined;
+  /**
+   * What `snapshot` answers, kept in memory from the first read or the last `record` (the only
+   * writer of interest and shown) for as long as the object lives: every recommendation asks for
+   * it, and storage reads on that path cost more than the re-rank itself.
+   */
+  private snapshotKept: SessionSnapshot | undefined;
 
   /** Stores the events (session state + outbox), then forwards the outbox to the core. */
   async record(events: SessionEvent[], coreUrl: string): Promise<DeliveryReport> {
@@ -140,7 +153,9 @@ export class SessionState extends DurableObject<Env> {
     if (nextInterest !== undefined) entries.interest = nextInterest;
     // Writes issued in one turn without an await between them are coalesced into one atomic write:
     // the outbox never lags the session state.
+    this.snapshotKept = undefined;
     await putAll(storage, entries);
+    this.snapshotKept = snapshotOf(nextInterest, entries.shown as Record<string, number>);
     if ((await storage.get<number>('attempt')) !== undefined) {
       return { delivered: 0, pending: (await storage.list({ prefix: 'outbox:' })).size, error: 'the core was unreachable at the last attempt; a retry is scheduled' };
     }
@@ -149,13 +164,13 @@ export class SessionState extends DurableObject<Env> {
 
   /** The interest vector and shown counts for re-ranking. */
   async snapshot(): Promise<SessionSnapshot> {
+    if (this.snapshotKept !== undefined) return this.snapshotKept;
     const [interest, shown] = await Promise.all([
       this.ctx.storage.get<Interest>('interest'), this.ctx.storage.get<Record<string, number>>('shown'),
     ]);
-    return {
-      interest: interest !== undefined && interest.weight > 0 ? interest.sum.map((s) => s / interest.weight) : null,
-      shown: shown ?? {},
-    };
+    // A record() that ran while these were read wrote newer state (and kept it): that wins.
+    this.snapshotKept ??= snapshotOf(interest, shown);
+    return this.snapshotKept;
   }
 
   /** The session's recent events, oldest first. */

@@ -189,6 +189,30 @@ describe('the bandit state at the edge', () => {
     expect(answer.body.items.filter((i) => i.explored).map((i) => i.id)).toContain(clicked);
   });
 
+  it('answers the same items array from memory while its counts are fresh, and anew once they are read again', async () => {
+    const items = [freshId('item'), freshId('item')];
+    const vars = { ...env, BANDIT_CACHE_MS: '60000', BANDIT_TIMEOUT_MS: '20000' };
+    const t0 = Date.now();
+    const first = await readPosteriors(items, { env: vars, now: t0, waitUntil: noBackground() });
+    expect(first.warning).toBeUndefined();
+    expect(Array.from(first.alpha)).toEqual([first.prior.alpha, first.prior.alpha]);
+
+    // Four clicks on the first item after that read: within BANDIT_CACHE_MS this isolate answers
+    // from what it read (the very same arrays), past it the shard is read again.
+    const clicks = Array.from({ length: 4 }, () => ({ id: freshId('event'), item: items[0] ?? '', click: true }));
+    expect((await shardFor(env, items[0] ?? '').addOutcomes(clicks)).counted).toBe(4);
+    const again = await readPosteriors(items, { env: vars, now: t0 + 1000, waitUntil: noBackground() });
+    expect(again).toBe(first);
+    // Another array of the same ids is not the kept one: it is computed (from the same cached counts).
+    const copy = await readPosteriors([...items], { env: vars, now: t0 + 1000, waitUntil: noBackground() });
+    expect(copy).not.toBe(first);
+    expect(Array.from(copy.alpha)).toEqual(Array.from(first.alpha));
+
+    const later = await readPosteriors(items, { env: vars, now: t0 + 60_000, waitUntil: noBackground() });
+    expect(later.warning).toBeUndefined();
+    expect(Array.from(later.alpha)).toEqual([later.prior.alpha + 4, later.prior.alpha]);
+  });
+
   describe('with a bandit binding that cannot serve', () => {
     const broken: Partial<Env> = { BANDIT: env.SESSIONS as unknown as Env['BANDIT'] };
 
