@@ -16,9 +16,9 @@ import { recordOutcomes } from './bandit.ts';
 import { chooseArm } from './experiments.ts';
 import type { ArmChoice } from './experiments.ts';
 import type { DeliveryReport, SessionEvent } from './session.ts';
+import { forgetSession, keepSession, sessionCacheMs } from './session-memory.ts';
 import { SIGNAL_TYPES } from './session.ts';
 import { readSlate, slateKey } from './slate-cache.ts';
-
 
 export type { ErrorDetail } from '../core/domain/issues.ts';
 
@@ -113,7 +113,16 @@ async function toSessions(events: Event[], ctx: EventsContext): Promise<EventsRe
     const choice = chooseArm(userId, ctx.experiments);
     const withEmbeddings = await embeddingsFromSlate(userId, userEvents.map((e) => withArm(e, choice)), choice, ctx);
     const stub = ctx.env.SESSIONS.get(ctx.env.SESSIONS.idFromName(userId));
-    return stub.record(withEmbeddings, ctx.env.CORE_URL);
+    try {
+      const { snapshot, ...report } = await stub.record(withEmbeddings, ctx.env.CORE_URL);
+      // Write-through: this isolate's next recommendation for the user sees these events at once.
+      if (sessionCacheMs(ctx.env) > 0) keepSession(userId, snapshot, Date.now());
+      return report;
+    } catch (err) {
+      // Whether the events landed is unknown: the next recommendation reads the object.
+      forgetSession(userId);
+      throw err;
+    }
   }));
   const delivered = reports.reduce((s, r) => s + r.delivered, 0);
   const pending = reports.reduce((s, r) => s + r.pending, 0);

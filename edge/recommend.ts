@@ -28,7 +28,8 @@ import type { CachedSlate } from './slate-cache.ts';
 import type { RerankInput } from '../core/domain/rerank.ts';
 import { readPosteriors } from './bandit.ts';
 import type { SessionSnapshot } from './session.ts';
-import { rerankSlate, slateRerankInput } from './slate-rerank.ts';
+import { keepSession, keptSession, sessionCacheMs } from './session-memory.ts';
+import { arraysOf, rerankSlate, slateRerankInput } from './slate-rerank.ts';
 import type { CandidatePosteriors, RankedItem } from './slate-rerank.ts';
 
 export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
@@ -117,7 +118,7 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
   const timeoutMs = coreTimeoutMs(ctx.env.CORE_TIMEOUT_MS);
   const key = slateKey(userId, choice.cacheKey);
   // The session does not depend on the slate: its read overlaps the slate's (it never rejects).
-  const sessionRead = readSession(ctx.env, userId);
+  const sessionRead = readSession(ctx.env, userId, ctx.now);
   const cached = await readSlate(ctx.cache, key, ctx.now);
 
   let slate: Slate;
@@ -172,10 +173,18 @@ function itemsOf(slate: Slate): string[] {
   return items;
 }
 
-/** The user's session from their SessionState object; an empty one when it cannot be read. */
-async function readSession(env: Env, userId: string): Promise<{ snapshot: SessionSnapshot; warning?: string }> {
+/**
+ * The user's session: this isolate's snapshot while younger than SESSION_CACHE_MS (session-memory.ts),
+ * else from their SessionState object; an empty one when it cannot be read.
+ */
+async function readSession(env: Env, userId: string, now: number): Promise<{ snapshot: SessionSnapshot; warning?: string }> {
+  const maxAgeMs = sessionCacheMs(env);
+  const kept = maxAgeMs > 0 ? keptSession(userId, now, maxAgeMs) : undefined;
+  if (kept !== undefined) return { snapshot: kept };
   try {
-    return { snapshot: await env.SESSIONS.get(env.SESSIONS.idFromName(userId)).snapshot() };
+    const snapshot = await env.SESSIONS.get(env.SESSIONS.idFromName(userId)).snapshot();
+    if (maxAgeMs > 0) keepSession(userId, snapshot, now);
+    return { snapshot };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return { snapshot: { interest: null, shown: {} }, warning: `session state unavailable (${reason}); re-ranked without it` };
@@ -190,8 +199,15 @@ export function sessionRerankInput(slate: Slate, session: SessionSnapshot, poste
   const input = slateRerankInput(slate, posteriors);
   // An interest vector from another model's embeddings (another dimension) does not apply.
   if (session.interest !== null && session.interest.length === slate.dim) input.interest = Float32Array.from(session.interest);
-  const shown = new Float64Array(slate.candidates.length);
-  slate.candidates.forEach((c, i) => (shown[i] = session.shown[c.item] ?? 0));
-  input.shown = shown;
+  // From the session's shown items (often none), not a lookup per candidate.
+  const { indexOf } = arraysOf(slate);
+  let shown: Float64Array | undefined;
+  for (const [item, count] of Object.entries(session.shown)) {
+    const at = indexOf.get(item);
+    if (at === undefined) continue;
+    shown ??= new Float64Array(slate.candidates.length);
+    for (const i of at) shown[i] = count;
+  }
+  if (shown !== undefined) input.shown = shown;
   return input;
 }

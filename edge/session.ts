@@ -55,6 +55,11 @@ export interface SessionSnapshot {
   shown: Record<string, number>;
 }
 
+/** What `record` answers: the delivery, and the session as it stands after the events. */
+export interface RecordReport extends DeliveryReport {
+  snapshot: SessionSnapshot;
+}
+
 export interface DeliveryReport {
   /** Events the core acknowledged during this call. */
   delivered: number;
@@ -115,7 +120,7 @@ export class SessionState extends DurableObject<Env> {
   private snapshotKept: SessionSnapshot | undefined;
 
   /** Stores the events (session state + outbox), then forwards the outbox to the core. */
-  async record(events: SessionEvent[], coreUrl: string): Promise<DeliveryReport> {
+  async record(events: SessionEvent[], coreUrl: string): Promise<RecordReport> {
     const storage = this.ctx.storage;
     const [recent, interest, shown, seq] = await Promise.all([
       storage.get<Event[]>('recent'), storage.get<Interest>('interest'),
@@ -155,11 +160,12 @@ export class SessionState extends DurableObject<Env> {
     // the outbox never lags the session state.
     this.snapshotKept = undefined;
     await putAll(storage, entries);
-    this.snapshotKept = snapshotOf(nextInterest, entries.shown as Record<string, number>);
+    const snapshot = snapshotOf(nextInterest, entries.shown as Record<string, number>);
+    this.snapshotKept = snapshot;
     if ((await storage.get<number>('attempt')) !== undefined) {
-      return { delivered: 0, pending: (await storage.list({ prefix: 'outbox:' })).size, error: 'the core was unreachable at the last attempt; a retry is scheduled' };
+      return { delivered: 0, pending: (await storage.list({ prefix: 'outbox:' })).size, error: 'the core was unreachable at the last attempt; a retry is scheduled', snapshot };
     }
-    return this.forward(INLINE_FORWARD_TIMEOUT_MS);
+    return { ...(await this.forward(INLINE_FORWARD_TIMEOUT_MS)), snapshot };
   }
 
   /** The interest vector and shown counts for re-ranking. */

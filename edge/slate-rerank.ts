@@ -42,45 +42,68 @@ export interface CandidatePosteriors {
  * A slate's core scores and embedding matrix, in the kernel's layout: made once per slate object
  * (an isolate serves a cached slate many times over) and only ever read.
  */
-const slateArrays = new WeakMap<Slate, { coreScore: Float64Array; embeddings: Float32Array }>();
+interface SlateArrays {
+  coreScore: Float64Array;
+  embeddings: Float32Array;
+  /** The neutral session signals: nothing shown, no interest. */
+  noneShown: Float64Array;
+  noInterest: Float32Array;
+  prior: { alpha: Float32Array; beta: Float32Array };
+  /** Candidate indexes by item id (one, unless the slate lists an item twice). */
+  indexOf: Map<string, number[]>;
+}
 
-function arraysOf(slate: Slate): { coreScore: Float64Array; embeddings: Float32Array } {
+const slateArrays = new WeakMap<Slate, SlateArrays>();
+
+export function arraysOf(slate: Slate): SlateArrays {
   let arrays = slateArrays.get(slate);
   if (arrays === undefined) {
     const { dim } = slate;
-    const coreScore = new Float64Array(slate.candidates.length);
-    const embeddings = new Float32Array(slate.candidates.length * dim);
+    const n = slate.candidates.length;
+    const coreScore = new Float64Array(n);
+    const embeddings = new Float32Array(n * dim);
+    const indexOf = new Map<string, number[]>();
     slate.candidates.forEach((c, i) => {
       coreScore[i] = c.score;
       embeddings.set(c.embedding, i * dim);
+      const at = indexOf.get(c.item);
+      if (at === undefined) indexOf.set(c.item, [i]);
+      else at.push(i);
     });
-    arrays = { coreScore, embeddings };
+    const prior = { alpha: new Float32Array(n).fill(DEFAULT_PRIOR.alpha), beta: new Float32Array(n).fill(DEFAULT_PRIOR.beta) };
+    arrays = { coreScore, embeddings, noneShown: new Float64Array(n), noInterest: new Float32Array(dim), prior, indexOf };
     slateArrays.set(slate, arrays);
+  }
+  return arrays;
+}
+
+/** Posteriors in the kernel's float32, per posteriors object (the bandit hands the same one out while its counts stand). */
+const posteriorArrays = new WeakMap<CandidatePosteriors, { alpha: Float32Array; beta: Float32Array }>();
+
+function float32Posteriors(posteriors: CandidatePosteriors): { alpha: Float32Array; beta: Float32Array } {
+  let arrays = posteriorArrays.get(posteriors);
+  if (arrays === undefined) {
+    arrays = { alpha: Float32Array.from(posteriors.alpha), beta: Float32Array.from(posteriors.beta) };
+    posteriorArrays.set(posteriors, arrays);
   }
   return arrays;
 }
 
 /**
  * The kernel input for a slate, with the session signals at their neutral values and the given
- * posteriors (the default prior for every candidate when there are none). Its core scores and
- * embeddings are shared by every input of the same slate object: read them, never write them.
+ * posteriors (the default prior for every candidate when there are none). Its arrays are shared by
+ * every input of the same slate object (and posteriors object): read them, never write them;
+ * replace one to change it.
  */
 export function slateRerankInput(slate: Slate, posteriors?: CandidatePosteriors): RerankInput {
   const n = slate.candidates.length;
   const { dim } = slate;
-  const { coreScore, embeddings } = arraysOf(slate);
+  const { coreScore, embeddings, noneShown, noInterest, prior } = arraysOf(slate);
   if (posteriors !== undefined && (posteriors.alpha.length !== n || posteriors.beta.length !== n)) {
     throw new RangeError(`posteriors for ${posteriors.alpha.length}/${posteriors.beta.length} candidates, the slate has ${n}`);
   }
-  return {
-    dim,
-    coreScore,
-    embeddings,
-    shown: new Float64Array(n),
-    alpha: posteriors === undefined ? new Float32Array(n).fill(DEFAULT_PRIOR.alpha) : Float32Array.from(posteriors.alpha),
-    beta: posteriors === undefined ? new Float32Array(n).fill(DEFAULT_PRIOR.beta) : Float32Array.from(posteriors.beta),
-    interest: new Float32Array(dim),
-  };
+  const { alpha, beta } = posteriors === undefined ? prior : float32Posteriors(posteriors);
+  return { dim, coreScore, embeddings, shown: noneShown, alpha, beta, interest: noInterest };
 }
 
 export function slateRerankOptions(settings: RerankSettings): RerankOptions {
@@ -115,8 +138,11 @@ const PICKS_PER_SLATE = 8;
 const slatePicks = new WeakMap<Slate, Map<string, Int32Array>>();
 
 function picksKey(input: RerankInput, options: RerankOptions): string {
-  let key = `${options.lambda}|${options.k}|${options.exploreShare}|${options.affinityWeight}|${options.shownPenalty}|${input.interest.join(',')}|`;
-  const { shown } = input;
+  const { interest, shown } = input;
+  let key = `${options.lambda}|${options.k}|${options.exploreShare}|${options.affinityWeight}|${options.shownPenalty}|`;
+  // No interest yet (all zeros) is the common case: no need to print 32 floats for it.
+  if (interest.some((x) => x !== 0)) key += interest.join(',');
+  key += '|';
   for (let i = 0; i < shown.length; i++) if (shown[i] !== 0) key += `${i}:${shown[i]},`;
   return key;
 }

@@ -17,6 +17,7 @@ import { chooseArm } from '../../edge/experiments.ts';
 import type { RecommendationsResponse } from '../../edge/recommend.ts';
 import { sessionRerankInput } from '../../edge/recommend.ts';
 import type { SessionState } from '../../edge/session.ts';
+import { forgetSession, keepSession, keptSession } from '../../edge/session-memory.ts';
 import { readSlate, slateKey } from '../../edge/slate-cache.ts';
 import { slateRerankOptions } from '../../edge/slate-rerank.ts';
 import { waitForCoreUser } from './core-users.ts';
@@ -256,6 +257,43 @@ describe('the session in GET /v1/recommendations', () => {
     // And the answer is the TypeScript reference's re-rank with the session's signals.
     const reference = rerank(sessionRerankInput(slate, snapshot), slateRerankOptions({ k: 500, mmrLambda: 1, exploreShare: 0, requestId: after.body.requestId }));
     expect(orderAfter).toEqual(Array.from(reference.order, (i) => slate.candidates[i]?.item));
+  });
+
+  it('reuses the session it read for SESSION_CACHE_MS: another isolate\'s events show once that has passed, or at once with 0', async () => {
+    const u = user(8);
+    const keep = { EXPERIMENTS, SESSION_CACHE_MS: '60000' };
+    const first = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=50`, keep);
+    expect(first.status).toBe(200);
+    const cached = await readSlate(caches.default, slateKey(u, chooseArm(u, EXPERIMENTS).cacheKey), Date.now());
+    if (cached === undefined) throw new Error('the slate was not cached');
+    const { slate } = cached;
+    const clicked = slate.candidates[slate.candidates.length - 1];
+    if (clicked === undefined) throw new Error('empty slate');
+    const rerankedWith = (snapshot: { interest: number[] | null; shown: Record<string, number> }, requestId: string) =>
+      Array.from(rerank(sessionRerankInput(slate, snapshot), slateRerankOptions({ k: 50, mmrLambda: 1, exploreShare: 0, requestId })).order, (i) => slate.candidates[i]?.item);
+
+    // A click recorded straight on the object, as through another isolate: this one does not see it.
+    const report = await session(u).record([{ event: event(u, clicked.item, 'click'), embedding: Array.from(clicked.embedding) }], coreUrl);
+    expect(report.snapshot.interest).toHaveLength(slate.dim);
+    const kept = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=50`, keep);
+    expect(kept.body.items.map((i) => i.id)).toEqual(rerankedWith({ interest: null, shown: {} }, kept.body.requestId));
+    // Reading the object on every request sees it.
+    const read = await edge<RecommendationsResponse>(`/v1/recommendations/${u}?n=50`, { EXPERIMENTS, SESSION_CACHE_MS: '0' });
+    expect(read.body.items.map((i) => i.id)).toEqual(rerankedWith(report.snapshot, read.body.requestId));
+    expect(read.body.items.map((i) => i.id)).not.toEqual(kept.body.items.map((i) => i.id));
+  });
+
+  it('keeps the newer of a session read and a session write, for SESSION_CACHE_MS', () => {
+    const u = freshId('user');
+    const older = { interest: null, shown: { a: 1 } };
+    const newer = { interest: null, shown: { a: 2 } };
+    keepSession(u, newer, 1_000);
+    // A read that started before the write this isolate kept does not replace it.
+    keepSession(u, older, 900);
+    expect(keptSession(u, 1_500, 1_000)).toBe(newer);
+    expect(keptSession(u, 2_000, 1_000)).toBeUndefined();
+    forgetSession(u);
+    expect(keptSession(u, 1_001, 1_000)).toBeUndefined();
   });
 
   it('lowers an item the session was already shown', async () => {
