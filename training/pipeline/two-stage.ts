@@ -279,10 +279,13 @@ export class CandidateGenerator {
     return out;
   }
 
-  /** The union of each source's top `n` items the user has not interacted with (`history`). */
+  /**
+   * The union of each source's top `n` items the user has not interacted with (`history`). An
+   * item repeated in `history` counts once in the item-item sums, as in `zScores` and serving.
+   */
   retrieve(user: number, history: ArrayLike<number>, userVector: Float32Array, n: number): number[] {
     this.twoTowerScores(userVector);
-    this.coVisitationScorer.scoreUser(user, Int32Array.from(history), this.cv);
+    this.coVisitationScorer.scoreUser(user, Int32Array.from(new Set(Array.from(history))), this.cv);
     this.current = user;
     this.excluded.fill(0);
     for (let k = 0; k < history.length; k++) this.excluded[history[k] ?? 0] = 1;
