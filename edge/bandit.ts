@@ -35,6 +35,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Event } from '../core/domain/event.ts';
 import { hashString } from '../core/domain/hash.ts';
+import { msVar } from './vars.ts';
 
 /** Shards when BANDIT_SHARDS is unset or not a whole number in [1, MAX_SHARDS]. */
 export const DEFAULT_SHARDS = 16;
@@ -137,11 +138,6 @@ export function shardCount(env: Env): number {
 
 export function shardOf(itemId: string, shards: number): number {
   return hashString(itemId, SHARD_SEED) % shards;
-}
-
-function msVar(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return value !== undefined && value !== '' && Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
 function shardName(shards: number, shard: number): string {

@@ -151,7 +151,7 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
   }
   const [session, posteriors] = await Promise.all([
     sessionRead,
-    readPosteriors(itemsOf(slate), { env: ctx.env, now: ctx.now, waitUntil: (p) => ctx.waitUntil(p) }),
+    readPosteriors(arraysOf(slate).items, { env: ctx.env, now: ctx.now, waitUntil: (p) => ctx.waitUntil(p) }),
   ]);
   const input = sessionRerankInput(slate, session.snapshot, posteriors);
   const items = await rerankSlate(slate, { k: n, mmrLambda: choice.mmrLambda, exploreShare: choice.exploreShare, requestId }, input);
@@ -159,18 +159,6 @@ export async function recommend(userId: string, n: number, ctx: RecommendContext
     ...base, items, modelVersion: slate.modelVersion, served_from: servedFrom,
     ...warningsOf(warning, session.warning, posteriors.warning, choice.warning),
   };
-}
-
-/** The item ids of a slate object, in candidate order: one array per slate, so the bandit can keep its answer for it. */
-const slateItems = new WeakMap<Slate, string[]>();
-
-function itemsOf(slate: Slate): string[] {
-  let items = slateItems.get(slate);
-  if (items === undefined) {
-    items = slate.candidates.map((c) => c.item);
-    slateItems.set(slate, items);
-  }
-  return items;
 }
 
 /**

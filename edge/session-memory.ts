@@ -11,6 +11,7 @@
 // A read that started before a write this isolate kept does not overwrite it (each entry carries
 // the time it is known to be current from; the newer wins).
 import type { SessionSnapshot } from './session.ts';
+import { msVar } from './vars.ts';
 
 export const DEFAULT_SESSION_CACHE_MS = 1000;
 /** Users whose snapshots one isolate keeps; the least recently kept go first. */
@@ -26,9 +27,7 @@ const kept = new Map<string, Kept>();
 
 /** SESSION_CACHE_MS as a number of milliseconds (the default when unset or not a number ≥ 0). */
 export function sessionCacheMs(env: Env): number {
-  const value = env.SESSION_CACHE_MS;
-  const n = Number(value);
-  return value !== undefined && value !== '' && Number.isFinite(n) && n >= 0 ? n : DEFAULT_SESSION_CACHE_MS;
+  return msVar(env.SESSION_CACHE_MS, DEFAULT_SESSION_CACHE_MS);
 }
 
 /** The user's kept snapshot when it is younger than `maxAgeMs` at `now`. */

@@ -39,8 +39,8 @@ export interface CandidatePosteriors {
 }
 
 /**
- * A slate's core scores and embedding matrix, in the kernel's layout: made once per slate object
- * (an isolate serves a cached slate many times over) and only ever read.
+ * A slate's core scores and embedding matrix, in the kernel's layout, and what else a hit needs of
+ * it: made once per slate object (an isolate serves a cached slate many times over), only ever read.
  */
 interface SlateArrays {
   coreScore: Float64Array;
@@ -49,6 +49,8 @@ interface SlateArrays {
   noneShown: Float64Array;
   noInterest: Float32Array;
   prior: { alpha: Float32Array; beta: Float32Array };
+  /** Item ids in candidate order (one array per slate: the bandit keeps its answer per array). */
+  items: string[];
   /** Candidate indexes by item id (one, unless the slate lists an item twice). */
   indexOf: Map<string, number[]>;
 }
@@ -71,7 +73,8 @@ export function arraysOf(slate: Slate): SlateArrays {
       else at.push(i);
     });
     const prior = { alpha: new Float32Array(n).fill(DEFAULT_PRIOR.alpha), beta: new Float32Array(n).fill(DEFAULT_PRIOR.beta) };
-    arrays = { coreScore, embeddings, noneShown: new Float64Array(n), noInterest: new Float32Array(dim), prior, indexOf };
+    const items = slate.candidates.map((c) => c.item);
+    arrays = { coreScore, embeddings, noneShown: new Float64Array(n), noInterest: new Float32Array(dim), prior, items, indexOf };
     slateArrays.set(slate, arrays);
   }
   return arrays;
