@@ -7,7 +7,7 @@ import type { ISocketFactory } from 'kafkajs';
 import type { ApiKey } from './api/auth.ts';
 import { parseApiKeys } from './api/auth.ts';
 import type { CoreServices, ReadinessCheck } from './api/app.ts';
-import { createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
+import { DEFAULT_CHECKPOINT_PAGES, createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
 import type { BusPositions, Projector, SqliteCatalog } from './catalog/index.ts';
 import { openAppendWorker } from './catalog/sqlite/append-worker.ts';
 import type { AppendWorker } from './catalog/sqlite/append-worker.ts';
@@ -64,7 +64,10 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
   const log = config.log ?? console.error;
   const paths = dataPaths(config.dataDir);
   mkdirSync(paths.dir, { recursive: true });
-  const catalog = openSqliteCatalog(paths.catalog);
+  // With the projector on its worker thread, the worker's connection checkpoints the WAL after
+  // its commits; this one, serving requests, waits for twice as much WAL, so that a checkpoint
+  // (tens of ms) falls on it only when the worker writes nothing.
+  const catalog = openSqliteCatalog(paths.catalog, config.inlineProjector === true ? {} : { checkpointPages: 2 * DEFAULT_CHECKPOINT_PAGES });
   let busError: unknown;
   const logBusError = (error: unknown) => log(`kestrel core: event bus: ${error instanceof Error ? error.message : String(error)}`);
   const onError = (error: unknown) => {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Item, ItemInput } from '../../core/domain/catalog.ts';
 import type { Page } from '../../core/catalog/ports.ts';
-import { openSqliteCatalog, SCHEMA_VERSION } from '../../core/catalog/sqlite/index.ts';
+import { DEFAULT_CHECKPOINT_PAGES, openSqliteCatalog, SCHEMA_VERSION } from '../../core/catalog/sqlite/index.ts';
 import type { SqliteCatalog } from '../../core/catalog/sqlite/index.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'kestrel-catalog-'));
@@ -183,6 +183,40 @@ describe('SQLite catalog: schema', () => {
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     expect(() => openSqliteCatalog(path)).toThrow(/newer than this Kestrel's/);
+  });
+
+  it('migrates a version-1 file: the unused interactions-by-item index goes, the events stay', async () => {
+    const path = join(root, 'schema-v1.sqlite');
+    const cat = openSqliteCatalog(path);
+    await cat.interactions.append([{ id: 'e1', type: 'view', userId: 'u1', itemId: 'i1', timestamp: 1 }]);
+    cat.close();
+    // What a file written by the first schema looks like.
+    const raw = new Database(path);
+    raw.exec('CREATE INDEX interactions_item ON interactions (item_id)');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const migrated = openSqliteCatalog(path);
+    try {
+      expect(migrated.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(migrated.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interactions'").pluck().all())
+        .toEqual(expect.arrayContaining(['interactions_user_time']));
+      expect(migrated.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'interactions_item'").pluck().get()).toBe(0);
+      expect((await migrated.interactions.userEvents('u1')).map((e) => e.id)).toEqual(['e1']);
+    } finally {
+      migrated.close();
+    }
+  });
+
+  it('checkpoints the WAL after the configured number of pages', () => {
+    const dflt = openSqliteCatalog(join(root, 'checkpoint-default.sqlite'));
+    const set = openSqliteCatalog(join(root, 'checkpoint-set.sqlite'), { checkpointPages: 16_000 });
+    try {
+      expect(dflt.db.pragma('wal_autocheckpoint', { simple: true })).toBe(DEFAULT_CHECKPOINT_PAGES);
+      expect(set.db.pragma('wal_autocheckpoint', { simple: true })).toBe(16_000);
+    } finally {
+      dflt.close();
+      set.close();
+    }
   });
 
   it('works in memory', async () => {

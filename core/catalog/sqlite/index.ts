@@ -11,7 +11,20 @@ export { SCHEMA_VERSION } from './schema.ts';
 export interface SqliteCatalogOptions {
   /** Wall clock for createdAt/updatedAt and publishedAt defaults; tests pin it. */
   now?: () => number;
+  /**
+   * WAL pages after which a commit of this connection checkpoints the WAL into the database
+   * (`PRAGMA wal_autocheckpoint`). Default 8,000 (~32 MiB).
+   */
+  checkpointPages?: number;
 }
+
+/**
+ * SQLite's default checkpoints after 1,000 pages: a 1,000-event batch of the projector dirties
+ * more than that (random-keyed indexes), so every commit copied its pages a second time, into the
+ * database file, and synced it. At 8,000 a page rewritten by several batches is copied once per
+ * checkpoint (the commit of a 1,000-event batch over 200,000 events: 17 → 8–10 ms).
+ */
+export const DEFAULT_CHECKPOINT_PAGES = 8_000;
 
 export interface SqliteCatalog {
   items: ItemStore;
@@ -38,6 +51,7 @@ export function openSqliteCatalog(path: string, options: SqliteCatalogOptions = 
     db.pragma('busy_timeout = 10000');
     // 64 MiB page cache: the interaction indexes are random-keyed B-trees that outgrow the 2 MiB default.
     db.pragma('cache_size = -65536');
+    db.pragma(`wal_autocheckpoint = ${options.checkpointPages ?? DEFAULT_CHECKPOINT_PAGES}`);
     migrate(db);
   } catch (error) {
     db.close();

@@ -70,6 +70,12 @@ const MIGRATIONS: readonly string[] = [
     erased_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // No query reads interactions by item (item counts live in item_counts), and this random-keyed
+  // index dirtied a page per event: a third of the projector's transaction (measured on 1,000-event
+  // batches over 200,000 events: 50 → 36 ms per batch).
+  `
+  DROP INDEX interactions_item;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
