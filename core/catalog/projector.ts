@@ -3,9 +3,8 @@
 // at-least-once (a crash between the two replays the batch); the store's insert is idempotent
 // on event id, so the effect is exactly once. The API path only publishes; this fills SQLite,
 // and replaying the log from the start (a new group) rebuilds it.
-import type { Delivery, EventBus, Subscription } from '../events/bus.ts';
-import { encodedDelivery } from '../events/log/bus.ts';
-import type { EncodedEvent } from '../events/log/bus.ts';
+import { encodedDelivery } from '../events/bus.ts';
+import type { Delivery, EncodedEvent, EventBus, Subscription } from '../events/bus.ts';
 import type { SegmentLog } from '../events/log/segment-log.ts';
 import type { AppendOptions, AppendReport, InteractionStore } from './ports.ts';
 
@@ -25,7 +24,7 @@ export interface ProjectorOptions {
   bus: EventBus;
   /**
    * The catalog's store, or `openAppendWorker(path)` to store off the event loop; a store with
-   * `appendEncoded` is handed the embedded log's records as bytes, undecoded.
+   * `appendEncoded` is handed the bus's records as bytes, undecoded.
    */
   store: Pick<InteractionStore, 'append'> & { appendEncoded?: (records: readonly EncodedEvent[], options: AppendOptions) => Promise<AppendReport> };
   group?: string;
@@ -61,7 +60,7 @@ export function logPositions(bus: { log: SegmentLog }): BusPositions {
   };
 }
 
-/** The log records behind every delivery, or undefined if any came from elsewhere. */
+/** The encoded records behind every delivery, or undefined if any was built another way. */
 function encodedAll(deliveries: readonly Delivery[]): EncodedEvent[] | undefined {
   const out: EncodedEvent[] = [];
   for (const d of deliveries) {

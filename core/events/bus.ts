@@ -80,3 +80,39 @@ export function decodeEvent(bytes: Uint8Array, where: string): Event {
   }
   return e as Event;
 }
+
+/**
+ * A delivery whose event is decoded on first read, with its UTF-8 JSON bytes at hand
+ * (`encodedDelivery`): a consumer that only forwards them (the projector, to its worker thread)
+ * spends no time on the event loop decoding and cloning events. Both adapters deliver these.
+ */
+export class EncodedDelivery implements Delivery, EncodedEvent {
+  #event: Event | undefined;
+
+  constructor(readonly partition: number, readonly offset: number, readonly next: number, readonly payload: Uint8Array, readonly source: string) {}
+
+  get event(): Event {
+    this.#event ??= decodeEvent(this.payload, whereEncoded(this.source, this.offset));
+    return this.#event;
+  }
+}
+
+/**
+ * An event as a bus holds it: its UTF-8 JSON, and where it sits, for the message of a payload
+ * that is not an Event: `source` names the partition in words ("event log DIR at byte", "topic T
+ * partition P offset"), which `offset` completes.
+ */
+export interface EncodedEvent {
+  payload: Uint8Array;
+  source: string;
+  offset: number;
+}
+
+export function whereEncoded(source: string, offset: number): string {
+  return `${source} ${offset}`;
+}
+
+/** The bytes behind a delivery, or undefined for a delivery built another way. */
+export function encodedDelivery(delivery: Delivery): EncodedEvent | undefined {
+  return delivery instanceof EncodedDelivery ? delivery : undefined;
+}

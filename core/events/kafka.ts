@@ -11,15 +11,23 @@
 // timed out may still have been written, and is replayed from the spool): at-least-once,
 // consumers dedupe by `Event.id`, which the Event contract makes the idempotency key.
 //
+// Each subscription's kafkajs consumer runs on a thread of its own (kafka-consumer.thread.ts) and
+// hands its records here undecoded; the subscriber's handler and commits run on this thread.
+//
 // Subscribers read Kafka only: spooled events become visible once drained. An offset commit that
 // fails because Kafka is away resolves anyway (reported to `onTransientError`), unlike the port's
 // "resolves once durable": rejecting would stop the subscription for good, and an uncommitted
 // batch is only delivered again, which at-least-once allows.
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { Consumer, KafkaConfig, Message, Producer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+import type { KafkaConfig, Message, Producer } from 'kafkajs';
 import type { Event } from '../domain/event.ts';
-import { commitPositions, decodeEvent, encodeEvent } from './bus.ts';
+import { EncodedDelivery, commitPositions, decodeEvent, encodeEvent } from './bus.ts';
 import type { Delivery, EventBus, SubscribeOptions, Subscription } from './bus.ts';
+import { typescriptWorker } from '../threads.ts';
+import { fromCrossing, retriable, runConsumer } from './kafka-consumer.ts';
+import type { ConsumerSettings, PartitionRecords, RunningConsumer } from './kafka-consumer.ts';
+import type { ConsumerThreadData, FromConsumerThread, ToConsumerThread } from './kafka-consumer.thread.ts';
+import { KeyPartitioner } from './kafka-partitioner.ts';
 import { SegmentLog } from './log/segment-log.ts';
 
 /** The spool's consumer group: its committed position is where the drainer resumes. */
@@ -41,6 +49,19 @@ export interface KafkaBusOptions {
   sendTimeoutMs?: number;
   /** Pause between the drainer's attempts while Kafka is away. Default 1,000 ms. */
   retryMs?: number;
+  /**
+   * Most bytes a subscription's consumer asks for per fetch, all partitions together: what
+   * kafkajs decodes in one go, and so how long a consumer on the event loop holds requests up.
+   * Default 256 KiB (~1,000 events of ~230 bytes).
+   */
+  fetchMaxBytes?: number;
+  /**
+   * Run each subscription's kafkajs consumer on a thread of its own, at a lower priority, so that
+   * fetching and decoding stay off the event loop that serves requests (~4 ms per 1,000 events).
+   * Default true; a `kafka` setting a thread cannot take (a function: socketFactory, an OAuth
+   * token provider...) keeps the consumer on the event loop.
+   */
+  consumerThread?: boolean;
   /** A subscription's handler failed and that consumer stopped; also what `onTransientError` defaults to. */
   onError?: (error: unknown) => void;
   /**
@@ -74,13 +95,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** kafkajs's own test for an error its consumer restarts on: retries ran out, or the root cause is retriable. */
-function retriable(error: unknown): boolean {
-  let cause = error;
-  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
-  return (error instanceof Error && error.name === 'KafkaJSNumberOfRetriesExceeded') || (cause as { retriable?: unknown } | undefined)?.retriable === true;
-}
-
 const toMessage = (event: Event, value: Buffer = encodeEvent(event)): Message => ({ key: event.userId, value });
 
 export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> {
@@ -89,7 +103,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   const retryMs = options.retryMs ?? 1_000;
   const onError = options.onError ?? (() => undefined);
   const onTransientError = options.onTransientError ?? onError;
-  const kafka = new Kafka({
+  const kafkaConfig: KafkaConfig = {
     clientId: options.clientId ?? 'kestrel-core',
     brokers: options.brokers,
     logLevel: logLevel.NOTHING,
@@ -97,7 +111,8 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     requestTimeout: 10_000,
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     ...options.kafka,
-  });
+  };
+  const kafka = new Kafka(kafkaConfig);
   const spool = await SegmentLog.open(options.spoolDir);
 
   let drained = (await spool.committed(DRAIN_GROUP)) ?? spool.start;
@@ -111,7 +126,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   let flushing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
   let wakeDrainer: (() => void) | undefined;
-  const consumers = new Set<Consumer>();
+  const consumers = new Set<RunningConsumer>();
   const drainedWaiters: (() => void)[] = [];
   /** The drainer's last send to Kafka succeeded. */
   let kafkaUp = false;
@@ -149,7 +164,8 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     const p = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // The Java client's and kafkajs's partition for each user id, computed faster.
+      createPartitioner: KeyPartitioner,
       // Finite, so a send to a broker that went away fails and the batch is spooled.
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
@@ -262,49 +278,112 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
 
   if (spooling) startDrainer();
 
+  /** The kafkajs client settings, when a thread can take them (no functions: socketFactory...). */
+  function cloneableConfig(): KafkaConfig | undefined {
+    try {
+      return structuredClone(kafkaConfig);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A consumer on this thread: records go to `onRecords` directly. */
+  async function consumerHere(settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>): Promise<RunningConsumer> {
+    return runConsumer(kafka, settings, onRecords, onError);
+  }
+
+  /**
+   * A consumer on a thread of its own (kafka-consumer.thread.ts): it fetches and decodes there,
+   * and the records come here, transferred, for `onRecords`.
+   */
+  function consumerThread(config: KafkaConfig, settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>): Promise<RunningConsumer> {
+    const data: ConsumerThreadData = { config, settings };
+    const worker = typescriptWorker(new URL('./kafka-consumer.thread.ts', import.meta.url), data);
+    const commits = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+    let nextCommit = 0;
+    let running = false;
+    let exited = false;
+    const exit = new Promise<void>((resolve) => worker.once('exit', () => {
+      exited = true;
+      for (const c of commits.values()) c.reject(new Error(`the Kafka consumer thread of group '${settings.group}' is gone`));
+      commits.clear();
+      resolve();
+    }));
+    const send = (message: ToConsumerThread): void => {
+      if (!exited) worker.postMessage(message);
+    };
+    return new Promise<RunningConsumer>((resolve, reject) => {
+      worker.on('error', (error) => {
+        if (running) onError(error);
+        else reject(error);
+      });
+      void exit.then(() => {
+        if (!running) reject(new Error(`the Kafka consumer thread of group '${settings.group}' exited before it consumed`));
+      });
+      worker.on('message', (message: FromConsumerThread) => {
+        if (message.type === 'records') {
+          // On this thread, a failed handler is reported here (runConsumer reports its own).
+          onRecords(message.records).then(
+            () => send({ type: 'handled', id: message.id, failed: false }),
+            (error: unknown) => {
+              onError(error);
+              send({ type: 'handled', id: message.id, failed: true });
+            },
+          );
+        } else if (message.type === 'committed') {
+          const c = commits.get(message.id);
+          commits.delete(message.id);
+          if (message.error === undefined) c?.resolve();
+          else c?.reject(fromCrossing(message.error));
+        } else if (message.type === 'failed') {
+          if (running) onError(fromCrossing(message.error));
+          else reject(fromCrossing(message.error));
+        } else if (message.type === 'running') {
+          running = true;
+          resolve({
+            commit: (positions) => new Promise<void>((resolveCommit, rejectCommit) => {
+              if (exited) {
+                rejectCommit(new Error(`the Kafka consumer of group '${settings.group}' is closed`));
+                return;
+              }
+              const id = nextCommit++;
+              commits.set(id, { resolve: resolveCommit, reject: rejectCommit });
+              send({ type: 'commit', id, positions: [...positions] });
+            }),
+            async close() {
+              send({ type: 'close' });
+              await exit;
+            },
+          });
+        }
+      });
+    });
+  }
+
   async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
     await ensureTopic();
-    // While the broker is away kafkajs restarts a failed consumer after its retries: backing off
-    // to 5 s between tries keeps an outage from becoming a busy loop of reconnects, and costs at
-    // most that much delay once the broker is back.
-    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 } });
+    const settings: ConsumerSettings = { topic, group, fetchMaxBytes: options.fetchMaxBytes ?? 256 * 1024 };
+    // Decoded when read: the projector hands the bytes to its worker thread as they are.
+    const onRecords = async ({ partition, bytes, ends, offsets }: PartitionRecords): Promise<void> => {
+      const source = `topic ${topic} partition ${partition} offset`;
+      const deliveries: Delivery[] = new Array(ends.length);
+      let start = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const offset = offsets[i] as number;
+        deliveries[i] = new EncodedDelivery(partition, offset, offset + 1, bytes.subarray(start, ends[i]), source);
+        start = ends[i] as number;
+      }
+      await onBatch(deliveries);
+    };
+    const config = options.consumerThread === false ? undefined : cloneableConfig();
+    const consumer = config === undefined ? await consumerHere(settings, onRecords) : await consumerThread(config, settings, onRecords);
     consumers.add(consumer);
-    let failed = false;
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
-          if (failed || !isRunning() || isStale() || batch.messages.length === 0) return;
-          try {
-            const deliveries: Delivery[] = batch.messages.map((m) => {
-              if (m.value === null) throw new Error(`topic ${topic} partition ${batch.partition} offset ${m.offset}: message without a value`);
-              const offset = Number(m.offset);
-              return { event: decodeEvent(m.value, `topic ${topic} partition ${batch.partition} offset ${m.offset}`), partition: batch.partition, offset, next: offset + 1 };
-            });
-            await onBatch(deliveries);
-            resolveOffset((batch.messages.at(-1) as { offset: string }).offset);
-          } catch (error) {
-            // Stop this consumer; the group's next member resumes from the last commit.
-            failed = true;
-            onError(error);
-            setImmediate(() => void consumer.stop().catch(() => undefined));
-          }
-        },
-      });
-    } catch (error) {
-      consumers.delete(consumer);
-      await consumer.disconnect().catch(() => undefined);
-      throw error;
-    }
     return {
       async commit(deliveries) {
         const positions = commitPositions(deliveries);
         if (positions.size === 0) return;
         try {
-          await consumer.commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) })));
+          await consumer.commit(positions);
         } catch (error) {
           // Kafka unreachable or the group rebalancing. Thrown, it would stop this consumer for
           // good (a single core has no other member). Not thrown, the consumer goes on: a later
@@ -316,7 +395,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       },
       async close() {
         consumers.delete(consumer);
-        await consumer.disconnect();
+        await consumer.close();
       },
     };
   }
@@ -347,7 +426,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       await flushing;
       wakeDrainer?.();
       await draining;
-      for (const c of [...consumers]) await c.disconnect().catch(() => undefined);
+      for (const c of [...consumers]) await c.close().catch(() => undefined);
       consumers.clear();
       const p = producer;
       producer = undefined;

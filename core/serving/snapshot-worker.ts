@@ -2,23 +2,14 @@
 // the co-visitation, content and trending signals, ~1 s per 100,000 events) on a worker thread,
 // so a refresh never stalls the requests the main thread serves. The result comes back as a
 // structured clone: typed arrays, strings and Maps, no classes.
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { typescriptWorker } from '../threads.ts';
 import type { CatalogData, CatalogDataInputs } from './snapshot.ts';
 
 export type SnapshotWorkerReply = { data: CatalogData } | { error: { message: string; stack?: string } };
 
-/** The worker's entry is TypeScript: it loads through tsx, registered inside the worker. */
-function workerSource(): string {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./snapshot-worker.thread.ts', import.meta.url).href;
-  return `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-}
-
 export function readCatalogDataInWorker(inputs: CatalogDataInputs): Promise<CatalogData> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(workerSource(), { eval: true, workerData: inputs });
+    const worker = typescriptWorker(new URL('./snapshot-worker.thread.ts', import.meta.url), inputs);
     let settled = false;
     worker.once('message', (reply: SnapshotWorkerReply) => {
       settled = true;

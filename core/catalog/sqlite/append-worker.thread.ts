@@ -2,18 +2,18 @@
 // InteractionStore code, one batch at a time in arrival order.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Event } from '../../domain/event.ts';
-import { decodeEvent } from '../../events/bus.ts';
-import { whereInLog } from '../../events/log/bus.ts';
+import { decodeEvent, whereEncoded } from '../../events/bus.ts';
+import { lowerThisThreadPriority } from '../../threads.ts';
 import type { AppendReply, AppendRequest, EncodedBatch } from './append-worker.ts';
 import { openSqliteCatalog } from './index.ts';
 
-/** The events of records sent as bytes, decoded as the log bus would (same checks, same messages). */
-function decodeBatch({ bytes, ends, offsets, dir }: EncodedBatch): Event[] {
+/** The events of records sent as bytes, decoded as the bus would (same checks, same messages). */
+function decodeBatch({ bytes, ends, offsets, source }: EncodedBatch): Event[] {
   const events: Event[] = [];
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i] as number;
-    events.push(decodeEvent(bytes.subarray(start, end), whereInLog(dir, offsets[i] as number)));
+    events.push(decodeEvent(bytes.subarray(start, end), whereEncoded(source, offsets[i] as number)));
     start = end;
   }
   return events;
@@ -21,6 +21,7 @@ function decodeBatch({ bytes, ends, offsets, dir }: EncodedBatch): Event[] {
 
 const port = parentPort;
 if (port === null) throw new Error('append-worker.thread.ts runs as a worker thread: use openAppendWorker()');
+lowerThisThreadPriority();
 const catalog = openSqliteCatalog((workerData as { path: string }).path);
 let queue = Promise.resolve();
 

@@ -4,48 +4,14 @@
 // (and the global order a projector replays) trivially. The partition number stays in
 // `Delivery` for the Kafka adapter's sake; here it is always 0.
 import type { Event } from '../../domain/event.ts';
-import { commitPositions, decodeEvent } from '../bus.ts';
+import { EncodedDelivery, commitPositions } from '../bus.ts';
 import type { Delivery, EventBus, SubscribeOptions, Subscription } from '../bus.ts';
 import { SegmentLog, frameTexts } from './segment-log.ts';
 import type { SegmentLogOptions } from './segment-log.ts';
 
-/**
- * A delivery of the log bus. Its event is decoded on first read, and its UTF-8 JSON bytes stay at
- * hand (`encodedDelivery`), so a consumer that only forwards them (the projector, to its worker
- * thread) spends no time on the event loop decoding and cloning events.
- */
-class LogDelivery implements Delivery {
-  readonly partition = 0;
-  #event: Event | undefined;
-
-  constructor(readonly offset: number, readonly next: number, readonly payload: Buffer, readonly dir: string) {}
-
-  get event(): Event {
-    this.#event ??= decodeEvent(this.payload, this.where);
-    return this.#event;
-  }
-
-  /** Where the record sits, for the message of a payload that is not an Event. */
-  get where(): string {
-    return whereInLog(this.dir, this.offset);
-  }
-}
-
-/** How a decode error names a record of the log in `dir` at byte `offset`. */
-export function whereInLog(dir: string, offset: number): string {
-  return `event log ${dir} at byte ${offset}`;
-}
-
-/** An event as the log holds it: its UTF-8 JSON, and where it sits (for error messages). */
-export interface EncodedEvent {
-  payload: Uint8Array;
-  dir: string;
-  offset: number;
-}
-
-/** The record bytes behind a delivery of the log bus, or undefined for another bus's delivery. */
-export function encodedDelivery(delivery: Delivery): EncodedEvent | undefined {
-  return delivery instanceof LogDelivery ? delivery : undefined;
+/** How a decode error names a record of the log in `dir` (`whereEncoded` adds the byte offset). */
+export function logSource(dir: string): string {
+  return `event log ${dir} at byte`;
 }
 
 /** Bytes a consumer reads per step; a batch handed to `onBatch` is at most about this big. */
@@ -73,7 +39,8 @@ export async function openLogBus(dir: string, options: LogBusOptions = {}): Prom
           await Promise.race([log.waitForAppend(position), stop]);
           continue;
         }
-        const deliveries: Delivery[] = records.map((r) => new LogDelivery(r.offset, r.next, r.payload, dir));
+        const source = logSource(dir);
+        const deliveries: Delivery[] = records.map((r) => new EncodedDelivery(0, r.offset, r.next, r.payload, source));
         await onBatch(deliveries);
         position = (records.at(-1) as { next: number }).next;
       }

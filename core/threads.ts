@@ -1,0 +1,32 @@
+// Worker threads whose entry is a TypeScript module of this checkout, and the priority of the
+// thread that calls `lowerThisThreadPriority`.
+import { readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Starts a worker running `entry` (a .ts module URL). It loads through tsx, registered inside the
+ * worker: a worker does not inherit the loader hooks of the thread that starts it.
+ */
+export function typescriptWorker(entry: URL, workerData: unknown): Worker {
+  // require.resolve answers the package's CommonJS build; its ES module build sits beside it.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(source, { eval: true, workerData });
+}
+
+/**
+ * Background work (the projector's consumer and its SQLite writes) gives way to the threads that
+ * serve requests when the cores are busy. Linux sets the nice value per thread, which
+ * /proc/thread-self names; elsewhere, or without the right, the thread keeps its priority.
+ */
+export function lowerThisThreadPriority(nice = 10): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // Not Linux, or not allowed: same priority as before, which is only slower under load.
+  }
+}
