@@ -2,6 +2,7 @@
 // CPU is not the load generator's: started from this checkout's CLI, with no API keys, and handed
 // back once `ready(url)` says it serves.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -48,4 +49,15 @@ export async function startCoreProcess(args: readonly string[], ready: (url: str
     await exited;
   };
   return { url, child, stop };
+}
+
+/** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }

@@ -28,9 +28,11 @@ export interface LoadResult {
   requestsPerSecond: number;
 }
 
-function get(agent: Agent, url: URL): Promise<{ status: number; body: string }> {
+/** One request on `agent` (keep-alive), resolving with the status and the whole body as text. */
+export function send(agent: Agent, url: URL, method = 'GET', body?: string): Promise<{ status: number; body: string }> {
+  const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, method: 'GET' }, (res) => {
+    const req = request(url, { agent, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -38,7 +40,7 @@ function get(agent: Agent, url: URL): Promise<{ status: number; body: string }> 
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -59,7 +61,7 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
         const url = new URL(options.path(next++), base);
         const start = performance.now();
         try {
-          const { status, body } = await get(agent, url);
+          const { status, body } = await send(agent, url);
           if (status !== 200 || (check !== undefined && !check(status, body))) errors++;
         } catch {
           errors++;

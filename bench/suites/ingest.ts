@@ -9,6 +9,7 @@
 // Kafka rows need a broker at KAFKA_BROKERS (default 127.0.0.1:9092): `bash scripts/kafka.sh
 // start` before, `stop` after. Without one, the Kafka rows are left out and a note says so.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -16,9 +17,9 @@ import type { Event } from '../../core/domain/event.ts';
 import type { EventBus } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import { openLogBus } from '../../core/events/log/index.ts';
-import { openRuntime } from '../../core/runtime.ts';
-import { startCore } from '../../core/server.ts';
+import { cpuSeconds, startCoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
+import { send } from '../http-load.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
 const BATCH = 1_000;
@@ -45,9 +46,11 @@ function measure(bus: EventBus, name: string, concurrency: number, salt: string)
 
 /** `prepare` turns each batch into what `send` sends (a request body) before the clock starts. */
 async function measureWith<T>(
-  prepare: (batch: Event[]) => T, send: (batch: T) => Promise<void>, name: string, concurrency: number, salt: string,
+  prepare: (batch: Event[]) => T, publish: (batch: T) => Promise<void>, name: string, concurrency: number, salt: string,
+  warmedUp: () => void = () => undefined,
 ): Promise<BenchRow[]> {
-  for (const batch of makeBatches(WARMUP_BATCHES, `${salt}-warm`)) await send(prepare(batch));
+  for (const batch of makeBatches(WARMUP_BATCHES, `${salt}-warm`)) await publish(prepare(batch));
+  warmedUp();
   const batches = makeBatches(BATCHES, salt).map(prepare);
   const latencies: number[] = [];
   let next = 0;
@@ -56,7 +59,7 @@ async function measureWith<T>(
     while (next < batches.length) {
       const batch = batches[next++] as T;
       const start = performance.now();
-      await send(batch);
+      await publish(batch);
       latencies.push(performance.now() - start);
     }
   }));
@@ -71,27 +74,34 @@ async function measureWith<T>(
 }
 
 /**
- * POST /v1/events through a real listening core on a fresh runtime (embedded log, or Kafka with
- * `topic`), with `concurrency` clients on keep-alive connections.
+ * POST /v1/events to a `kestrel serve` process on a fresh data folder (embedded log, or Kafka with
+ * `topic`), with `concurrency` clients on keep-alive connections; also the server's CPU per batch.
  */
 async function measureHttp(name: string, dataDir: string, concurrency: number, salt: string, topic?: string): Promise<BenchRow[]> {
-  const runtime = await openRuntime({ dataDir, kafka: topic === undefined ? undefined : { brokers, topic }, log: () => undefined });
-  const core = await startCore({ port: 0, version: 'bench', services: runtime.services, readiness: runtime.readiness, log: console.error });
+  const core = await startCoreProcess(
+    ['--data', dataDir, ...(topic === undefined ? [] : ['--kafka', brokers.join(','), '--topic', topic])],
+    async (url) => (await fetch(`${url}/readyz`)).ok,
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const endpoint = new URL('/v1/events', core.url);
   try {
-    // The client shares the process (and its event loop) with the server, so it does no more
-    // than a lean client would: bodies serialised before the clock starts, and the answer checked
-    // by its counts, which the body starts with, instead of parsing 1,000 per-entry results.
-    return await measureWith((batch) => ({
+    let cpu0: number | undefined;
+    const rows = await measureWith((batch) => ({
       body: JSON.stringify({ events: batch }),
       expect: `{"accepted":${batch.length},"duplicate":0,"rejected":0,`,
     }), async ({ body, expect }) => {
-      const res = await fetch(`${core.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      const text = await res.text();
-      if (res.status !== 200 || !text.startsWith(expect)) throw new Error(`POST /v1/events answered ${res.status}: ${text.slice(0, 300)}`);
-    }, name, concurrency, salt);
+      cpu0 ??= cpuSeconds(core.child.pid);
+      const res = await send(agent, endpoint, 'POST', body);
+      if (res.status !== 200 || !res.body.startsWith(expect)) throw new Error(`POST /v1/events answered ${res.status}: ${res.body.slice(0, 300)}`);
+    }, name, concurrency, salt, () => { cpu0 = undefined; });
+    const cpu1 = cpuSeconds(core.child.pid);
+    if (cpu0 !== undefined && cpu1 !== undefined) {
+      rows.push({ name: `${name}-c${concurrency}`, metric: 'server_cpu_ms_per_batch', value: ((cpu1 - cpu0) * 1000) / BATCHES, unit: 'ms' });
+    }
+    return rows;
   } finally {
-    await core.close();
-    await runtime.close();
+    agent.destroy();
+    await core.stop();
   }
 }
 
@@ -114,7 +124,7 @@ export const suite: BenchSuite = {
     Object.assign(notes, {
       protocol: `${BATCHES} batches of ${BATCH} events after ${WARMUP_BATCHES} warm-up batches; cN = N publishers in flight`,
       event: 'JSON Event with requestId, position and a 2-key context (~230 bytes)',
-      http: 'http-* rows: POST /v1/events { events: [1,000] } to the core on 127.0.0.1 (client and server in this one Node process; bodies JSON-encoded before the clock starts, answers checked by their leading counts; validation, duplicate check, publish, projector consuming alongside); latency is request to 2xx',
+      http: 'http-* rows: POST /v1/events { events: [1,000] } to a kestrel serve process on 127.0.0.1 (fresh data folder; validation, duplicate check, publish, projector consuming alongside) from node:http clients in the bench process (bodies JSON-encoded before the clock starts, answers checked by their leading counts); latency is request to 2xx; server_cpu_ms_per_batch: CPU of the server process, every thread, per batch',
     });
     const rows: BenchRow[] = [];
     const dir = await mkdtemp(join(tmpdir(), 'kestrel-bench-ingest-'));

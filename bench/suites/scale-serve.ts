@@ -10,10 +10,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
-import { startCoreProcess } from '../core-process.ts';
+import { cpuSeconds, startCoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
-import { cpuSeconds, load, stageMeans } from './serve.ts';
+import { load, stageMeans } from './serve.ts';
 
 const ITEMS = Number(process.env.KESTREL_SCALE_SERVE_ITEMS ?? 1_000_000);
 const USERS = 2_000;

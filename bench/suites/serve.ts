@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { main } from '../../cli/main.ts';
-import { startCoreProcess } from '../core-process.ts';
+import { cpuSeconds, startCoreProcess } from '../core-process.ts';
 import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
@@ -45,17 +45,6 @@ interface Level {
   errors: number;
   seconds: number;
   candidates: number[];
-}
-
-/** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 /** ml-100k's users 1..943, spread round robin. */
