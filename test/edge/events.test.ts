@@ -205,6 +205,9 @@ describe('POST /v1/events at the edge', () => {
     expect(state.alarm).not.toBeNull();
     expect(state.attempt).toBeGreaterThanOrEqual(2);
     expect((await fetch(`${coreUrl}/v1/users/${encodeURIComponent(u)}`)).status).toBe(404);
+    // The next retry is due in ~2 s; a loaded machine could let it fire by itself in the middle of
+    // what follows. Pushed out, it runs only when the test runs it.
+    await runInDurableObject(stub, (_: SessionState, s) => s.storage.setAlarm(Date.now() + 600_000));
 
     // The core is back: an event recorded now waits with the others for the scheduled retry
     // (the client is not made to wait on a core just found down), and the alarm delivers all three.
