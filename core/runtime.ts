@@ -3,7 +3,6 @@
 // feeds the catalog from the bus. `kestrel serve` and `kestrel start` both run on this.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ISocketFactory } from 'kafkajs';
 import type { ApiKey } from './api/auth.ts';
 import { parseApiKeys } from './api/auth.ts';
 import type { CoreServices, ReadinessCheck } from './api/app.ts';
@@ -27,10 +26,10 @@ export interface RuntimeConfig {
   /** Default `KESTREL_DATA_DIR` or `.kestrel`. */
   dataDir?: string;
   /**
-   * Use Kafka instead of the embedded log; the spool lives in `<dataDir>/spool`. `socketFactory`
-   * is handed to kafkajs as is: for tests that reach the broker through a proxy they can cut.
+   * Use Kafka instead of the embedded log; the spool lives in `<dataDir>/spool`. `connectVia`
+   * (KafkaBusOptions): every broker connection to that 'host:port', e.g. a proxy a test can cut.
    */
-  kafka?: { brokers: string[]; topic?: string; socketFactory?: ISocketFactory };
+  kafka?: { brokers: string[]; topic?: string; connectVia?: string };
   /** Create users and items that events name before the catalog does. Default true. */
   createUnknown?: boolean;
   log?: (line: string) => void;
@@ -85,9 +84,9 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       positions = logPositions(logBus);
       bus = logBus;
     } else {
-      const { brokers, topic, socketFactory } = config.kafka;
+      const { brokers, topic, connectVia } = config.kafka;
       kafka = await openKafkaBus({
-        brokers, topic, spoolDir: join(paths.dir, 'spool'), onError, ...(socketFactory ? { kafka: { socketFactory } } : {}),
+        brokers, topic, spoolDir: join(paths.dir, 'spool'), onError, ...(connectVia === undefined ? {} : { connectVia }),
         // Kafka away: the spool holds the events and the 'event-bus' check says so until it drains.
         // Not the projector's failure, which would keep /readyz at 503 after Kafka returned.
         onTransientError: logBusError,

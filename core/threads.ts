@@ -18,6 +18,19 @@ export function typescriptWorker(entry: URL, workerData: unknown): Worker {
 }
 
 /**
+ * Ends a worker that was asked to close: waits for `closed` (the thread's word that it let go of
+ * its connections) at most `graceMs`, then terminates it. A timer or socket a library leaves
+ * behind would otherwise keep the thread alive, and whoever awaits its exit waiting (a bus's
+ * close, seen taking ~110 s after a Kafka outage).
+ */
+export async function endWorker(worker: Worker, closed: Promise<unknown>, graceMs = 10_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+  clearTimeout(timer);
+  await worker.terminate();
+}
+
+/**
  * Background work (the projector's consumer and its SQLite writes) gives way to the threads that
  * serve requests when the cores are busy. Linux sets the nice value per thread, which
  * /proc/thread-self names; elsewhere, or without the right, the thread keeps its priority.

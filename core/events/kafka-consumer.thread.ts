@@ -3,14 +3,14 @@
 // batch's records (bytes, transferred) to the subscribing thread, which runs the handler and
 // answers; commits and close come the other way.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Kafka } from 'kafkajs';
-import type { KafkaConfig } from 'kafkajs';
+import { kafkaClient } from './kafka-client.ts';
+import type { KafkaClientSettings } from './kafka-client.ts';
 import { lowerThisThreadPriority } from '../threads.ts';
 import { runConsumer, toCrossing } from './kafka-consumer.ts';
 import type { ConsumerSettings, CrossingError, PartitionRecords } from './kafka-consumer.ts';
 
 export interface ConsumerThreadData {
-  config: KafkaConfig;
+  client: KafkaClientSettings;
   settings: ConsumerSettings;
 }
 
@@ -33,7 +33,7 @@ const REPORTED = new Error('the subscription handler failed');
 
 const port = parentPort;
 if (port === null) throw new Error('kafka-consumer.thread.ts runs as a worker thread: subscribe through openKafkaBus()');
-const { config, settings } = workerData as ConsumerThreadData;
+const { client, settings } = workerData as ConsumerThreadData;
 lowerThisThreadPriority();
 const post = (message: FromConsumerThread, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
@@ -49,7 +49,7 @@ const onFailure = (error: unknown): void => {
 };
 
 try {
-  const consumer = await runConsumer(new Kafka(config), settings, onRecords, onFailure);
+  const consumer = await runConsumer(kafkaClient(client), settings, onRecords, onFailure);
   port.on('message', (message: ToConsumerThread) => {
     if (message.type === 'handled') {
       const settle = waiting.get(message.id);

@@ -2,7 +2,11 @@
 // (kafka-consumer.thread.ts): it hands on each fetched batch of one partition as records (the
 // messages' bytes back to back, undecoded) and marks them consumed once `onRecords` resolved.
 // Offsets are committed only when asked (`commit`), after the subscriber stored what it got.
+// `consumerThread` starts it on the thread and relays records, commits and close across.
 import type { Kafka } from 'kafkajs';
+import { endWorker, typescriptWorker } from '../threads.ts';
+import type { KafkaClientSettings } from './kafka-client.ts';
+import type { ConsumerThreadData, FromConsumerThread, ToConsumerThread } from './kafka-consumer.thread.ts';
 
 /** Records of one partition: record i is `bytes[ends[i-1], ends[i])`, at Kafka offset `offsets[i]`. */
 export interface PartitionRecords {
@@ -108,4 +112,80 @@ export async function runConsumer(
     commit: (positions) => consumer.commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) }))),
     close: () => consumer.disconnect(),
   };
+}
+
+/**
+ * A consumer on a thread of its own (kafka-consumer.thread.ts): it fetches and decodes there,
+ * and the records come here, transferred, for `onRecords`; a failure of `onRecords` or of the
+ * consumer after it started goes to `onError`.
+ */
+export function consumerThread(
+  client: KafkaClientSettings, settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>, onError: (error: unknown) => void,
+): Promise<RunningConsumer> {
+  const data: ConsumerThreadData = { client, settings };
+  const worker = typescriptWorker(new URL('./kafka-consumer.thread.ts', import.meta.url), data);
+  const commits = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  let nextCommit = 0;
+  let running = false;
+  let exited = false;
+  const exit = new Promise<void>((resolve) => worker.once('exit', () => {
+    exited = true;
+    for (const c of commits.values()) c.reject(new Error(`the Kafka consumer thread of group '${settings.group}' is gone`));
+    commits.clear();
+    resolve();
+  }));
+  const send = (message: ToConsumerThread): void => {
+    if (!exited) worker.postMessage(message);
+  };
+  let markClosed: () => void = () => undefined;
+  const closedByThread = new Promise<void>((resolve) => { markClosed = resolve; });
+  return new Promise<RunningConsumer>((resolve, reject) => {
+    worker.on('error', (error) => {
+      if (running) onError(error);
+      else reject(error);
+    });
+    void exit.then(() => {
+      if (!running) reject(new Error(`the Kafka consumer thread of group '${settings.group}' exited before it consumed`));
+    });
+    worker.on('message', (message: FromConsumerThread) => {
+      if (message.type === 'records') {
+        // On this thread, a failed handler is reported here (runConsumer reports its own).
+        onRecords(message.records).then(
+          () => send({ type: 'handled', id: message.id, failed: false }),
+          (error: unknown) => {
+            onError(error);
+            send({ type: 'handled', id: message.id, failed: true });
+          },
+        );
+      } else if (message.type === 'committed') {
+        const c = commits.get(message.id);
+        commits.delete(message.id);
+        if (message.error === undefined) c?.resolve();
+        else c?.reject(fromCrossing(message.error));
+      } else if (message.type === 'failed') {
+        if (running) onError(fromCrossing(message.error));
+        else reject(fromCrossing(message.error));
+      } else if (message.type === 'closed') {
+        markClosed();
+      } else if (message.type === 'running') {
+        running = true;
+        resolve({
+          commit: (positions) => new Promise<void>((resolveCommit, rejectCommit) => {
+            if (exited) {
+              rejectCommit(new Error(`the Kafka consumer of group '${settings.group}' is closed`));
+              return;
+            }
+            const id = nextCommit++;
+            commits.set(id, { resolve: resolveCommit, reject: rejectCommit });
+            send({ type: 'commit', id, positions: [...positions] });
+          }),
+          async close() {
+            send({ type: 'close' });
+            await endWorker(worker, Promise.race([closedByThread, exit]));
+            await exit;
+          },
+        });
+      }
+    });
+  });
 }

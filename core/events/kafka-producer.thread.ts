@@ -4,13 +4,14 @@
 // halves are encoded side by side instead of one after the other. Each partition always goes
 // through the same producer, so each user's events keep their order.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Kafka } from 'kafkajs';
-import type { KafkaConfig, Message, Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
+import { kafkaClient } from './kafka-client.ts';
+import type { KafkaClientSettings } from './kafka-client.ts';
 import { toCrossing } from './kafka-consumer.ts';
 import type { CrossingError } from './kafka-consumer.ts';
 
 export interface ProducerThreadData {
-  config: KafkaConfig;
+  client: KafkaClientSettings;
   topic: string;
 }
 
@@ -32,8 +33,8 @@ export type FromProducerThread = { type: 'sent'; id: number; error?: CrossingErr
 
 const port = parentPort;
 if (port === null) throw new Error('kafka-producer.thread.ts runs as a worker thread: publish through openKafkaBus()');
-const { config, topic } = workerData as ProducerThreadData;
-const kafka = new Kafka(config);
+const { client, topic } = workerData as ProducerThreadData;
+const kafka = kafkaClient(client);
 const post = (message: FromProducerThread): void => port.postMessage(message);
 
 let producer: Promise<Producer> | undefined;

@@ -23,17 +23,18 @@
 // fails because Kafka is away resolves anyway (reported to `onTransientError`), unlike the port's
 // "resolves once durable": rejecting would stop the subscription for good, and an uncommitted
 // batch is only delivered again, which at-least-once allows.
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
 import type { KafkaConfig, Message, Producer } from 'kafkajs';
 import type { Event } from '../domain/event.ts';
 import { EncodedDelivery, commitPositions, decodeEvent, encodeEvent } from './bus.ts';
 import type { Delivery, EventBus, SubscribeOptions, Subscription } from './bus.ts';
-import { typescriptWorker } from '../threads.ts';
-import { fromCrossing, retriable, runConsumer } from './kafka-consumer.ts';
+import { kafkaClient, parseAddress } from './kafka-client.ts';
+import type { KafkaClientSettings } from './kafka-client.ts';
+import { consumerThread, retriable, runConsumer } from './kafka-consumer.ts';
 import type { ConsumerSettings, PartitionRecords, RunningConsumer } from './kafka-consumer.ts';
-import type { ConsumerThreadData, FromConsumerThread, ToConsumerThread } from './kafka-consumer.thread.ts';
 import { KeyPartitioner, murmur2 } from './kafka-partitioner.ts';
-import type { FromProducerThread, ProducerThreadData, ThreadBatch, ToProducerThread } from './kafka-producer.thread.ts';
+import { producerThread } from './kafka-producer.ts';
+import type { SecondProducer } from './kafka-producer.ts';
 import { SegmentLog } from './log/segment-log.ts';
 
 /** The spool's consumer group: its committed position is where the drainer resumes. */
@@ -49,6 +50,12 @@ export interface KafkaBusOptions {
   clientId?: string;
   /** Folder of the local spool (a SegmentLog). */
   spoolDir: string;
+  /**
+   * Open every broker connection to this 'host:port' instead of the address the broker
+   * advertises (a tunnel or port-forward to a single broker). Threads honour it, unlike a
+   * `socketFactory` in `kafka`.
+   */
+  connectVia?: string;
   /** More kafkajs client settings (ssl, sasl, socketFactory, logLevel...). */
   kafka?: Partial<KafkaConfig>;
   /** A batch Kafka has not acknowledged within this goes to the spool. Default 5,000 ms. */
@@ -100,76 +107,6 @@ interface Link {
   partitions?: number;
 }
 
-/** The producer on its own thread (kafka-producer.thread.ts). */
-interface SecondProducer {
-  /** Sends `messages`, message i to partition `partitions[i]`; resolves once Kafka acknowledged. */
-  send(messages: readonly Message[], partitions: readonly number[]): Promise<void>;
-  /** Kafka failed: the thread disconnects and connects afresh on the next send. */
-  drop(): void;
-  close(): Promise<void>;
-  /** The thread ended (it crashed, or was closed): start another. */
-  readonly gone: boolean;
-}
-
-/** Starts the second producer's thread; it connects on its first send. */
-function producerThread(config: KafkaConfig, topic: string): SecondProducer {
-  const data: ProducerThreadData = { config, topic };
-  const worker = typescriptWorker(new URL('./kafka-producer.thread.ts', import.meta.url), data);
-  const sends = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
-  let nextId = 0;
-  let gone: Error | undefined;
-  const fail = (error: Error): void => {
-    gone ??= error;
-    for (const s of sends.values()) s.reject(error);
-    sends.clear();
-  };
-  worker.on('error', fail);
-  const exit = new Promise<void>((resolve) => worker.once('exit', () => {
-    fail(new Error('the Kafka producer thread is gone'));
-    resolve();
-  }));
-  worker.on('message', (reply: FromProducerThread) => {
-    if (reply.type !== 'sent') return;
-    const s = sends.get(reply.id);
-    sends.delete(reply.id);
-    if (reply.error === undefined) s?.resolve();
-    else s?.reject(fromCrossing(reply.error));
-  });
-  const post = (message: ToProducerThread, transfer: ArrayBuffer[] = []): void => {
-    if (gone === undefined) worker.postMessage(message, transfer);
-  };
-  return {
-    send(messages, partitions) {
-      if (gone !== undefined) return Promise.reject(gone);
-      let total = 0;
-      for (const m of messages) total += Buffer.byteLength(m.value as Buffer | string);
-      const bytes = new Uint8Array(total);
-      const ends = new Uint32Array(messages.length);
-      let end = 0;
-      messages.forEach((m, i) => {
-        const value = typeof m.value === 'string' ? Buffer.from(m.value) : (m.value as Buffer);
-        bytes.set(value, end);
-        end += value.byteLength;
-        ends[i] = end;
-      });
-      const batch: ThreadBatch = { keys: messages.map((m) => String(m.key)), partitions: Int32Array.from(partitions), bytes, ends };
-      const id = nextId++;
-      return new Promise<void>((resolve, reject) => {
-        sends.set(id, { resolve, reject });
-        post({ type: 'send', id, batch }, [bytes.buffer, ends.buffer, batch.partitions.buffer as ArrayBuffer]);
-      });
-    },
-    drop: () => post({ type: 'drop' }),
-    async close() {
-      post({ type: 'close' });
-      await exit;
-    },
-    get gone() {
-      return gone !== undefined;
-    },
-  };
-}
-
 interface PendingPublish {
   events: readonly Event[];
   resolve: () => void;
@@ -201,7 +138,9 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     ...options.kafka,
   };
-  const kafka = new Kafka(kafkaConfig);
+  if (options.connectVia !== undefined) parseAddress(options.connectVia, 'connectVia');
+  const client: KafkaClientSettings = { config: kafkaConfig, ...(options.connectVia === undefined ? {} : { connectVia: options.connectVia }) };
+  const kafka = kafkaClient(client);
   const spool = await SegmentLog.open(options.spoolDir);
 
   let drained = (await spool.committed(DRAIN_GROUP)) ?? spool.start;
@@ -273,15 +212,15 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       // Finite, so a send to a broker that went away fails and the batch is spooled.
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
-    const threadConfig = options.producerThread === false ? undefined : cloneableConfig();
+    const threadClient = options.producerThread === false ? undefined : cloneableClient();
     let link: Link;
     try {
       link = await withTimeout((async (): Promise<Link> => {
         await ensureTopic();
         await p.connect();
-        if (threadConfig === undefined) return { producer: p };
+        if (threadClient === undefined) return { producer: p };
         if (secondProducer?.gone === true) secondProducer = undefined;
-        secondProducer ??= producerThread(threadConfig, topic);
+        secondProducer ??= producerThread(threadClient, topic);
         return { producer: p, second: secondProducer, partitions: await partitionCount() };
       })(), sendTimeoutMs, `connecting to ${options.brokers.join(',')}`);
     } catch (error) {
@@ -415,9 +354,9 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   if (spooling) startDrainer();
 
   /** The kafkajs client settings, when a thread can take them (no functions: socketFactory...). */
-  function cloneableConfig(): KafkaConfig | undefined {
+  function cloneableClient(): KafkaClientSettings | undefined {
     try {
-      return structuredClone(kafkaConfig);
+      return structuredClone(client);
     } catch {
       return undefined;
     }
@@ -426,74 +365,6 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   /** A consumer on this thread: records go to `onRecords` directly. */
   async function consumerHere(settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>): Promise<RunningConsumer> {
     return runConsumer(kafka, settings, onRecords, onError);
-  }
-
-  /**
-   * A consumer on a thread of its own (kafka-consumer.thread.ts): it fetches and decodes there,
-   * and the records come here, transferred, for `onRecords`.
-   */
-  function consumerThread(config: KafkaConfig, settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>): Promise<RunningConsumer> {
-    const data: ConsumerThreadData = { config, settings };
-    const worker = typescriptWorker(new URL('./kafka-consumer.thread.ts', import.meta.url), data);
-    const commits = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
-    let nextCommit = 0;
-    let running = false;
-    let exited = false;
-    const exit = new Promise<void>((resolve) => worker.once('exit', () => {
-      exited = true;
-      for (const c of commits.values()) c.reject(new Error(`the Kafka consumer thread of group '${settings.group}' is gone`));
-      commits.clear();
-      resolve();
-    }));
-    const send = (message: ToConsumerThread): void => {
-      if (!exited) worker.postMessage(message);
-    };
-    return new Promise<RunningConsumer>((resolve, reject) => {
-      worker.on('error', (error) => {
-        if (running) onError(error);
-        else reject(error);
-      });
-      void exit.then(() => {
-        if (!running) reject(new Error(`the Kafka consumer thread of group '${settings.group}' exited before it consumed`));
-      });
-      worker.on('message', (message: FromConsumerThread) => {
-        if (message.type === 'records') {
-          // On this thread, a failed handler is reported here (runConsumer reports its own).
-          onRecords(message.records).then(
-            () => send({ type: 'handled', id: message.id, failed: false }),
-            (error: unknown) => {
-              onError(error);
-              send({ type: 'handled', id: message.id, failed: true });
-            },
-          );
-        } else if (message.type === 'committed') {
-          const c = commits.get(message.id);
-          commits.delete(message.id);
-          if (message.error === undefined) c?.resolve();
-          else c?.reject(fromCrossing(message.error));
-        } else if (message.type === 'failed') {
-          if (running) onError(fromCrossing(message.error));
-          else reject(fromCrossing(message.error));
-        } else if (message.type === 'running') {
-          running = true;
-          resolve({
-            commit: (positions) => new Promise<void>((resolveCommit, rejectCommit) => {
-              if (exited) {
-                rejectCommit(new Error(`the Kafka consumer of group '${settings.group}' is closed`));
-                return;
-              }
-              const id = nextCommit++;
-              commits.set(id, { resolve: resolveCommit, reject: rejectCommit });
-              send({ type: 'commit', id, positions: [...positions] });
-            }),
-            async close() {
-              send({ type: 'close' });
-              await exit;
-            },
-          });
-        }
-      });
-    });
   }
 
   async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
@@ -511,8 +382,8 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       }
       await onBatch(deliveries);
     };
-    const config = options.consumerThread === false ? undefined : cloneableConfig();
-    const consumer = config === undefined ? await consumerHere(settings, onRecords) : await consumerThread(config, settings, onRecords);
+    const threadClient = options.consumerThread === false ? undefined : cloneableClient();
+    const consumer = threadClient === undefined ? await consumerHere(settings, onRecords) : await consumerThread(threadClient, settings, onRecords, onError);
     consumers.add(consumer);
     return {
       async commit(deliveries) {

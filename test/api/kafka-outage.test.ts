@@ -1,6 +1,6 @@
 // POST /v1/events on a core whose bus is Kafka, while Kafka goes away and comes back (issue 3). The
 // core reaches the shared broker only through a TCP proxy this test cuts and restores (the
-// runtime's `kafka.socketFactory`), so the broker itself keeps running for everyone else.
+// runtime's `kafka.connectVia`), so the broker itself keeps running for everyone else.
 // Afterwards every event the API accepted is stored exactly once in the catalog's interactions,
 // each user's events in the order they were sent; nothing the API rejected is stored. /readyz is
 // 503 while accepted events wait in the spool (the 'event-bus' check; the bus learns Kafka is gone
@@ -88,7 +88,7 @@ async function readyz(core: TestCore): Promise<{ status: number; body: { status:
 
 describe('POST /v1/events on Kafka while the broker is unreachable', () => {
   it('stores every accepted event once, in per-user order, after Kafka returns; /readyz is unready while events wait in the spool', { timeout: 120_000 }, async () => {
-    const core = await openTestCore({ kafka: { brokers: [`127.0.0.1:${proxy.port}`], topic, socketFactory: proxy.socketFactory } });
+    const core = await openTestCore({ kafka: { brokers: [`127.0.0.1:${proxy.port}`], topic, connectVia: proxy.address } });
     const ingest = new Ingest(core);
     try {
       expect((await readyz(core)).status).toBe(200);

@@ -1,7 +1,7 @@
 // Kafka goes away during ingestion and comes back, without stopping the shared broker: the bus
-// reaches Kafka only through a TCP proxy this test runs (kafkajs `socketFactory` sends every
-// connection, whatever host the broker's metadata advertises, to the proxy), and the test cuts
-// and restores the proxy. While it is cut, publishes keep being acknowledged from the spool;
+// reaches Kafka only through a TCP proxy this test runs (the bus's `connectVia` sends every
+// connection of its producers and consumers, on every thread, whatever host the broker's metadata
+// advertises, to the proxy), and the test cuts and restores the proxy. While it is cut, publishes keep being acknowledged from the spool;
 // afterwards every acknowledged event is in Kafka, each user's events in order.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,7 +34,7 @@ function openBus(name: string): Promise<KafkaBus> {
     spoolDir: join(root, name),
     sendTimeoutMs: 3_000,
     retryMs: 200,
-    kafka: { socketFactory: proxy.socketFactory },
+    connectVia: proxy.address,
   });
 }
 

@@ -1,10 +1,9 @@
 // A TCP proxy to a Kafka broker that a test can cut and restore, so Kafka "goes away" without
-// stopping the shared broker. kafkajs reaches the broker only through it when given
-// `proxy.socketFactory`: every connection, whatever host the broker's metadata advertises, goes to
-// the proxy, which forwards it to the one broker it was made for.
+// stopping the shared broker. The Kafka bus reaches the broker only through it when given
+// `connectVia: proxy.address` (on every thread of the bus): every connection, whatever host the
+// broker's metadata advertises, goes to the proxy, which forwards it to the one broker it was made for.
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import type { ISocketFactory } from 'kafkajs';
 
 export class CuttableProxy {
   up = true;
@@ -45,12 +44,10 @@ export class CuttableProxy {
     return this.port;
   }
 
-  /** Every connection kafkajs opens goes to the proxy, whatever broker address it was told. */
-  readonly socketFactory: ISocketFactory = ({ onConnect }) => {
-    const socket = connect({ host: '127.0.0.1', port: this.port }, onConnect);
-    socket.setKeepAlive(true, 30_000);
-    return socket;
-  };
+  /** For the bus's `connectVia`: every connection goes to the proxy, whatever broker address it was told. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
 
   /** Drops every open connection; new ones are reset until `restore()`. */
   cut(): void {
