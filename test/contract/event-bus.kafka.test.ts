@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, expect } from 'vitest';
 import { openKafkaBus } from '../../core/events/kafka.ts';
+import { deleteTopics } from '../support/kafka-topics.ts';
 import { runEventBusContract } from './event-bus.case.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
@@ -16,14 +16,9 @@ const errors: unknown[] = [];
 afterAll(async () => {
   // The broker was up throughout: no send failed over to the spool.
   expect(errors).toEqual([]);
-  const admin = new Kafka({ clientId: 'kestrel-contract-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const ours = [...topics].filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    await deleteTopics(brokers, topics);
   } finally {
-    await admin.disconnect();
     await rm(root, { recursive: true, force: true });
   }
 }, 120_000);

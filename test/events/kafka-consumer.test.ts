@@ -12,6 +12,7 @@ import type { Event } from '../../core/domain/event.ts';
 import type { Delivery } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import type { KafkaBus } from '../../core/events/kafka.ts';
+import { deleteTopics } from '../support/kafka-topics.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
 const run = randomUUID().slice(0, 8);
@@ -19,14 +20,9 @@ const root = await mkdtemp(join(tmpdir(), 'kestrel-kafka-consumer-'));
 const topics: string[] = [];
 
 afterAll(async () => {
-  const admin = new Kafka({ clientId: 'kestrel-consumer-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const ours = topics.filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    await deleteTopics(brokers, topics);
   } finally {
-    await admin.disconnect();
     await rm(root, { recursive: true, force: true });
   }
 }, 120_000);

@@ -7,13 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import type { Delivery } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import type { KafkaBus } from '../../core/events/kafka.ts';
 import { CuttableProxy } from '../support/cuttable-proxy.ts';
+import { deleteTopics } from '../support/kafka-topics.ts';
 
 const broker = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]?.trim() ?? '127.0.0.1:9092';
 const run = randomUUID().slice(0, 8);
@@ -44,14 +44,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy.close();
-  const admin = new Kafka({ clientId: 'kestrel-outage-cleanup', brokers: [broker], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const ours = topics.filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    await deleteTopics([broker], topics);
   } finally {
-    await admin.disconnect();
     await rm(root, { recursive: true, force: true });
   }
 }, 120_000);

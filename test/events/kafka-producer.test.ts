@@ -10,6 +10,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
+import { deleteTopics } from '../support/kafka-topics.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
 const run = randomUUID().slice(0, 8);
@@ -18,14 +19,9 @@ const topics: string[] = [];
 const kafka = new Kafka({ clientId: 'kestrel-producer-test', brokers, logLevel: logLevel.NOTHING });
 
 afterAll(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const ours = topics.filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    await deleteTopics(brokers, topics);
   } finally {
-    await admin.disconnect();
     await rm(root, { recursive: true, force: true });
   }
 }, 120_000);
