@@ -1,11 +1,11 @@
 // The EventBus contract against a real Kafka broker (`bash scripts/kafka.sh start`, which the
 // node project's global setup runs), one topic per case and run, deleted at the end.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { openKafkaBus } from '../../core/events/kafka.ts';
-import { deleteTopics } from '../support/kafka-topics.ts';
+import { cleanUpKafkaTest } from '../support/kafka-topics.ts';
 import { runEventBusContract } from './event-bus.case.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
@@ -16,11 +16,7 @@ const errors: unknown[] = [];
 afterAll(async () => {
   // The broker was up throughout: no send failed over to the spool.
   expect(errors).toEqual([]);
-  try {
-    await deleteTopics(brokers, topics);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  await cleanUpKafkaTest(brokers, topics, root);
 }, 120_000);
 
 runEventBusContract({

@@ -3,7 +3,7 @@
 // name a message that is not an Event by topic, partition and offset, and stop, reporting the
 // error, when the handler fails. Real broker (`bash scripts/kafka.sh start`).
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -12,7 +12,7 @@ import type { Event } from '../../core/domain/event.ts';
 import type { Delivery } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import type { KafkaBus } from '../../core/events/kafka.ts';
-import { deleteTopics } from '../support/kafka-topics.ts';
+import { cleanUpKafkaTest } from '../support/kafka-topics.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
 const run = randomUUID().slice(0, 8);
@@ -20,11 +20,7 @@ const root = await mkdtemp(join(tmpdir(), 'kestrel-kafka-consumer-'));
 const topics: string[] = [];
 
 afterAll(async () => {
-  try {
-    await deleteTopics(brokers, topics);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  await cleanUpKafkaTest(brokers, topics, root);
 }, 120_000);
 
 async function until(condition: () => boolean, what: string, ms = 60_000): Promise<void> {

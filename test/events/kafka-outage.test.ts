@@ -3,7 +3,7 @@
 // connection of its producers and consumers, on every thread, whatever host the broker's metadata
 // advertises, to the proxy), and the test cuts and restores the proxy. While it is cut, publishes keep being acknowledged from the spool;
 // afterwards every acknowledged event is in Kafka, each user's events in order.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +13,7 @@ import type { Delivery } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import type { KafkaBus } from '../../core/events/kafka.ts';
 import { CuttableProxy } from '../support/cuttable-proxy.ts';
-import { deleteTopics } from '../support/kafka-topics.ts';
+import { cleanUpKafkaTest } from '../support/kafka-topics.ts';
 
 const broker = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]?.trim() ?? '127.0.0.1:9092';
 const run = randomUUID().slice(0, 8);
@@ -44,11 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy.close();
-  try {
-    await deleteTopics([broker], topics);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  await cleanUpKafkaTest([broker], topics, root);
 }, 120_000);
 
 function batchOf(prefix: string, b: number): Event[] {

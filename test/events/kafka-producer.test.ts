@@ -3,14 +3,14 @@
 // the partition kafkajs's DefaultPartitioner (and the Java client) picks for its user, once, in
 // the user's order. Real broker (`bash scripts/kafka.sh start`).
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
-import { deleteTopics } from '../support/kafka-topics.ts';
+import { cleanUpKafkaTest } from '../support/kafka-topics.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
 const run = randomUUID().slice(0, 8);
@@ -19,11 +19,7 @@ const topics: string[] = [];
 const kafka = new Kafka({ clientId: 'kestrel-producer-test', brokers, logLevel: logLevel.NOTHING });
 
 afterAll(async () => {
-  try {
-    await deleteTopics(brokers, topics);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  await cleanUpKafkaTest(brokers, topics, root);
 }, 120_000);
 
 /** Every message of `topic` as kafkajs reads it: partition, key and event id, in partition order. */

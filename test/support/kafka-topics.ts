@@ -1,14 +1,20 @@
-// Tests that make Kafka topics delete them at the end: those of `topics` the broker still has.
+// Tests that make Kafka topics and a temp folder remove both at the end: the topics of `topics`
+// the broker still has, then the folder, also when deleting the topics failed.
+import { rm } from 'node:fs/promises';
 import { Kafka, logLevel } from 'kafkajs';
 
-export async function deleteTopics(brokers: string[], topics: Iterable<string>): Promise<void> {
-  const admin = new Kafka({ clientId: 'kestrel-test-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
+export async function cleanUpKafkaTest(brokers: string[], topics: Iterable<string>, folder: string): Promise<void> {
   try {
-    const existing = new Set(await admin.listTopics());
-    const ours = [...topics].filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    const admin = new Kafka({ clientId: 'kestrel-test-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const ours = [...topics].filter((t) => existing.has(t));
+      if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 60_000 });
+    } finally {
+      await admin.disconnect();
+    }
   } finally {
-    await admin.disconnect();
+    await rm(folder, { recursive: true, force: true });
   }
 }
