@@ -50,6 +50,31 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return Math.sqrt(diff) / Math.max(Math.sqrt(na), Math.sqrt(nb), 1e-30);
 }
 
+/**
+ * ‖a − b‖ over ‖scale‖: the error of a float32 sum measured against the size of its terms
+ * (for GEMM, |alpha|·|A|·|B| + |beta|·|C|, `gemmTermScale`), which rounding is proportional to.
+ * Against the result instead, a sum that cancels (a 1×1 output, alpha·a·b ≈ −beta·c) shows a
+ * large relative error that no float32 kernel can avoid.
+ */
+export function errorRelativeToTerms(a: ArrayLike<number>, b: ArrayLike<number>, scale: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += ((a[i] as number) - (b[i] as number)) ** 2;
+    norm += (scale[i] as number) ** 2;
+  }
+  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-30);
+}
+
+/** |alpha|·|op(A)|·|op(B)| + |beta|·|C| in float64: the size of the terms of each GEMM output. */
+export function gemmTermScale(
+  transA: boolean, transB: boolean, m: number, n: number, k: number,
+  alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array,
+): Float64Array {
+  const abs = (x: Float32Array) => x.map(Math.abs);
+  return referenceGemm(transA, transB, m, n, k, Math.abs(alpha), abs(a), abs(b), Math.abs(beta), abs(c));
+}
+
 /** C = alpha·op(A)·op(B) + beta·C in float64 (beta = 0 ignores C, as BLAS does). */
 export function referenceGemm(
   transA: boolean, transB: boolean, m: number, n: number, k: number,
