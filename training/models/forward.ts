@@ -82,7 +82,10 @@ export function checkNetworkSpec(spec: NetworkSpec): void {
   }
 }
 
-/** Pools one bag into out[row * stride + offset + k]. */
+/**
+ * Pools one bag into out[row * stride + offset + k]: per row Σ mask·E[id] (float32 products summed
+ * in float64, rounded once), divided by max(Σ mask, 1) for a mean bag. Every id is range-checked.
+ */
 function poolBag(
   bag: BagSpec, input: NetworkInputs['bags'][string] | undefined, batch: number,
   out: Float32Array, stride: number, offset: number,
@@ -93,22 +96,43 @@ function poolBag(
   if (ids.length !== batch * length || mask.length !== batch * length) {
     throw new RangeError(`bag '${bag.name}': ids and mask must hold batch × length = ${batch * length} values, got ${ids.length} and ${mask.length}`);
   }
-  const { dim, table } = bag;
+  const { dim, table, rows } = bag;
+  const mean = bag.mode === 'mean';
   const acc = new Float64Array(dim);
   for (let r = 0; r < batch; r++) {
-    acc.fill(0);
+    const at = r * stride + offset;
     let weight = 0;
-    for (let j = 0; j < length; j++) {
-      const id = ids[r * length + j] ?? 0;
-      if (id < 0 || id >= bag.rows) throw new RangeError(`bag '${bag.name}': id ${id} at row ${r}, position ${j} is outside 0..${bag.rows - 1}`);
-      const m = mask[r * length + j] ?? 0;
+    let pooled = 0;
+    // The first id's row and weight: most rows of a serving batch pool one id (user, item), which
+    // then needs no sums at all.
+    let firstBase = 0;
+    let firstM = 0;
+    for (let j = r * length; j < (r + 1) * length; j++) {
+      const id = ids[j] ?? 0;
+      if (id < 0 || id >= rows) throw new RangeError(`bag '${bag.name}': id ${id} at row ${r}, position ${j - r * length} is outside 0..${rows - 1}`);
+      const m = mask[j] ?? 0;
       weight += m;
       if (m === 0) continue;
       const base = id * dim;
-      for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + Math.fround(m * (table[base + k] ?? 0));
+      if (++pooled === 1) {
+        firstBase = base;
+        firstM = m;
+        continue;
+      }
+      if (pooled === 2) for (let k = 0; k < dim; k++) acc[k] = Math.fround(firstM * (table[firstBase + k] ?? 0));
+      // A weight of 1 (a padding mask) leaves the float32 entry as it is: no rounding to do.
+      if (m === 1) for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + (table[base + k] ?? 0);
+      else for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + Math.fround(m * (table[base + k] ?? 0));
     }
-    const divisor = bag.mode === 'mean' ? Math.max(Math.fround(weight), 1) : 1;
-    for (let k = 0; k < dim; k++) out[r * stride + offset + k] = Math.fround(acc[k] ?? 0) / divisor;
+    const divisor = mean ? Math.max(Math.fround(weight), 1) : 1;
+    if (pooled === 0) {
+      out.fill(0, at, at + dim);
+    } else if (pooled === 1) {
+      if (firstM === 1 && divisor === 1) for (let k = 0; k < dim; k++) out[at + k] = table[firstBase + k] ?? 0;
+      else for (let k = 0; k < dim; k++) out[at + k] = Math.fround(firstM * (table[firstBase + k] ?? 0)) / divisor;
+    } else {
+      for (let k = 0; k < dim; k++) out[at + k] = Math.fround(acc[k] ?? 0) / divisor;
+    }
   }
 }
 
@@ -141,18 +165,15 @@ function dense(layer: DenseLayerSpec, x: Float32Array, batch: number, backend?: 
 }
 
 /**
- * The network's output [batch × outputs] row-major, with the semantics of spec.ts:
- * With `backend`, the dense layers run on its GEMM (the WASM SIMD kernel: the core's `wasm`
- * ranker) in float32; without, in float64-accumulating TypeScript (the reference).
- * pooled bags and
- * the dense input concatenated in that order → layers → + wide bag → optional l2 normalisation.
+ * The first layer's input [batch × networkInputWidth] row-major: the pooled bags and the dense
+ * input, concatenated in that order. Throws naming the first input that does not fit the spec.
  */
-export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs, backend?: MatmulBackend): Float32Array {
+export function networkInput(spec: NetworkSpec, inputs: NetworkInputs): Float32Array {
   checkNetworkSpec(spec);
   const { batch } = inputs;
   if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
   const width = networkInputWidth(spec);
-  let x: Float32Array = new Float32Array(batch * width);
+  const x = new Float32Array(batch * width);
   let offset = 0;
   for (const bag of spec.bags) {
     poolBag(bag, inputs.bags[bag.name], batch, x, width, offset);
@@ -163,10 +184,24 @@ export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs, backend
     const d = inputs.dense;
     if (d === undefined) throw new RangeError(`no values for the dense input '${name}'`);
     if (d.length !== batch * size) throw new RangeError(`dense input '${name}' must hold batch × size = ${batch * size} values, got ${d.length}`);
-    for (let r = 0; r < batch; r++) x.set(d.subarray(r * size, (r + 1) * size), r * width + offset);
+    // A loop, not a subarray per row: 1,000 views cost more than the copying.
+    for (let r = 0; r < batch; r++) {
+      const from = r * size;
+      const to = r * width + offset;
+      for (let k = 0; k < size; k++) x[to + k] = d[from + k] ?? 0;
+    }
   }
-  for (const layer of spec.layers) x = dense(layer, x, batch, backend);
+  return x;
+}
+
+/**
+ * The last steps after the dense layers, in place on their output `x` [batch × outputs]: + the
+ * wide bag, then the l2 normalisation of an 'l2' output. Returns `x`.
+ */
+export function networkOutput(spec: NetworkSpec, inputs: NetworkInputs, x: Float32Array): Float32Array {
+  const { batch } = inputs;
   const outputs = networkOutputWidth(spec);
+  if (x.length !== batch * outputs) throw new RangeError(`the dense layers gave ${x.length} values, expected batch × outputs = ${batch * outputs}`);
   if (spec.wide !== undefined) {
     const wide = new Float32Array(batch * outputs);
     poolBag(spec.wide, inputs.bags[spec.wide.name], batch, wide, outputs, 0);
@@ -181,4 +216,17 @@ export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs, backend
     }
   }
   return x;
+}
+
+/**
+ * The network's output [batch × outputs] row-major, with the semantics of spec.ts: the pooled
+ * bags and the dense input concatenated in that order (`networkInput`) → layers → + wide bag →
+ * optional l2 normalisation (`networkOutput`). With `backend`, the dense layers run on its GEMM
+ * (the WASM SIMD kernel: the core's `wasm` ranker) in float32; without, in float64-accumulating
+ * TypeScript (the reference).
+ */
+export function forwardNetwork(spec: NetworkSpec, inputs: NetworkInputs, backend?: MatmulBackend): Float32Array {
+  let x = networkInput(spec, inputs);
+  for (const layer of spec.layers) x = dense(layer, x, inputs.batch, backend);
+  return networkOutput(spec, inputs, x);
 }
