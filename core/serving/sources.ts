@@ -53,15 +53,21 @@ export interface RetrievalSource {
 }
 
 /**
- * The `n` best of `score` over items not excluded (and > −∞), best first, ties to the lower item:
- * a heap, O(items · log n). `among` limits it to those items (a model's subset of a large catalog).
+ * The `n` best of `score` over items not excluded (and > −∞), best first, ties to the lower item.
+ * `among` limits it to those items (a model's subset of a large catalog).
+ *
+ * When the items fit in 2^21 and there are not many more of them than `n` (the usual case: 1,000
+ * of a few thousand), each (score, item) becomes one float64 that orders like them and the lot
+ * goes through the typed array's native sort: ~0.05 ms for 1,682 items, where the heap took ~0.5.
+ * Otherwise a heap, O(items · log n).
  */
 export function topScored(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): Scored[] {
   if (n <= 0) return [];
+  const count = among === undefined ? score.length : among.length;
+  if (score.length <= PACKED_ITEMS && count <= Math.max(PACKED_SORT_UP_TO, 4 * n)) return topScoredBySort(score, n, excluded, count, among);
   const heapScores = new Float32Array(n);
   const top = new Int32Array(n);
   let size = 0;
-  const count = among === undefined ? score.length : among.length;
   for (let k = 0; k < count; k++) {
     const i = among === undefined ? k : (among[k] ?? 0);
     const s = score[i] ?? -Infinity;
@@ -70,6 +76,40 @@ export function topScored(score: Float32Array, n: number, excluded: Uint8Array, 
   }
   sortTopK(heapScores, top, size);
   return Array.from(top.subarray(0, size), (item) => ({ item, score: score[item] ?? 0 }));
+}
+
+/** Item indexes below 2^21 leave 32 bits of a float64's 53 for the score's order. */
+const PACKED_ITEMS = 2 ** 21;
+/** Up to this many items (or 4 n) a full native sort beats the heap. */
+const PACKED_SORT_UP_TO = 16_384;
+const bitsOf = new Uint32Array(1);
+const floatOf = new Float32Array(bitsOf.buffer);
+
+/**
+ * topScored by sorting: key = (2^32 − 1 − order(score)) · 2^21 + item, where order() maps a
+ * float32 to a uint32 that sorts like it (sign bit flipped for ≥ 0, all bits for < 0). Ascending
+ * keys are descending scores, then ascending items; every key is an exact float64 integer < 2^53.
+ */
+function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, count: number, among?: Int32Array): Scored[] {
+  const keys = new Float64Array(count);
+  let size = 0;
+  for (let k = 0; k < count; k++) {
+    const i = among === undefined ? k : (among[k] ?? 0);
+    const s = score[i] ?? -Infinity;
+    if (excluded[i] === 1 || !(s > -Infinity)) continue;
+    // −0 and +0 are equal scores: one key, so the item decides.
+    floatOf[0] = s === 0 ? 0 : s;
+    const bits = bitsOf[0] ?? 0;
+    const order = bits >= 0x80000000 ? ~bits >>> 0 : bits + 0x80000000;
+    keys[size++] = (0xffffffff - order) * PACKED_ITEMS + i;
+  }
+  const sorted = keys.subarray(0, size).sort();
+  const out: Scored[] = new Array(Math.min(n, size));
+  for (let k = 0; k < out.length; k++) {
+    const item = (sorted[k] ?? 0) % PACKED_ITEMS;
+    out[k] = { item, score: score[item] ?? 0 };
+  }
+  return out;
 }
 
 function fromList(items: Int32Array, score: ArrayLike<number>, n: number, excluded: Uint8Array): Scored[] {

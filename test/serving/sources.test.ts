@@ -1,13 +1,15 @@
 // The two-tower source: with the embedded index and the request's scores of every item, it answers
 // the exact top n by inner product (filters and exclusions kept) without walking the graph; without
-// those scores it asks the index.
+// those scores it asks the index. topScored, under every source: the n best, best first, ties to
+// the lower item, by either of its two ways (a native sort of packed keys, or a heap).
 import { describe, expect, it } from 'vitest';
 import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { twoTowerSource } from '../../core/serving/sources.ts';
+import { topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
+import { freshSeed, mulberry32 } from '../support/random.ts';
 
 const ITEMS = 300;
 const DIM = 16;
@@ -80,5 +82,45 @@ describe('two-tower source', () => {
     } finally {
       await index.close();
     }
+  });
+});
+
+/** The n best by sorting every eligible (score, item): score descending, then item ascending. */
+function referenceTop(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): { item: number; score: number }[] {
+  const items = among === undefined ? Array.from(score.keys()) : Array.from(among);
+  return items
+    .filter((i) => excluded[i] !== 1 && (score[i] ?? -Infinity) > -Infinity)
+    .sort((a, b) => (score[b] ?? 0) - (score[a] ?? 0) || a - b)
+    .slice(0, n)
+    .map((item) => ({ item, score: score[item] ?? 0 }));
+}
+
+describe('topScored', () => {
+  // Scores drawn from a few values (many ties), with −0, −∞, NaN, +∞ and negatives among them.
+  const VALUES = [-0, 0, 1.5, -1.5, 3e-39, -3e-39, Infinity, -Infinity, Number.NaN, 1e30, -1e30, 0.25, 0.25000003];
+  const cases = [
+    { label: 'a small catalog (native sort of packed keys)', items: 2000, n: 1000, among: false },
+    { label: 'a subset of a small catalog', items: 2000, n: 300, among: true },
+    { label: 'a large catalog and a small n (heap)', items: 40_000, n: 50, among: false },
+    { label: 'a subset of a large catalog (heap)', items: 40_000, n: 20, among: true },
+  ];
+  it.each(cases)('$label: the n best, best first, ties to the lower item, nothing excluded', ({ items, n, among }) => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const score = Float32Array.from({ length: items }, () => (rng() < 0.5 ? (VALUES[Math.floor(rng() * VALUES.length)] ?? 0) : rng() * 4 - 2));
+    const excluded = Uint8Array.from({ length: items }, () => (rng() < 0.2 ? 1 : 0));
+    const subset = among ? Int32Array.from({ length: items }, (_, i) => i).filter(() => rng() < 0.5) : undefined;
+    for (const k of [1, n, items]) {
+      const got = topScored(score, k, excluded, subset);
+      const want = referenceTop(score, k, excluded, subset);
+      expect(got.map((s) => s.item), `seed ${seed}, n ${k}`).toEqual(want.map((s) => s.item));
+      expect(got.map((s) => s.score), `seed ${seed}, n ${k}`).toEqual(want.map((s) => s.score));
+    }
+  });
+
+  it('returns nothing for n ≤ 0 and when every item is excluded', () => {
+    const score = Float32Array.of(1, 2, 3);
+    expect(topScored(score, 0, new Uint8Array(3))).toEqual([]);
+    expect(topScored(score, 2, Uint8Array.of(1, 1, 1))).toEqual([]);
   });
 });
