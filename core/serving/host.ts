@@ -22,7 +22,8 @@ import type { Ranker, RankerKind } from '../ranking/ranker.ts';
 import { openHnswIndex } from '../retrieval/hnsw-index.ts';
 import { dropMilvusCollections, openMilvusIndex } from '../retrieval/milvus-index.ts';
 import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
-import { networkFeeds } from '../../training/onnx/network.ts';
+import { networkFeeds, readNetwork } from '../../training/onnx/network.ts';
+import { checkNetworkSpec } from '../../training/models/forward.ts';
 import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
 import type { PipelineConfig } from '../../training/pipeline/model-dir.ts';
 import { ItemInputs } from '../../training/two-tower/inputs.ts';
@@ -82,7 +83,6 @@ export interface ServingStatus {
 interface Loaded {
   engine: ServingEngine;
   itemTower: OnnxSession;
-  userTower: OnnxSession;
   ranker: Ranker;
   index: VectorIndex;
   /** What the index holds: id → signature (visibility and attributes). */
@@ -206,8 +206,8 @@ export class ServingHost {
     if (!model.ranker) throw new Error(`model ${version} has no ranker.onnx: it is not a two-stage model`);
     const opened: { close(): Promise<void> }[] = [];
     try {
-      const userTower = await createNodeSession(model.userTower);
-      opened.push({ close: () => userTower.release() });
+      const userTower = readNetwork(model.userTower);
+      checkNetworkSpec(userTower);
       const itemTower = await createNodeSession(model.itemTower);
       opened.push({ close: () => itemTower.release() });
       const ranker = await openRanker(this.options.ranker, model.ranker);
@@ -224,7 +224,7 @@ export class ServingHost {
         version, userTower, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
-      return { engine, itemTower, userTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };
+      return { engine, itemTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };
     } catch (error) {
       for (const o of opened.reverse()) await o.close().catch(() => undefined);
       throw error;
@@ -282,7 +282,6 @@ export class ServingHost {
   private async retire(loaded: Loaded, keep = false): Promise<void> {
     await loaded.engine.drain();
     await loaded.ranker.close().catch(() => undefined);
-    await loaded.userTower.release().catch(() => undefined);
     await loaded.itemTower.release().catch(() => undefined);
     await loaded.index.close().catch(() => undefined);
     if (loaded.indexDir === undefined) return;
