@@ -15,7 +15,9 @@ import type { InteractionStore } from '../catalog/ports.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import { openRegistry } from '../models/index.ts';
 import type { ModelDir, ModelRegistry } from '../models/index.ts';
+import { loadWasmKernels } from '../kernels/wasm.ts';
 import { createNodeSession } from '../ranking/onnx-session.ts';
+import { WasmReranker } from '../../wasm/index.ts';
 import type { OnnxSession } from '../ranking/onnx-session.ts';
 import { openRanker } from '../ranking/ranker.ts';
 import type { Ranker, RankerKind } from '../ranking/ranker.ts';
@@ -220,8 +222,9 @@ export class ServingHost {
       const indexed = indexDir === undefined ? new Map<string, string>() : await readIndexed(indexDir, (await index.stats()).count);
       const restored = indexed.size;
       await syncIndex(index, indexed, snapshot);
+      const reranker = new WasmReranker(await loadWasmKernels());
       const engine = new ServingEngine({
-        version, userTower, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
+        version, userTower, reranker, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
       return { engine, itemTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };

@@ -85,6 +85,7 @@ export function checkNetworkSpec(spec: NetworkSpec): void {
 /**
  * Pools one bag into out[row * stride + offset + k]: per row Σ mask·E[id] (float32 products summed
  * in float64, rounded once), divided by max(Σ mask, 1) for a mean bag. Every id is range-checked.
+ * A weight of 1 (a padding mask) multiplies nothing: the float32 entry is the product.
  */
 function poolBag(
   bag: BagSpec, input: NetworkInputs['bags'][string] | undefined, batch: number,
@@ -96,43 +97,57 @@ function poolBag(
   if (ids.length !== batch * length || mask.length !== batch * length) {
     throw new RangeError(`bag '${bag.name}': ids and mask must hold batch × length = ${batch * length} values, got ${ids.length} and ${mask.length}`);
   }
+  // Two loops, each simple enough for V8 to keep tight: one id per row (user, item) is a row copy,
+  // 3× faster than the general loop on it.
+  if (length === 1) poolOneId(bag, ids, mask, batch, out, stride, offset);
+  else poolIds(bag, ids, mask, length, batch, out, stride, offset);
+}
+
+function outsideTable(bag: BagSpec, id: number, row: number, position: number): RangeError {
+  return new RangeError(`bag '${bag.name}': id ${id} at row ${row}, position ${position} is outside 0..${bag.rows - 1}`);
+}
+
+function poolOneId(bag: BagSpec, ids: Int32Array, mask: Float32Array, batch: number, out: Float32Array, stride: number, offset: number): void {
+  const { dim, table, rows } = bag;
+  const mean = bag.mode === 'mean';
+  for (let r = 0; r < batch; r++) {
+    const id = ids[r] ?? 0;
+    if (id < 0 || id >= rows) throw outsideTable(bag, id, r, 0);
+    const m = mask[r] ?? 0;
+    const at = r * stride + offset;
+    const base = id * dim;
+    if (m === 1) {
+      for (let k = 0; k < dim; k++) out[at + k] = table[base + k] ?? 0;
+    } else if (m === 0) {
+      for (let k = 0; k < dim; k++) out[at + k] = 0;
+    } else {
+      const divisor = mean ? Math.max(Math.fround(m), 1) : 1;
+      for (let k = 0; k < dim; k++) out[at + k] = Math.fround(m * (table[base + k] ?? 0)) / divisor;
+    }
+  }
+}
+
+function poolIds(bag: BagSpec, ids: Int32Array, mask: Float32Array, length: number, batch: number, out: Float32Array, stride: number, offset: number): void {
   const { dim, table, rows } = bag;
   const mean = bag.mode === 'mean';
   const acc = new Float64Array(dim);
   for (let r = 0; r < batch; r++) {
-    const at = r * stride + offset;
+    acc.fill(0);
     let weight = 0;
-    let pooled = 0;
-    // The first id's row and weight: most rows of a serving batch pool one id (user, item), which
-    // then needs no sums at all.
-    let firstBase = 0;
-    let firstM = 0;
-    for (let j = r * length; j < (r + 1) * length; j++) {
+    const first = r * length;
+    for (let j = first; j < first + length; j++) {
       const id = ids[j] ?? 0;
-      if (id < 0 || id >= rows) throw new RangeError(`bag '${bag.name}': id ${id} at row ${r}, position ${j - r * length} is outside 0..${rows - 1}`);
+      if (id < 0 || id >= rows) throw outsideTable(bag, id, r, j - first);
       const m = mask[j] ?? 0;
-      weight += m;
       if (m === 0) continue;
+      weight += m;
       const base = id * dim;
-      if (++pooled === 1) {
-        firstBase = base;
-        firstM = m;
-        continue;
-      }
-      if (pooled === 2) for (let k = 0; k < dim; k++) acc[k] = Math.fround(firstM * (table[firstBase + k] ?? 0));
-      // A weight of 1 (a padding mask) leaves the float32 entry as it is: no rounding to do.
       if (m === 1) for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + (table[base + k] ?? 0);
       else for (let k = 0; k < dim; k++) acc[k] = (acc[k] ?? 0) + Math.fround(m * (table[base + k] ?? 0));
     }
     const divisor = mean ? Math.max(Math.fround(weight), 1) : 1;
-    if (pooled === 0) {
-      out.fill(0, at, at + dim);
-    } else if (pooled === 1) {
-      if (firstM === 1 && divisor === 1) for (let k = 0; k < dim; k++) out[at + k] = table[firstBase + k] ?? 0;
-      else for (let k = 0; k < dim; k++) out[at + k] = Math.fround(firstM * (table[firstBase + k] ?? 0)) / divisor;
-    } else {
-      for (let k = 0; k < dim; k++) out[at + k] = Math.fround(acc[k] ?? 0) / divisor;
-    }
+    const at = r * stride + offset;
+    for (let k = 0; k < dim; k++) out[at + k] = Math.fround(acc[k] ?? 0) / divisor;
   }
 }
 
