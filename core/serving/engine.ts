@@ -35,7 +35,7 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingOrder, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
@@ -498,7 +498,7 @@ export class ServingEngine {
     const fresh = snapshot.signals.fresh.score;
     const w = this.parts.config.freshnessWeight;
     if (w !== 0) items.forEach((i, k) => (combined[k] = (combined[k] ?? 0) + w * (fresh[i] ?? 0)));
-    const order = Int32Array.from({ length: items.length }, (_, k) => k).sort((a, b) => (combined[b] ?? 0) - (combined[a] ?? 0) || a - b);
+    const order = descendingOrder(combined);
     const top = order.subarray(0, Math.min(keep, order.length));
     timer?.stage('ranking', (now() - tRank) / 1000);
     return {

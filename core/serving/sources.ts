@@ -85,6 +85,46 @@ const PACKED_SORT_UP_TO = 16_384;
 const bitsOf = new Uint32Array(1);
 const floatOf = new Float32Array(bitsOf.buffer);
 
+/** The float64 that sorts (score descending, then item ascending) for a float32 score that is not NaN. */
+function packedKey(s: number, item: number): number {
+  // −0 and +0 are equal scores: one key, so the item decides.
+  floatOf[0] = s === 0 ? 0 : s;
+  const bits = bitsOf[0] ?? 0;
+  const order = bits >= 0x80000000 ? ~bits >>> 0 : bits + 0x80000000;
+  return (0xffffffff - order) * PACKED_ITEMS + item;
+}
+
+/**
+ * Every index of `scores`, best score first, ties in index order, NaNs last (in index order): the
+ * ranker's order of its candidates. Packed keys and the native sort as in topScored (up to 2^21
+ * indexes; a comparator sort beyond).
+ */
+export function descendingOrder(scores: Float32Array): Int32Array {
+  const n = scores.length;
+  const order = new Int32Array(n);
+  const nans: number[] = [];
+  let size = 0;
+  if (n <= PACKED_ITEMS) {
+    const keys = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const s = scores[k] ?? 0;
+      if (s === s) keys[size++] = packedKey(s, k);
+      else nans.push(k);
+    }
+    const sorted = keys.subarray(0, size).sort();
+    for (let k = 0; k < size; k++) order[k] = (sorted[k] ?? 0) % PACKED_ITEMS;
+  } else {
+    for (let k = 0; k < n; k++) {
+      const s = scores[k] ?? 0;
+      if (s === s) order[size++] = k;
+      else nans.push(k);
+    }
+    order.subarray(0, size).sort((a, b) => (scores[b] ?? 0) - (scores[a] ?? 0) || a - b);
+  }
+  order.set(nans, size);
+  return order;
+}
+
 /**
  * topScored by sorting: key = (2^32 − 1 − order(score)) · 2^21 + item, where order() maps a
  * float32 to a uint32 that sorts like it (sign bit flipped for ≥ 0, all bits for < 0). Ascending
@@ -97,11 +137,7 @@ function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, c
     const i = among === undefined ? k : (among[k] ?? 0);
     const s = score[i] ?? -Infinity;
     if (excluded[i] === 1 || !(s > -Infinity)) continue;
-    // −0 and +0 are equal scores: one key, so the item decides.
-    floatOf[0] = s === 0 ? 0 : s;
-    const bits = bitsOf[0] ?? 0;
-    const order = bits >= 0x80000000 ? ~bits >>> 0 : bits + 0x80000000;
-    keys[size++] = (0xffffffff - order) * PACKED_ITEMS + i;
+    keys[size++] = packedKey(s, i);
   }
   const sorted = keys.subarray(0, size).sort();
   const out: Scored[] = new Array(Math.min(n, size));

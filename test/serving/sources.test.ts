@@ -7,7 +7,7 @@ import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { topScored, twoTowerSource } from '../../core/serving/sources.ts';
+import { descendingOrder, topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
 import { freshSeed, mulberry32 } from '../support/random.ts';
 
@@ -122,5 +122,22 @@ describe('topScored', () => {
     const score = Float32Array.of(1, 2, 3);
     expect(topScored(score, 0, new Uint8Array(3))).toEqual([]);
     expect(topScored(score, 2, Uint8Array.of(1, 1, 1))).toEqual([]);
+  });
+});
+
+describe('descendingOrder', () => {
+  it('orders every index by score, best first, ties by index, NaNs last', () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const VALUES = [-0, 0, 2, -2, Infinity, -Infinity, Number.NaN, 1e-40];
+    const scores = Float32Array.from({ length: 3000 }, () => (rng() < 0.4 ? (VALUES[Math.floor(rng() * VALUES.length)] ?? 0) : rng() * 10 - 5));
+    const finite = Array.from(scores.keys()).filter((k) => !Number.isNaN(scores[k]));
+    const nans = Array.from(scores.keys()).filter((k) => Number.isNaN(scores[k]));
+    const want = [...finite.sort((a, b) => {
+      const d = (scores[b] ?? 0) - (scores[a] ?? 0);
+      return d === d && d !== 0 ? d : a - b;
+    }), ...nans];
+    expect(Array.from(descendingOrder(scores)), `seed ${seed}`).toEqual(want);
+    expect(Array.from(descendingOrder(new Float32Array(0)))).toEqual([]);
   });
 });
