@@ -16,20 +16,26 @@ export interface FeatureRows {
 
 /** A growable list of wide ids with row offsets. */
 export class WideBuilder {
-  private ids = new Int32Array(1024);
+  private ids: Int32Array;
   private size = 0;
   readonly offsets: number[] = [0];
   private readonly row: number[] = [];
 
+  /** `rows`: how many rows are coming, when known (room for 16 ids each, so no regrowth for most). */
+  constructor(rows = 64) {
+    this.ids = new Int32Array(Math.max(1024, rows * 16));
+  }
+
   push(state: FeatureState, user: number, item: number, position: number): void {
-    this.row.length = 0;
-    state.wide(user, item, position, this.row);
-    if (this.size + this.row.length > this.ids.length) {
-      const grown = new Int32Array(Math.max(this.ids.length * 2, this.size + this.row.length));
+    const { row } = this;
+    row.length = 0;
+    state.wide(user, item, position, row);
+    if (this.size + row.length > this.ids.length) {
+      const grown = new Int32Array(Math.max(this.ids.length * 2, this.size + row.length));
       grown.set(this.ids.subarray(0, this.size));
       this.ids = grown;
     }
-    for (const id of this.row) this.ids[this.size++] = id;
+    for (let k = 0; k < row.length; k++) this.ids[this.size++] = row[k] ?? 0;
     this.offsets.push(this.size);
   }
 

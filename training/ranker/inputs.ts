@@ -138,8 +138,9 @@ function fill(bag: Bag, b: number, csr: Csr, r: number): void {
 export function candidateRows(frozen: FrozenFeatures, user: number, items: ArrayLike<number>, position = -1): ScoringRows {
   const n = items.length;
   const dense = new Float32Array(n * DENSE_SIZE);
-  const wide = new WideBuilder();
-  const itemArray = Int32Array.from({ length: n }, (_, k) => items[k] ?? 0);
+  const wide = new WideBuilder(n);
+  const itemArray = new Int32Array(n);
+  for (let k = 0; k < n; k++) itemArray[k] = items[k] ?? 0;
   for (let k = 0; k < n; k++) {
     const item = itemArray[k] ?? 0;
     frozen.dense(user, item, dense, k * DENSE_SIZE, position);
