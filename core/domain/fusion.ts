@@ -9,19 +9,22 @@
 //   guaranteed (and limited to) a share of the candidates, whatever the others score.
 // Pure: no runtime imports.
 
-/** One candidate of one source's list; lists are best first. */
-export interface SourceCandidate {
-  item: string;
+/**
+ * One candidate of one source's list; lists are best first. `K` is the item's key: its id, or a
+ * dense index (the core fuses item indexes: no string per candidate).
+ */
+export interface SourceCandidate<K = string> {
+  item: K;
   score: number;
 }
 
-export interface SourceList {
+export interface SourceList<K = string> {
   source: string;
-  candidates: readonly SourceCandidate[];
+  candidates: readonly SourceCandidate<K>[];
 }
 
-export interface FusedCandidate {
-  item: string;
+export interface FusedCandidate<K = string> {
+  item: K;
   score: number;
   /** Every source whose list holds the item, in the order of `lists`. */
   sources: string[];
@@ -39,7 +42,7 @@ export interface RrfOptions {
   weights?: Readonly<Record<string, number>>;
 }
 
-function checkDistinctSources(lists: readonly SourceList[]): void {
+function checkDistinctSources<K>(lists: readonly SourceList<K>[]): void {
   const seen = new Set<string>();
   for (const { source } of lists) {
     if (seen.has(source)) throw new RangeError(`source '${source}' appears twice in the lists to fuse; concatenate its candidates into one list first`);
@@ -48,14 +51,15 @@ function checkDistinctSources(lists: readonly SourceList[]): void {
 }
 
 /** Adds `source` to a fused candidate unless the source already listed it (higher up). */
-function recordSource(fused: FusedCandidate, source: string, score: number): boolean {
-  if (Object.prototype.hasOwnProperty.call(fused.sourceScores, source)) return false;
+function recordSource<K>(fused: FusedCandidate<K>, source: string, score: number): boolean {
+  // `sources` holds the same names as `sourceScores`' keys, a few at most: a faster test.
+  if (fused.sources.includes(source)) return false;
   fused.sources.push(source);
   fused.sourceScores[source] = score;
   return true;
 }
 
-function newFused(item: string): FusedCandidate {
+function newFused<K>(item: K): FusedCandidate<K> {
   return { item, score: 0, sources: [], sourceScores: {} };
 }
 
@@ -65,17 +69,17 @@ function newFused(item: string): FusedCandidate {
  * Returns every distinct item, best first; equal scores keep the order of first appearance when
  * reading `lists` in order, each list best first.
  */
-export function reciprocalRankFusion(lists: readonly SourceList[], options: RrfOptions = {}): FusedCandidate[] {
+export function reciprocalRankFusion<K = string>(lists: readonly SourceList<K>[], options: RrfOptions = {}): FusedCandidate<K>[] {
   const k = options.k ?? RRF_DEFAULT_K;
   if (!(k > 0 && k < Infinity)) throw new RangeError(`RRF k must be a positive finite number, got ${k}`);
   checkDistinctSources(lists);
   const weights = options.weights ?? {};
-  const byItem = new Map<string, FusedCandidate>();
+  const byItem = new Map<K, FusedCandidate<K>>();
   for (const { source, candidates } of lists) {
     const w = Object.prototype.hasOwnProperty.call(weights, source) ? (weights[source] as number) : 1;
     if (!(w >= 0 && w < Infinity)) throw new RangeError(`RRF weight of source '${source}' must be a finite number >= 0, got ${w}`);
     for (let r = 0; r < candidates.length; r++) {
-      const { item, score } = candidates[r] as SourceCandidate;
+      const { item, score } = candidates[r] as SourceCandidate<K>;
       let fused = byItem.get(item);
       if (fused === undefined) {
         fused = newFused(item);
@@ -107,7 +111,7 @@ function checkCount(name: string, v: number): void {
  * from 1. `sources` names every source whose list holds the item, including sources whose turn
  * never reached it, so explanations show all the evidence.
  */
-export function quotaMerge(lists: readonly SourceList[], options: QuotaOptions): FusedCandidate[] {
+export function quotaMerge<K = string>(lists: readonly SourceList<K>[], options: QuotaOptions): FusedCandidate<K>[] {
   const { quotas } = options;
   const total = options.total ?? Infinity;
   checkCount('quotaMerge total', total);
@@ -119,18 +123,18 @@ export function quotaMerge(lists: readonly SourceList[], options: QuotaOptions):
   });
   const cursor = new Int32Array(lists.length);
   const taken = new Int32Array(lists.length);
-  const byItem = new Map<string, FusedCandidate>();
-  const merged: FusedCandidate[] = [];
+  const byItem = new Map<K, FusedCandidate<K>>();
+  const merged: FusedCandidate<K>[] = [];
   let progress = true;
   while (merged.length < total && progress) {
     progress = false;
     for (let s = 0; s < lists.length && merged.length < total; s++) {
       if ((taken[s] as number) >= (limit[s] as number)) continue;
-      const { candidates } = lists[s] as SourceList;
+      const { candidates } = lists[s] as SourceList<K>;
       let c = cursor[s] as number;
-      while (c < candidates.length && byItem.has((candidates[c] as SourceCandidate).item)) c++;
+      while (c < candidates.length && byItem.has((candidates[c] as SourceCandidate<K>).item)) c++;
       if (c < candidates.length) {
-        const fused = newFused((candidates[c] as SourceCandidate).item);
+        const fused = newFused((candidates[c] as SourceCandidate<K>).item);
         fused.score = 1 / (merged.length + 1);
         byItem.set(fused.item, fused);
         merged.push(fused);

@@ -166,7 +166,8 @@ export interface ServedFeatures {
 interface Ranked {
   items: Int32Array;
   scores: Float32Array;
-  fused: FusedCandidate[];
+  /** The fused candidate of each item (item indexes of the snapshot's dataset). */
+  fused: FusedCandidate<number>[];
   rows?: ScoringRows;
   /** Row of each ranked item in `rows`. */
   rowOf?: Int32Array;
@@ -335,9 +336,9 @@ export class ServingEngine {
       const j = neighbours.indices[e] ?? 0;
       if (excluded[j] !== 1) co.push({ item: j, score: weights[e] ?? 0 });
     }
-    const fused = reciprocalRankFusion([toList(snapshot, 'two-tower', ann), toList(snapshot, 'co-visitation', co)], { k: this.parts.config.fusionK });
+    const fused = reciprocalRankFusion([toList('two-tower', ann), toList('co-visitation', co)], { k: this.parts.config.fusionK });
     return fused.slice(0, n).map((f) => ({
-      id: f.item, score: round(f.score), sources: f.sources, categories: categoriesOf(dataset, dataset.itemIndex.get(f.item) ?? 0),
+      id: dataset.itemIds[f.item] ?? '', score: round(f.score), sources: f.sources, categories: categoriesOf(dataset, f.item),
     }));
   }
 
@@ -459,7 +460,7 @@ export class ServingEngine {
         reports[source.name] = { candidates: found.length, ms: round(ms) };
         timer?.stage(`retrieval:${source.name}`, ms / 1000);
         timer?.candidates(source.name, found.length);
-        return toList(snapshot, source.name, found);
+        return toList(source.name, found);
       } catch (error) {
         reports[source.name] = { candidates: 0, ms: round(syncMs + Math.max(0, now() - allStarted)), error: error instanceof Error ? error.message : String(error) };
         timer?.sourceError(source.name);
@@ -467,13 +468,13 @@ export class ServingEngine {
       }
     }));
     const tFusion = now();
-    const present = lists.filter((l): l is SourceList => l !== undefined);
+    const present = lists.filter((l): l is SourceList<number> => l !== undefined);
     const { config } = this.parts;
     const fused = config.fusion === 'quota'
       ? quotaMerge(present, { quotas, total: config.maxCandidates })
       : reciprocalRankFusion(present, { k: config.fusionK, weights: config.fusionWeights }).slice(0, config.maxCandidates);
     timer?.stage('fusion', (now() - tFusion) / 1000);
-    const items = Int32Array.from(fused, (f) => dataset.itemIndex.get(f.item) ?? 0);
+    const items = Int32Array.from(fused, (f) => f.item);
     if (anonymous || items.length === 0) {
       const scores = Float32Array.from(fused, (f) => f.score);
       return { items: items.slice(0, keep), scores: scores.slice(0, keep), fused: fused.slice(0, keep), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports };
@@ -504,7 +505,7 @@ export class ServingEngine {
     return {
       items: Int32Array.from(top, (k) => items[k] ?? 0),
       scores: Float32Array.from(top, (k) => combined[k] ?? 0),
-      fused: Array.from(top, (k) => fused[k] as FusedCandidate),
+      fused: Array.from(top, (k) => fused[k] as FusedCandidate<number>),
       rows, rowOf: Int32Array.from(top), user, mode: 'personal', sources: reports,
     };
   }
@@ -615,8 +616,9 @@ export function consumedTypes(config: EngineConfig, eventTypes: readonly EventTy
   return new Set(config.consumedTypes ?? eventTypes.filter((t) => t.weight !== 0).map((t) => t.name));
 }
 
-function toList(snapshot: ServingSnapshot, source: string, found: readonly Scored[]): SourceList {
-  return { source, candidates: found.map((s) => ({ item: snapshot.dataset.itemIds[s.item] ?? '', score: s.score })) };
+/** A source's list for fusion: its candidates' item indexes and scores as they are. */
+function toList(source: string, found: readonly Scored[]): SourceList<number> {
+  return { source, candidates: found };
 }
 
 function round(x: number): number {
