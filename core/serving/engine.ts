@@ -13,7 +13,7 @@
 
 import type { Event } from '../domain/event.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
-import { quotaMerge, reciprocalRankFusion } from '../domain/fusion.ts';
+import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../domain/fusion.ts';
 import type { FusedCandidate, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
 import type { WasmReranker } from '../../wasm/index.ts';
@@ -470,14 +470,18 @@ export class ServingEngine {
     const tFusion = now();
     const present = lists.filter((l): l is SourceList<number> => l !== undefined);
     const { config } = this.parts;
+    // Fused in typed arrays: candidate objects only for the items the request keeps.
     const fused = config.fusion === 'quota'
-      ? quotaMerge(present, { quotas, total: config.maxCandidates })
-      : reciprocalRankFusion(present, { k: config.fusionK, weights: config.fusionWeights }).slice(0, config.maxCandidates);
+      ? fusedOf(quotaMerge(present, { quotas, total: config.maxCandidates }))
+      : reciprocalRankFusionOf(present, { k: config.fusionK, weights: config.fusionWeights });
+    const items = Int32Array.from(fused.items.slice(0, config.maxCandidates));
     timer?.stage('fusion', (now() - tFusion) / 1000);
-    const items = Int32Array.from(fused, (f) => f.item);
     if (anonymous || items.length === 0) {
-      const scores = Float32Array.from(fused, (f) => f.score);
-      return { items: items.slice(0, keep), scores: scores.slice(0, keep), fused: fused.slice(0, keep), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports };
+      const count = Math.min(keep, items.length);
+      return {
+        items: items.slice(0, count), scores: Float32Array.from(fused.scores.subarray(0, count)),
+        fused: Array.from({ length: count }, (_, k) => fused.candidate(k)), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports,
+      };
     }
     // Features and ranker inputs in one synchronous block: the generator holds the scores of the
     // user it last retrieved for, and the features read them.
@@ -505,7 +509,7 @@ export class ServingEngine {
     return {
       items: Int32Array.from(top, (k) => items[k] ?? 0),
       scores: Float32Array.from(top, (k) => combined[k] ?? 0),
-      fused: Array.from(top, (k) => fused[k] as FusedCandidate<number>),
+      fused: Array.from(top, (k) => fused.candidate(k)),
       rows, rowOf: Int32Array.from(top), user, mode: 'personal', sources: reports,
     };
   }

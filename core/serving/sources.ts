@@ -216,17 +216,29 @@ export const coVisitationSource: RetrievalSource = {
   async retrieve(context, n) {
     const { snapshot, history } = context;
     const { neighbours, weights } = snapshot.signals.coVisitation;
-    const scores = new Map<number, number>();
+    // Sums in a dense scratch array (a Map boxed every sum), the items touched in a list.
+    const sums = scratchSums(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
+    const seen = scratchSeen(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
+    const touched: number[] = [];
     for (let k = 0; k < Math.min(RECENT_ITEMS, history.length); k++) {
       const h = history[history.length - 1 - k] ?? 0;
       const recency = 1 / (1 + k / 5);
       for (let e = neighbours.offsets[h] ?? 0; e < (neighbours.offsets[h + 1] ?? 0); e++) {
         const j = neighbours.indices[e] ?? 0;
         if (context.excluded[j] === 1) continue;
-        scores.set(j, (scores.get(j) ?? 0) + recency * (weights[e] ?? 0));
+        if (seen[j] === 0) {
+          seen[j] = 1;
+          touched.push(j);
+        }
+        sums[j] = (sums[j] ?? 0) + recency * (weights[e] ?? 0);
       }
     }
-    return bestOf(scores, n);
+    const out = touched.map((item) => ({ item, score: sums[item] ?? 0 }));
+    for (const j of touched) {
+      sums[j] = 0;
+      seen[j] = 0;
+    }
+    return bestFirst(out, n);
   },
 };
 
@@ -254,7 +266,7 @@ export const contentSource: RetrievalSource = {
     // The strongest tokens first, and at most CONTENT_POSTINGS postings read, a token's list
     // whole or not at all: in a catalog of millions a common token's list alone is tens of
     // thousands of items, each adding little.
-    const sums = contentScratch(snapshot.signals.content, dataset.itemIds.length);
+    const sums = scratchSums(snapshot.signals.content, dataset.itemIds.length);
     const touched: number[] = [];
     const { offsets, indices } = postings;
     const tokens = Array.from(profile, ([t, weight]) => ({ t, w: weight * (idf[t] ?? 0) })).sort((a, b) => b.w - a.w || a.t - b.t);
@@ -283,16 +295,29 @@ export const contentSource: RetrievalSource = {
   },
 };
 
-/** One float64 sum per item for the content source, per snapshot; the source runs synchronously, so requests never share it at once. */
-const contentSums = new WeakMap<object, Float64Array>();
+/**
+ * Per-item scratch of a source, one per snapshot signal (`owner`), zero between requests: a source
+ * runs synchronously, so requests never share it at once.
+ */
+const sumScratch = new WeakMap<object, Float64Array>();
+const seenScratch = new WeakMap<object, Uint8Array>();
 
-function contentScratch(owner: object, items: number): Float64Array {
-  let sums = contentSums.get(owner);
+function scratchSums(owner: object, items: number): Float64Array {
+  let sums = sumScratch.get(owner);
   if (sums === undefined || sums.length < items) {
     sums = new Float64Array(items);
-    contentSums.set(owner, sums);
+    sumScratch.set(owner, sums);
   }
   return sums;
+}
+
+function scratchSeen(owner: object, items: number): Uint8Array {
+  let seen = seenScratch.get(owner);
+  if (seen === undefined || seen.length < items) {
+    seen = new Uint8Array(items);
+    seenScratch.set(owner, seen);
+  }
+  return seen;
 }
 
 export const trendingSource: RetrievalSource = {
@@ -329,9 +354,14 @@ function byCategoryOrAll(context: RetrievalContext, all: Int32Array, byCategory:
 }
 
 function bestOf(scores: Map<number, number>, n: number): Scored[] {
-  return Array.from(scores, ([item, score]) => ({ item, score }))
-    .sort((a, b) => b.score - a.score || a.item - b.item)
-    .slice(0, n);
+  const out: Scored[] = [];
+  scores.forEach((score, item) => out.push({ item, score }));
+  return bestFirst(out, n);
+}
+
+/** The n best, best first, ties to the lower item (the comparator returns −1/1: no boxed difference). */
+function bestFirst(scored: Scored[], n: number): Scored[] {
+  return scored.sort((a, b) => (a.score > b.score ? -1 : a.score < b.score ? 1 : a.item - b.item)).slice(0, n);
 }
 
 /** Rejects with a message naming the source when `work` outlasts `ms`. */

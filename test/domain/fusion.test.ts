@@ -1,6 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { quotaMerge, reciprocalRankFusion } from '../../core/domain/fusion.ts';
-import type { SourceList } from '../../core/domain/fusion.ts';
+import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../../core/domain/fusion.ts';
+import type { FusedCandidate, SourceList } from '../../core/domain/fusion.ts';
+import { freshSeed, mulberry32 } from '../support/random.ts';
+
+/** RRF as first written, one object per item in a Map: what the typed-array version must equal. */
+function objectRrf(lists: readonly SourceList<number>[], k: number, weights: Record<string, number>): FusedCandidate<number>[] {
+  const byItem = new Map<number, FusedCandidate<number>>();
+  for (const { source, candidates } of lists) {
+    const w = weights[source] ?? 1;
+    candidates.forEach(({ item, score }, r) => {
+      let fused = byItem.get(item);
+      if (fused === undefined) {
+        fused = { item, score: 0, sources: [], sourceScores: {} };
+        byItem.set(item, fused);
+      }
+      if (source in fused.sourceScores) return;
+      fused.sources.push(source);
+      fused.sourceScores[source] = score;
+      fused.score += w / (k + r + 1);
+    });
+  }
+  return [...byItem.values()].sort((a, b) => b.score - a.score);
+}
 
 function list(source: string, items: string[]): SourceList {
   return { source, candidates: items.map((item, i) => ({ item, score: 10 - i })) };
@@ -39,10 +60,40 @@ describe('reciprocalRankFusion', () => {
     expect(reciprocalRankFusion([list('a', [])])).toEqual([]);
   });
 
+  it('gives, in typed arrays, the items, scores and candidates of the object version on random lists', () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const names = ['two-tower', 'item-item', 'co-visitation', 'content', 'trending', 'fresh'];
+    const lists = names.map((source) => ({
+      source,
+      // Repeats within a list, and scores on a few values (ties across items).
+      candidates: Array.from({ length: Math.floor(rng() * 400) }, () => ({ item: Math.floor(rng() * 500), score: Math.floor(rng() * 5) / 4 })),
+    }));
+    const weights = { 'two-tower': 1, 'co-visitation': 0.7, content: 0.5, fresh: 0 };
+    const want = objectRrf(lists, 60, weights);
+    const got = reciprocalRankFusionOf(lists, { k: 60, weights });
+    expect(got.items, `seed ${seed}`).toEqual(want.map((f) => f.item));
+    expect(Array.from(got.scores), `seed ${seed}`).toEqual(want.map((f) => f.score));
+    expect(want.map((_, rank) => got.candidate(rank)), `seed ${seed}`).toEqual(want);
+    expect(reciprocalRankFusion(lists, { k: 60, weights }), `seed ${seed}`).toEqual(want);
+    expect(() => got.candidate(want.length)).toThrow(/outside/);
+  });
+
   it('rejects a bad k, a negative weight and a repeated source, saying what to fix', () => {
     expect(() => reciprocalRankFusion([], { k: 0 })).toThrow(/k must be a positive/);
     expect(() => reciprocalRankFusion([list('a', ['x'])], { weights: { a: -1 } })).toThrow(/weight of source 'a'/);
     expect(() => reciprocalRankFusion([list('a', ['x']), list('a', ['y'])])).toThrow(/source 'a' appears twice/);
+  });
+});
+
+describe('fusedOf', () => {
+  it('reads a list of fused candidates as items, scores and candidates', () => {
+    const merged = quotaMerge([list('ann', ['a1', 'a2']), list('trending', ['t1'])], { quotas: {} });
+    const fused = fusedOf(merged);
+    expect(fused.items).toEqual(['a1', 't1', 'a2']);
+    expect(Array.from(fused.scores)).toEqual([1, 1 / 2, 1 / 3]);
+    expect(fused.candidate(1)).toBe(merged[1]);
+    expect(() => fused.candidate(3)).toThrow(/outside/);
   });
 });
 

@@ -71,6 +71,11 @@ export const DEFAULT_RECENT_HALF_LIFE_MS = 7 * DAY_MS;
 export const DEFAULT_WIDE_BUCKETS = 1 << 18;
 
 /** Feature state as of a moment: everything strictly before `time` has been applied. */
+/** Where `FeatureState.wide` appends ids: an array, or a builder that stores them as they come. */
+export interface WideSink {
+  push(id: number): unknown;
+}
+
 export class FeatureState {
   readonly dataset: Dataset;
   readonly wideBuckets: number;
@@ -272,7 +277,7 @@ export class FeatureState {
    * bucket, user feature × category (Cheng 2016's cross-product transformations). They depend on
    * no history, so they are the same at every time.
    */
-  wide(user: number, item: number, position: number, out: number[]): void {
+  wide(user: number, item: number, position: number, out: WideSink): void {
     const { itemCategories, userFeatures } = this.dataset;
     const u = this.userHash[user] ?? 0;
     const cats = itemCategories.indices;

@@ -4,7 +4,7 @@
 
 import type { Dataset } from '../data/dataset.ts';
 import { DENSE_SIZE, FeatureState } from './feature-state.ts';
-import type { FeatureOptions } from './feature-state.ts';
+import type { FeatureOptions, WideSink } from './feature-state.ts';
 
 /** Dense features [rows × DENSE_SIZE] and wide ids (CSR) of some rows. */
 export interface FeatureRows {
@@ -14,28 +14,30 @@ export interface FeatureRows {
   wideIds: Int32Array;
 }
 
-/** A growable list of wide ids with row offsets. */
-export class WideBuilder {
+/** A growable list of wide ids with row offsets; FeatureState.wide appends to it directly. */
+export class WideBuilder implements WideSink {
   private ids: Int32Array;
   private size = 0;
   readonly offsets: number[] = [0];
-  private readonly row: number[] = [];
 
   /** `rows`: how many rows are coming, when known (room for 16 ids each, so no regrowth for most). */
   constructor(rows = 64) {
     this.ids = new Int32Array(Math.max(1024, rows * 16));
   }
 
-  push(state: FeatureState, user: number, item: number, position: number): void {
-    const { row } = this;
-    row.length = 0;
-    state.wide(user, item, position, row);
-    if (this.size + row.length > this.ids.length) {
-      const grown = new Int32Array(Math.max(this.ids.length * 2, this.size + row.length));
-      grown.set(this.ids.subarray(0, this.size));
+  /** WideSink: appends one id to the row being built (the row ends when `pushRow` returns). */
+  push(id: number): void {
+    if (this.size === this.ids.length) {
+      const grown = new Int32Array(this.ids.length * 2);
+      grown.set(this.ids);
       this.ids = grown;
     }
-    for (let k = 0; k < row.length; k++) this.ids[this.size++] = row[k] ?? 0;
+    this.ids[this.size++] = id;
+  }
+
+  /** Appends the row of (user, item, position). No array per row: ids go straight into the buffer. */
+  pushRow(state: FeatureState, user: number, item: number, position: number): void {
+    state.wide(user, item, position, this);
     this.offsets.push(this.size);
   }
 
@@ -60,7 +62,7 @@ export function pointInTimeFeatures(dataset: Dataset, options: FeatureOptions = 
       const i = interactions.item[r] ?? 0;
       const p = interactions.position[r] ?? -1;
       state.dense(u, i, t, p, dense, r * DENSE_SIZE);
-      wide.push(state, u, i, p);
+      wide.pushRow(state, u, i, p);
     }
     state.applyGroup();
   }

@@ -154,7 +154,7 @@ export function buildRankerRows(dataset: Dataset, options: RankerRowOptions = {}
     out.click[n] = click;
     out.engagement[n] = engagement;
     state.dense(u, i, t, p, out.dense, n * DENSE_SIZE);
-    wide.push(state, u, i, p);
+    wide.pushRow(state, u, i, p);
     n++;
   };
   let a = 0;

@@ -144,7 +144,7 @@ export function candidateRows(frozen: FrozenFeatures, user: number, items: Array
   for (let k = 0; k < n; k++) {
     const item = itemArray[k] ?? 0;
     frozen.dense(user, item, dense, k * DENSE_SIZE, position);
-    wide.push(frozen.state, user, item, position);
+    wide.pushRow(frozen.state, user, item, position);
   }
   return { length: n, user: new Int32Array(n).fill(user), item: itemArray, dense, ...wide.build() };
 }

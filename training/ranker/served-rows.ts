@@ -108,7 +108,7 @@ export class ServedRowsBuilder {
     this.dense.set(this.row, n * DENSE_SIZE);
     // The position the ranker saw (unknown before ranking, as serving logs it), for the item × position cross.
     const position = (this.row[DENSE_INDEX.positionMissing] ?? 1) === 1 ? -1 : Math.round(Math.expm1(this.row[DENSE_INDEX.position] ?? 0));
-    this.wide.push(this.state, u, i, position);
+    this.wide.pushRow(this.state, u, i, position);
     const click = joined.labels.clicked === 1 || joined.labels.engaged === 1 ? 1 : 0;
     this.user.push(u);
     this.item.push(i);
