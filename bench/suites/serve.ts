@@ -8,14 +8,16 @@
 // folder under the OS temp dir and trained from there once (`kestrel train --from-bus`); later runs
 // reuse that model. The load generator shares the machine's two cores with the server.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { main } from '../../cli/main.ts';
-import { cpuSeconds, startCoreProcess } from '../core-process.ts';
+import { cpuSeconds, SERVING_NODE_FLAGS, startCoreProcess } from '../core-process.ts';
 import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
+import { send } from '../http-load.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,10 +36,10 @@ async function ensureModel(): Promise<void> {
   if ((await main(['train', '--from-bus', '--data', DATA, '--out', join(DATA, 'models')])) !== 0) throw new Error('kestrel train failed');
 }
 
-function startServer(extra: string[]): Promise<CoreProcess> {
+function startServer(extra: string[], nodeFlags?: readonly string[]): Promise<CoreProcess> {
   const config = join(DATA, 'bench-serving.json');
   writeFileSync(config, JSON.stringify(CONFIG));
-  return startCoreProcess(['--data', DATA, '--serving-config', config, ...extra], async (url) => (await fetch(`${url}/readyz`)).status === 200);
+  return startCoreProcess(['--data', DATA, '--serving-config', config, ...extra], async (url) => (await fetch(`${url}/readyz`)).status === 200, undefined, nodeFlags);
 }
 
 interface Level {
@@ -57,13 +59,16 @@ export async function load(url: string, concurrency: number, seconds: number, us
   let n = 0;
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
+  // node:http on keep-alive sockets, one per client: a lighter load generator than fetch on the
+  // two cores it shares with the server.
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       const user = userOf(n++);
       const start = performance.now();
       try {
-        const res = await fetch(`${url}/v1/recommendations/${user}?n=20`);
-        const body = await res.json() as { items?: unknown[]; sources?: Record<string, { candidates: number }> };
+        const res = await send(agent, new URL(`/v1/recommendations/${user}?n=20`, url));
+        const body = JSON.parse(res.body) as { items?: unknown[]; sources?: Record<string, { candidates: number }> };
         if (res.status !== 200 || body.items?.length !== 20) errors++;
         else candidates.push(Object.values(body.sources ?? {}).reduce((s, r) => s + r.candidates, 0));
       } catch {
@@ -72,6 +77,7 @@ export async function load(url: string, concurrency: number, seconds: number, us
       latencies.push(performance.now() - start);
     }
   }));
+  agent.destroy();
   return { latencies: latencies.sort((a, b) => a - b), errors, seconds: (performance.now() - t0) / 1000, candidates };
 }
 
@@ -104,11 +110,17 @@ export const suite: BenchSuite = {
   async run(notes) {
     await ensureModel();
     const rows: BenchRow[] = [];
-    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }, { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] }];
+    // Every setup runs with SERVING_NODE_FLAGS (as `npm start` does); one row shows Node's default
+    // young generation, which `npx kestrel serve` gets without NODE_OPTIONS.
+    const indexes: { name: string; args: string[]; nodeFlags?: readonly string[] }[] = [
+      { name: 'embedded', args: [] },
+      { name: 'embedded-default-young-generation', args: [], nodeFlags: [] },
+      { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] },
+    ];
     if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
     else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     for (const index of indexes) {
-      const core = await startServer(index.args);
+      const core = await startServer(index.args, index.nodeFlags);
       const { url } = core;
       try {
         await load(url, 4, 3);
@@ -134,10 +146,11 @@ export const suite: BenchSuite = {
       }
     }
     notes.dataset = `ml-100k (${DATASET}), model trained with kestrel train --from-bus, data in ${DATA}`;
-    notes.request = 'GET /v1/recommendations/{user}?n=20, users 1..943 round robin, keep-alive fetch, closed loop';
+    notes.request = 'GET /v1/recommendations/{user}?n=20, users 1..943 round robin, node:http keep-alive, closed loop';
     notes.seconds_per_level = SECONDS_PER_LEVEL;
     notes.serving_config = JSON.stringify(CONFIG);
     notes.load_generator = 'same machine as the server (2 cores shared)';
+    notes.node_flags = `${SERVING_NODE_FLAGS.join(' ')} on every setup but embedded-default-young-generation`;
     notes.server_cpu = 'server_cpu_ms_per_request: CPU time of the kestrel serve process (every thread, /proc/<pid>/stat) over the level, divided by its requests';
     return rows;
   },
