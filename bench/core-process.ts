@@ -8,12 +8,6 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/kestrel.js', import.meta.url));
 const START_TIMEOUT_MS = 300_000;
-/**
- * Node flags of a serving process, as `npm start` and `npm run kestrel` pass them (README, Serving):
- * a 64 MB young generation, so a request's objects die there instead of being promoted while
- * other requests run (~30% less CPU per request at concurrency 8 on ml-100k).
- */
-export const SERVING_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 
 export interface CoreProcess {
   url: string;
@@ -23,13 +17,11 @@ export interface CoreProcess {
 }
 
 /**
- * Runs `node ...nodeFlags kestrel serve --port 0 ...args` and resolves once it listens and
- * `ready(url)` is true, within `timeoutMs` (default 5 min).
+ * Runs `kestrel serve --port 0 ...args` and resolves once it listens and `ready(url)` is true,
+ * within `timeoutMs` (default 5 min).
  */
-export async function startCoreProcess(
-  args: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS, nodeFlags: readonly string[] = SERVING_NODE_FLAGS,
-): Promise<CoreProcess> {
-  const child = spawn(process.execPath, [...nodeFlags, BIN, 'serve', '--port', '0', ...args], {
+export async function startCoreProcess(args: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<CoreProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
   });
   let output = '';

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { main } from '../../cli/main.ts';
-import { cpuSeconds, SERVING_NODE_FLAGS, startCoreProcess } from '../core-process.ts';
+import { cpuSeconds, startCoreProcess } from '../core-process.ts';
 import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import { send } from '../http-load.ts';
@@ -36,10 +36,10 @@ async function ensureModel(): Promise<void> {
   if ((await main(['train', '--from-bus', '--data', DATA, '--out', join(DATA, 'models')])) !== 0) throw new Error('kestrel train failed');
 }
 
-function startServer(extra: string[], nodeFlags?: readonly string[]): Promise<CoreProcess> {
+function startServer(extra: string[]): Promise<CoreProcess> {
   const config = join(DATA, 'bench-serving.json');
   writeFileSync(config, JSON.stringify(CONFIG));
-  return startCoreProcess(['--data', DATA, '--serving-config', config, ...extra], async (url) => (await fetch(`${url}/readyz`)).status === 200, undefined, nodeFlags);
+  return startCoreProcess(['--data', DATA, '--serving-config', config, ...extra], async (url) => (await fetch(`${url}/readyz`)).status === 200);
 }
 
 interface Level {
@@ -110,17 +110,11 @@ export const suite: BenchSuite = {
   async run(notes) {
     await ensureModel();
     const rows: BenchRow[] = [];
-    // Every setup runs with SERVING_NODE_FLAGS (as `npm start` does); one row shows Node's default
-    // young generation, which `npx kestrel serve` gets without NODE_OPTIONS.
-    const indexes: { name: string; args: string[]; nodeFlags?: readonly string[] }[] = [
-      { name: 'embedded', args: [] },
-      { name: 'embedded-default-young-generation', args: [], nodeFlags: [] },
-      { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] },
-    ];
+    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }, { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] }];
     if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
     else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     for (const index of indexes) {
-      const core = await startServer(index.args, index.nodeFlags);
+      const core = await startServer(index.args);
       const { url } = core;
       try {
         await load(url, 4, 3);
@@ -150,7 +144,6 @@ export const suite: BenchSuite = {
     notes.seconds_per_level = SECONDS_PER_LEVEL;
     notes.serving_config = JSON.stringify(CONFIG);
     notes.load_generator = 'same machine as the server (2 cores shared)';
-    notes.node_flags = `${SERVING_NODE_FLAGS.join(' ')} on every setup but embedded-default-young-generation`;
     notes.server_cpu = 'server_cpu_ms_per_request: CPU time of the kestrel serve process (every thread, /proc/<pid>/stat) over the level, divided by its requests';
     return rows;
   },
