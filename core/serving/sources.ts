@@ -302,22 +302,21 @@ export const contentSource: RetrievalSource = {
 const sumScratch = new WeakMap<object, Float64Array>();
 const seenScratch = new WeakMap<object, Uint8Array>();
 
-function scratchSums(owner: object, items: number): Float64Array {
-  let sums = sumScratch.get(owner);
-  if (sums === undefined || sums.length < items) {
-    sums = new Float64Array(items);
-    sumScratch.set(owner, sums);
+function scratchOf<T extends Float64Array | Uint8Array>(cache: WeakMap<object, T>, owner: object, items: number, make: (items: number) => T): T {
+  let scratch = cache.get(owner);
+  if (scratch === undefined || scratch.length < items) {
+    scratch = make(items);
+    cache.set(owner, scratch);
   }
-  return sums;
+  return scratch;
+}
+
+function scratchSums(owner: object, items: number): Float64Array {
+  return scratchOf(sumScratch, owner, items, (n) => new Float64Array(n));
 }
 
 function scratchSeen(owner: object, items: number): Uint8Array {
-  let seen = seenScratch.get(owner);
-  if (seen === undefined || seen.length < items) {
-    seen = new Uint8Array(items);
-    seenScratch.set(owner, seen);
-  }
-  return seen;
+  return scratchOf(seenScratch, owner, items, (n) => new Uint8Array(n));
 }
 
 export const trendingSource: RetrievalSource = {
