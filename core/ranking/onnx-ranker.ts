@@ -3,10 +3,11 @@
 // embedding bags are pooled in TypeScript from the model's own tables (training/models/forward.ts,
 // `networkInput` and `networkOutput`), the same arithmetic as the graph's Gather and pooling MatMul.
 //
-// Why not the whole graph: on 1,000 candidates of the ml-100k ranker, ORT's Gather and batched
-// MatMul pooling took ~1.5 ms of a ~1.8 ms run (its own profile), and building its int64 feeds
+// Why not the whole graph: on 1,000 candidates of the ml-100k ranker, ORT's Gathers and batched
+// pooling MatMuls took ~1.4 ms of a ~1.9 ms run (its own profile), and building its int64 feeds
 // another ~0.25 ms, while the three dense layers took ~0.2 ms. The layers alone, as an ONNX model
-// cut from the same weights at open time, run in ~0.16 ms after a ~0.3 ms pooling pass here.
+// cut from the same weights at open time, run in ~0.16 ms; the pooling here takes ~0.5 ms on the
+// same inputs (~0.75 ms inside a serving request, the tables colder in cache).
 import { networkInput, networkInputWidth, networkOutput, networkOutputWidth } from '../../training/models/forward.ts';
 import type { NetworkInputs } from '../../training/models/spec.ts';
 import { exportNetwork, readNetwork } from '../../training/onnx/network.ts';

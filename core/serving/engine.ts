@@ -565,7 +565,7 @@ export class ServingEngine {
 
   /**
    * The user-tower vector of one user, computed in TypeScript from the weights in user_tower.onnx
-   * (training/models/forward.ts): for one row that is ~0.05 ms, where a call into ONNX Runtime
+   * (training/models/forward.ts): for one row that is ~0.1 ms, where a call into ONNX Runtime
    * took ~0.4 ms, nearly all of it the call and its feeds.
    */
   private userVector(snapshot: ServingSnapshot, user: number, history: Int32Array): Float32Array {

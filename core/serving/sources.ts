@@ -58,7 +58,8 @@ export interface RetrievalSource {
  *
  * When the items fit in 2^21 and there are not many more of them than `n` (the usual case: 1,000
  * of a few thousand), each (score, item) becomes one float64 that orders like them and the lot
- * goes through the typed array's native sort: ~0.05 ms for 1,682 items, where the heap took ~0.5.
+ * goes through the typed array's sort with no comparator (in the serving profile, the two-tower
+ * and item-item sources' selections took ~0.39 ms per request this way, ~0.49 with the heap).
  * Otherwise a heap, O(items · log n).
  */
 export function topScored(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): Scored[] {
