@@ -71,12 +71,17 @@ export function topScored(score: Float32Array, n: number, excluded: Uint8Array, 
   let size = 0;
   for (let k = 0; k < count; k++) {
     const i = among === undefined ? k : (among[k] ?? 0);
-    const s = score[i] ?? -Infinity;
-    if (excluded[i] === 1 || !(s > -Infinity)) continue;
-    size = offerTopK(heapScores, top, size, n, s, i);
+    const s = eligibleScore(score, excluded, i);
+    if (s > -Infinity) size = offerTopK(heapScores, top, size, n, s, i);
   }
   sortTopK(heapScores, top, size);
   return Array.from(top.subarray(0, size), (item) => ({ item, score: score[item] ?? 0 }));
+}
+
+/** Item i's score if topScored may return it (not excluded, > −∞, not NaN), else −∞: both of its ways use this rule. */
+function eligibleScore(score: Float32Array, excluded: Uint8Array, i: number): number {
+  const s = score[i] ?? -Infinity;
+  return excluded[i] === 1 || !(s > -Infinity) ? -Infinity : s;
 }
 
 /** Item indexes below 2^21 leave 32 bits of a float64's 53 for the score's order. */
@@ -136,9 +141,8 @@ function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, c
   let size = 0;
   for (let k = 0; k < count; k++) {
     const i = among === undefined ? k : (among[k] ?? 0);
-    const s = score[i] ?? -Infinity;
-    if (excluded[i] === 1 || !(s > -Infinity)) continue;
-    keys[size++] = packedKey(s, i);
+    const s = eligibleScore(score, excluded, i);
+    if (s > -Infinity) keys[size++] = packedKey(s, i);
   }
   const sorted = keys.subarray(0, size).sort();
   const out: Scored[] = new Array(Math.min(n, size));
