@@ -57,13 +57,12 @@ export function fmix32(h: number): number {
 }
 
 /**
- * MurmurHash3 x86_32 (Austin Appleby, SMHasher, public domain) of `bytes` with `seed`, as an
- * unsigned 32-bit integer. Chosen for assignment because it passes SMHasher's avalanche and
- * distribution tests, is specified byte-for-byte (little-endian blocks), and needs only 32-bit
- * integer ops, which JS does exactly with Math.imul. Not a cryptographic hash.
+ * MurmurHash3 x86_32 (Austin Appleby, SMHasher, public domain) of the first `len` bytes of `bytes`
+ * (all of them by default) with `seed`, as an unsigned 32-bit integer. Chosen for assignment
+ * because it passes SMHasher's avalanche and distribution tests, is specified byte-for-byte
+ * (little-endian blocks), and needs only 32-bit integer ops, which JS does exactly with Math.imul. Not a cryptographic hash.
  */
-export function murmur3x86_32(bytes: Uint8Array, seed = 0): number {
-  const len = bytes.length;
+export function murmur3x86_32(bytes: Uint8Array, seed = 0, len = bytes.length): number {
   const blocks = len & ~3;
   let h = seed >>> 0;
   for (let i = 0; i < blocks; i += 4) {
@@ -88,9 +87,21 @@ export function murmur3x86_32(bytes: Uint8Array, seed = 0): number {
   return fmix32(h ^ len);
 }
 
+/** Scratch bytes of the ASCII strings hashString hashes (ids, request ids): grown, never shrunk. */
+let asciiScratch = new Uint8Array(64);
+
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `s`. */
 export function hashString(s: string, seed = 0): number {
-  return murmur3x86_32(utf8Encode(s), seed);
+  // Ids are ASCII, where UTF-8 is the char codes themselves: copy them without allocating per call.
+  const len = s.length;
+  if (len > asciiScratch.length) asciiScratch = new Uint8Array(Math.max(len, 2 * asciiScratch.length));
+  const bytes = asciiScratch;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return murmur3x86_32(utf8Encode(s), seed);
+    bytes[i] = c;
+  }
+  return murmur3x86_32(bytes, seed, len);
 }
 
 /** A hash mapped to a uniform number in [0, 1) (resolution 2^-32). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assignArm, assignCompiled, compileExperiment, HOLDOUT_ARM } from '../../core/domain/ab.ts';
 import type { Experiment } from '../../core/domain/ab.ts';
-import { hashString, utf8Encode } from '../../core/domain/hash.ts';
+import { hashString, murmur3x86_32, utf8Encode } from '../../core/domain/hash.ts';
 
 const USERS = 100_000;
 const userIds = Array.from({ length: USERS }, (_, i) => `user-${i}`);
@@ -39,6 +39,13 @@ describe('MurmurHash3 x86_32', () => {
   it('encodes UTF-8 like the WHATWG encoder, lone surrogates included', () => {
     for (const s of ['plain', 'café', '日本語', 'emoji 🦅', 'lone \ud800 high', 'lone \udc00 low', 'end \ud83e']) {
       expect(Array.from(utf8Encode(s))).toEqual(Array.from(new TextEncoder().encode(s)));
+    }
+  });
+
+  it('hashes every string as the bytes TextEncoder gives it, ASCII or not, short or long', () => {
+    const long = 'x'.repeat(1000);
+    for (const s of ['u1', long, 'ascii then é', `${long}🦅`, 'u2', 'lone \ud800', 'a'.repeat(65), 'b'.repeat(3)]) {
+      for (const seed of [0, 7, 0x9747b28c]) expect(hashString(s, seed)).toBe(murmur3x86_32(new TextEncoder().encode(s), seed));
     }
   });
 });
