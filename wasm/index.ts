@@ -1,8 +1,8 @@
 // Host side of the AssemblyScript kernels in wasm/assembly/. Runtime-free: the edge Worker hands
 // in the module its bundler compiled, Node hands in one compiled from wasm/build/*.wasm.
 import { Xoshiro128 } from '../core/domain/random.ts';
-import { checkRerank, nonFiniteRelevance, placeExploration } from '../core/domain/rerank.ts';
-import type { RerankInput, RerankOptions, RerankResult } from '../core/domain/rerank.ts';
+import { checkPicks, checkPosteriors, checkRerank, checkRerankShape, explorationPool, nonFiniteRelevance, placeFromPool } from '../core/domain/rerank.ts';
+import type { ExplorationPool, RerankInput, RerankOptions, RerankResult } from '../core/domain/rerank.ts';
 
 interface KernelExports {
   memory: WebAssembly.Memory;
@@ -18,9 +18,8 @@ interface KernelExports {
   exp64(x: number, vector: number): number;
   poolRows(dst: number, rows: number, src: number, offsets: number, weights: number, starts: number, dim: number, accumulate: number): void;
   rerank(
-    n: number, dim: number, coreScore: number, emb: number, shown: number, alpha: number, beta: number, interest: number,
-    affinityWeight: number, shownPenalty: number, lambda: number, slots: number, explore: number,
-    state: number, scratch: number, order: number, explored: number,
+    n: number, dim: number, coreScore: number, emb: number, shown: number, interest: number,
+    affinityWeight: number, shownPenalty: number, lambda: number, count: number, scratch: number, picks: number,
   ): number;
   rerankScratchBytes(n: number, dim: number): number;
 }
@@ -281,11 +280,12 @@ export class WasmMatmul {
 
 /**
  * The edge's re-rank pipeline (core/domain/rerank.ts: affinity + shown penalty, MMR, Thompson
- * exploration) in the `rerank` kernel (wasm/assembly/rerank.ts); same input and seed, same output
- * as the TypeScript `rerank`. Each call validates like the reference, copies the inputs in and the
- * k results out. Layout in linear memory, from heapBase: state[4 x u32] | coreScore f64[n] |
- * embeddings f32[n·dim] | shown f64[n] | alpha f32[n] | beta f32[n] | interest f32[dim] |
- * order i32[n] | explored u8[n] | the kernel's scratch. Laid out again only when n or dim
+ * exploration): steps 1–2 in the `rerank` kernel (wasm/assembly/rerank.ts), step 3's draws one
+ * candidate at a time in the `sampleBeta` kernel, the rest as the reference does it; same input and
+ * seed, same output as the TypeScript `rerank`. Each call validates like the reference and copies
+ * the inputs in and the results out. Layout in linear memory, from heapBase: state[4 x u32] |
+ * coreScore f64[n] | embeddings f32[n·dim] | shown f64[n] | alpha f32[n] | beta f32[n] |
+ * interest f32[dim] | picks i32[n] | the kernels' scratch. Laid out again only when n or dim
  * changes; memory only grows. Like `WasmScorer`, it owns the instance's memory above heapBase.
  */
 export class WasmReranker {
@@ -298,10 +298,11 @@ export class WasmReranker {
   private alphaAt = 0;
   private betaAt = 0;
   private interestAt = 0;
-  private orderAt = 0;
-  private exploredAt = 0;
+  private picksAt = 0;
   private scratchAt = 0;
   private readonly rng = new Xoshiro128();
+  /** explore's pools, per picks array, with the posterior arrays they were made from. */
+  private readonly pools = new WeakMap<ArrayLike<number>, { alpha: ArrayLike<number>; beta: ArrayLike<number>; n: number; pool: ExplorationPool }>();
   private f32: Float32Array;
   private f64: Float64Array;
 
@@ -312,7 +313,9 @@ export class WasmReranker {
 
   rerank(input: RerankInput, options: RerankOptions): RerankResult {
     const plan = checkRerank(input, options);
-    return this.run(input, options, plan.slots, plan.explore);
+    const picks = this.mmrPicks(input, options, plan.slots - plan.explore);
+    const pool = plan.explore > 0 ? explorationPool(picks, plan.n, input.alpha, input.beta) : undefined;
+    return placeFromPool(picks, plan, pool, options.seed, this.draws);
   }
 
   /**
@@ -322,30 +325,46 @@ export class WasmReranker {
    */
   picks(input: RerankInput, options: RerankOptions): Int32Array {
     const { slots, explore } = checkRerank(input, options);
-    // With no exploration slot, the kernel's order is its MMR picks, in pick order.
-    return this.run(input, options, slots - explore, 0).order;
+    return this.mmrPicks(input, options, slots - explore);
   }
 
   /**
-   * Steps 3–4 for `picks` of the same input and options: `rerank`'s answer, with the Beta draws in
-   * the `sampleBeta` kernel (bit for bit the fused kernel's).
+   * Steps 3–4 for `picks` of the same input and options: `rerank`'s answer. The candidates the
+   * draws run over (those the picks leave, grouped as step 3 draws them) are kept per picks array
+   * while the same posterior arrays come with it, so a caller that keeps its picks pays only for the
+   * draws; like the picks, those arrays must not change in place.
    */
   explore(picks: ArrayLike<number>, input: RerankInput, options: RerankOptions): RerankResult {
-    const plan = checkRerank(input, options);
-    return placeExploration(picks, plan, input.alpha, input.beta, options.seed, (alpha, beta, seed, out) => {
-      const m = alpha.length;
-      this.layout(plan.n, input.dim);
-      // alpha, beta (m ≤ n) go to their slots; θ to the kernel scratch, unused between calls.
-      this.f32.set(alpha, this.alphaAt / F32);
-      this.f32.set(beta, this.betaAt / F32);
-      this.rng.seed(seed);
-      new Uint32Array(this.f32.buffer, this.stateAt, 4).set(this.rng.state);
-      this.kernels.sampleBeta(this.alphaAt, this.betaAt, m, this.stateAt, this.scratchAt);
-      out.set(this.f32.subarray(this.scratchAt / F32, this.scratchAt / F32 + m));
-    });
+    const plan = checkRerankShape(input, options);
+    let pool: ExplorationPool | undefined;
+    if (plan.explore > 0) {
+      const kept = this.pools.get(picks);
+      if (kept !== undefined && kept.alpha === input.alpha && kept.beta === input.beta && kept.n === plan.n) {
+        pool = kept.pool;
+      } else {
+        checkPosteriors(input.alpha, input.beta);
+        checkPicks(picks, plan);
+        pool = explorationPool(picks, plan.n, input.alpha, input.beta);
+        this.pools.set(picks, { alpha: input.alpha, beta: input.beta, n: plan.n, pool });
+      }
+    }
+    return placeFromPool(picks, plan, pool, options.seed, this.draws);
   }
 
-  private run(input: RerankInput, options: RerankOptions, slots: number, explore: number): RerankResult {
+  /** Step 3b's draws in the `sampleBeta` kernel: alpha, beta to their slots, θ via the scratch. */
+  private readonly draws = (alpha: Float32Array, beta: Float32Array, seed: number, out: Float32Array): void => {
+    const m = alpha.length;
+    // The slots hold n values: lay out again when n < m, or when memory grew under the views.
+    if (this.n < m || this.f32.buffer !== this.kernels.memory.buffer) this.layout(Math.max(m, this.n), Math.max(this.dim, 1));
+    this.f32.set(alpha, this.alphaAt / F32);
+    this.f32.set(beta, this.betaAt / F32);
+    this.rng.seed(seed);
+    new Uint32Array(this.f32.buffer, this.stateAt, 4).set(this.rng.state);
+    this.kernels.sampleBeta(this.alphaAt, this.betaAt, m, this.stateAt, this.scratchAt);
+    out.set(this.f32.subarray(this.scratchAt / F32, this.scratchAt / F32 + m));
+  };
+
+  private mmrPicks(input: RerankInput, options: RerankOptions, count: number): Int32Array {
     const n = input.coreScore.length;
     const { dim } = input;
     this.layout(n, dim);
@@ -353,15 +372,10 @@ export class WasmReranker {
     f64.set(input.coreScore, this.coreAt / F64);
     f32.set(input.embeddings, this.embAt / F32);
     f64.set(input.shown, this.shownAt / F64);
-    f32.set(input.alpha, this.alphaAt / F32);
-    f32.set(input.beta, this.betaAt / F32);
     f32.set(input.interest, this.interestAt / F32);
-    this.rng.seed(options.seed);
-    new Uint32Array(f32.buffer, this.stateAt, 4).set(this.rng.state);
     const bad = this.kernels.rerank(
-      n, dim, this.coreAt, this.embAt, this.shownAt, this.alphaAt, this.betaAt, this.interestAt,
-      options.affinityWeight, options.shownPenalty, options.lambda, slots, explore,
-      this.stateAt, this.scratchAt, this.orderAt, this.exploredAt,
+      n, dim, this.coreAt, this.embAt, this.shownAt, this.interestAt,
+      options.affinityWeight, options.shownPenalty, options.lambda, count, this.scratchAt, this.picksAt,
     );
     if (bad >= 0) {
       let dot = 0;
@@ -369,10 +383,7 @@ export class WasmReranker {
       const r = (input.coreScore[bad] as number) + options.affinityWeight * dot - options.shownPenalty * (input.shown[bad] as number);
       throw nonFiniteRelevance(bad, r);
     }
-    return {
-      order: new Int32Array(f32.buffer, this.orderAt, slots).slice(),
-      explored: new Uint8Array(f32.buffer, this.exploredAt, slots).slice(),
-    };
+    return new Int32Array(f32.buffer, this.picksAt, count).slice();
   }
 
   private layout(n: number, dim: number): void {
@@ -384,10 +395,10 @@ export class WasmReranker {
     const alphaAt = align16(shownAt + n * F64);
     const betaAt = align16(alphaAt + n * F32);
     const interestAt = align16(betaAt + n * F32);
-    const orderAt = align16(interestAt + dim * F32);
-    const exploredAt = align16(orderAt + n * F32);
-    const scratchAt = align16(exploredAt + n);
-    const need = scratchAt + this.kernels.rerankScratchBytes(n, dim);
+    const picksAt = align16(interestAt + dim * F32);
+    // The scratch holds the MMR kernel's working set, or sampleBeta's n θ.
+    const scratchAt = align16(picksAt + n * F32);
+    const need = scratchAt + Math.max(this.kernels.rerankScratchBytes(n, dim), n * F32);
     const have = this.kernels.memory.buffer.byteLength;
     if (need > have) this.kernels.memory.grow(Math.ceil((need - have) / PAGE_BYTES));
     // Growing detaches the old buffer; views are renewed here (and when another wrapper on this
@@ -403,8 +414,7 @@ export class WasmReranker {
     this.alphaAt = alphaAt;
     this.betaAt = betaAt;
     this.interestAt = interestAt;
-    this.orderAt = orderAt;
-    this.exploredAt = exploredAt;
+    this.picksAt = picksAt;
     this.scratchAt = scratchAt;
   }
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { mmr } from '../../core/domain/mmr.ts';
 import { normalVariate, sampleBetaInto, Xoshiro128 } from '../../core/domain/random.ts';
-import { explorationPosition, placeExploration, rerank, rerankPlan } from '../../core/domain/rerank.ts';
+import { explorationPool, explorationPosition, placeExploration, rerank, rerankPlan, thompsonWinners } from '../../core/domain/rerank.ts';
 import type { RerankInput, RerankOptions } from '../../core/domain/rerank.ts';
 import { l2Normalize } from '../../core/domain/vectors.ts';
 import { freshSeed } from '../support/random.ts';
@@ -212,6 +212,66 @@ describe('rerank (TypeScript reference)', () => {
     // The best three posteriors take most of the slot, but the best one does not take it all.
     expect((counts[9] as number) + (counts[10] as number) + (counts[11] as number), at).toBeGreaterThan(runs / 2);
     expect(counts[11] as number, at).toBeLessThan(0.9 * runs);
+  });
+
+  it('draws groups of Beta(1, β) candidates by order statistics with the law of one draw per candidate', () => {
+    // Step 3a draws only the best few of a group; step 3b, and this naive reference, one per
+    // candidate. Over many seeds each candidate must win as often either way.
+    const base = freshSeed();
+    const runs = 6000;
+    const explore = 3;
+    const sum = (c: number[], from: number, to: number): number => c.slice(from, to).reduce((a, b) => a + b, 0);
+    let seed = base;
+    const scenarios: { shapes: [number, number][]; classes: [number, number][] }[] = [
+      {
+        shapes: [
+          ...Array.from({ length: 30 }, (): [number, number] => [1, 30]), // a big group of unclicked items
+          [3, 40], [2, 10], [0.5, 5], [6, 30], // others, one draw each
+          ...Array.from({ length: 5 }, (): [number, number] => [1, 8]), // a small group, more optimistic
+          [1, 30.5], // a group of one
+        ],
+        classes: [[0, 30], [30, 31], [31, 32], [32, 33], [33, 34], [34, 39], [39, 40]],
+      },
+      // A group no bigger than the exploration slots: every one of its order statistics counts.
+      { shapes: [[1, 4], [2, 8], [1, 4], [2, 8], [2, 8], [1, 4], [2, 8], [2, 8], [2, 8]], classes: [[0, 1], [2, 3], [5, 6], [1, 2], [3, 5], [6, 9]] },
+    ];
+    for (const { shapes, classes } of scenarios) {
+      const n = shapes.length;
+      const alpha = Float32Array.from(shapes, ([a]) => a);
+      const beta = Float32Array.from(shapes, ([, b]) => b);
+      const pool = explorationPool([], n, alpha, beta);
+      const grouped = new Array<number>(n).fill(0);
+      const naive = new Array<number>(n).fill(0);
+      const theta = new Float32Array(n);
+      const from = seed;
+      for (let s = 0; s < runs; s++) {
+        const winners = thompsonWinners(pool, explore, seed++);
+        expect(new Set(winners).size).toBe(explore);
+        for (const i of winners) grouped[i] = (grouped[i] as number) + 1;
+        sampleBetaInto(alpha, beta, new Xoshiro128(seed++), theta);
+        const best = Array.from(theta, (t, i) => [t, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, explore);
+        for (const [, i] of best) naive[i] = (naive[i] as number) + 1;
+      }
+      const at = `${n} candidates, seeds ${from}..${seed - 1}`;
+      // Per class of candidates, the count of wins agrees within 4.5 standard errors of the
+      // difference of two binomial counts.
+      for (const [lo, hi] of classes) {
+        const g = sum(grouped, lo, hi);
+        const r = sum(naive, lo, hi);
+        const p = (g + r) / (2 * runs * (hi - lo));
+        const se = Math.sqrt(2 * runs * (hi - lo) * p * (1 - p));
+        expect(Math.abs(g - r), `${at}: candidates ${lo}..${hi - 1} won ${g} times grouped, ${r} naive`).toBeLessThan(4.5 * se + 5);
+      }
+    }
+    // Within the first scenario's big group, every member is as likely as another (the winners are
+    // chosen uniformly): 29 degrees of freedom, P(χ² > 64) < 0.0002.
+    const pool = explorationPool([], 30, new Float32Array(30).fill(1), new Float32Array(30).fill(30));
+    expect(pool.groups.map((g) => [g.beta, g.members.length])).toEqual([[30, 30]]);
+    const counts = new Array<number>(30).fill(0);
+    for (let s = 0; s < runs; s++) for (const i of thompsonWinners(pool, explore, seed++)) counts[i] = (counts[i] as number) + 1;
+    const mean = (runs * explore) / 30;
+    const chi2 = counts.reduce((a, c) => a + (c - mean) ** 2 / mean, 0);
+    expect(chi2, `seeds up to ${seed - 1}: ${counts.join(' ')}`).toBeLessThan(64);
   });
 
   it('returns every candidate once when k exceeds them, and nothing for k = 0', () => {

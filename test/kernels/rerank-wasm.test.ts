@@ -69,6 +69,13 @@ describe.each<WasmBuild>(['release', 'debug'])('WASM rerank (%s build)', (build)
         expect(Array.from(split.order), `${where}, request seed ${requestSeed}`).toEqual(Array.from(whole.order));
         expect(Array.from(split.explored), `${where}, request seed ${requestSeed}`).toEqual(Array.from(whole.explored));
       }
+      // The same picks with other posteriors (new arrays, as the bandit hands out after a read): the
+      // candidates explore keeps per picks array must follow them, not stay at the first ones.
+      const moved = { ...input, alpha: Float32Array.from(input.alpha, (a, i) => (i % 2 === 0 ? a * 50 : a)), beta: Float32Array.from(input.beta).reverse() };
+      const split = reranker.explore(picks, moved, options);
+      const whole = rerank(moved, options);
+      expect(Array.from(split.order), `${where}, new posteriors`).toEqual(Array.from(whole.order));
+      expect(Array.from(split.explored), `${where}, new posteriors`).toEqual(Array.from(whole.explored));
     }
     console.info(`rerank parity (${build}, ${name}) seeds, n×dim: ${seeds.join(', ')}`);
   });
@@ -101,6 +108,11 @@ describe.each<WasmBuild>(['release', 'debug'])('WASM rerank (%s build)', (build)
     expect(() => reranker.rerank(badAlpha, options)).toThrow('candidate 3 has Beta(0,');
     expect(() => reranker.rerank({ ...input, interest: new Float32Array(3) }, options)).toThrow('interest has 3 values, expected 4');
     expect(() => reranker.rerank(input, { ...options, lambda: 2 })).toThrow('lambda must be in [0, 1]');
+    // explore, with kept picks: posteriors it has not seen are checked, and picks must fit the plan.
+    const picks = reranker.picks(input, options);
+    expect(() => reranker.explore(picks, badAlpha, options)).toThrow('candidate 3 has Beta(0,');
+    expect(() => reranker.explore(picks.subarray(1), input, options)).toThrow('picks has 1 values, expected 2');
+    expect(() => reranker.explore(picks, input, { ...options, seed: 0.5 })).toThrow('seed must be an integer');
     // And it still works after a rejected call.
     expect(Array.from(reranker.rerank(input, options).order)).toEqual(Array.from(rerank(input, options).order));
   });

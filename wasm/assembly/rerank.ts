@@ -1,8 +1,9 @@
-// The edge's per-request re-rank of a cached slate: affinity + shown penalty, MMR (Carbonell &
-// Goldstein 1998), Thompson-sampling exploration (Chapelle & Li 2011). The pipeline is specified in
-// core/domain/rerank.ts, whose TypeScript reference this kernel matches exactly: same float64
-// operations in the same order, the same Beta draws (sampling.ts `sampleBeta`), the same tie rules.
-// Change one file, change the other.
+// The edge's per-request re-rank of a cached slate, steps 1–2: affinity + shown penalty, then MMR
+// (Carbonell & Goldstein 1998). The pipeline is specified in core/domain/rerank.ts, whose
+// TypeScript reference this kernel matches exactly: same float64 operations in the same order, the
+// same tie rules. Change one file, change the other. Steps 3–4 (Thompson-sampling exploration and
+// placement) run on the host (wasm/index.ts `WasmReranker`), with the `sampleBeta` kernel of
+// sampling.ts for the draws one candidate at a time.
 //
 // Every inner product here is Σ_d x[d]·q[d] in float64, summed in dimension order, as mmr.ts does
 // it. A sequential sum cannot be split across SIMD lanes without changing its rounding, so the
@@ -11,8 +12,6 @@
 // one pass over d updates CANDIDATE_BLOCK running sums side by side, two per f64x2, each still in
 // dimension order. (Blocks of 16 measured slower than 8 in Node; f32 storage widened per pass was
 // ~20% slower at 500 × 32.)
-import { sampleBeta } from "./sampling";
-
 /** Candidates whose sums advance together: 4 f64x2 accumulators per dim. */
 const CANDIDATE_BLOCK: i32 = 8;
 
@@ -28,8 +27,7 @@ function stride(n: i32): i32 {
 }
 
 // Scratch layout, from `scratch` (16-byte aligned), every part 16-byte aligned:
-//   embT f64[dim × stride] | dots f64[stride] | maxSim f64[stride] | rel f64[n] | picks i32[n] |
-//   left i32[n] | alphaL f32[n] | betaL f32[n] | theta f32[n] | top i32[n] | picked u8[n]
+//   embT f64[dim × stride] | dots f64[stride] | maxSim f64[stride] | rel f64[n] | picked u8[n]
 @inline
 function dotsAt(scratch: usize, n: i32, dim: i32): usize {
   return align16(scratch + ((<usize>dim * <usize>stride(n)) << 3));
@@ -43,32 +41,8 @@ function relAt(scratch: usize, n: i32, dim: i32): usize {
   return maxSimAt(scratch, n, dim) + (<usize>stride(n) << 3);
 }
 @inline
-function picksAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(relAt(scratch, n, dim) + (<usize>n << 3));
-}
-@inline
-function leftAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(picksAt(scratch, n, dim) + (<usize>n << 2));
-}
-@inline
-function alphaLAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(leftAt(scratch, n, dim) + (<usize>n << 2));
-}
-@inline
-function betaLAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(alphaLAt(scratch, n, dim) + (<usize>n << 2));
-}
-@inline
-function thetaAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(betaLAt(scratch, n, dim) + (<usize>n << 2));
-}
-@inline
-function topAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(thetaAt(scratch, n, dim) + (<usize>n << 2));
-}
-@inline
 function pickedAt(scratch: usize, n: i32, dim: i32): usize {
-  return align16(topAt(scratch, n, dim) + (<usize>n << 2));
+  return align16(relAt(scratch, n, dim) + (<usize>n << 3));
 }
 
 /** Bytes of scratch `rerank` needs for n candidates of `dim` floats. */
@@ -126,23 +100,20 @@ function dotsTransposed(embT: usize, n: i32, dim: i32, q: usize, out: usize): vo
 }
 
 /**
- * Runs steps 1–4 of core/domain/rerank.ts. Arrays are byte offsets into this memory:
- * coreScore f64[n], emb f32[n·dim] (row-major), shown f64[n], alpha f32[n], beta f32[n],
- * interest f32[dim], state = xoshiro128** state u32[4] (advanced in place when explore > 0),
- * scratch = `rerankScratchBytes(n, dim)` bytes, 16-byte aligned; writes order i32[slots] and
- * explored u8[slots]. `slots` = min(k, n) and `explore` ≤ slots come from the host (rerankPlan).
- * Returns -1, or the index of the first candidate whose relevance is not finite (nothing written).
+ * Runs steps 1–2 of core/domain/rerank.ts. Arrays are byte offsets into this memory:
+ * coreScore f64[n], emb f32[n·dim] (row-major), shown f64[n], interest f32[dim], scratch =
+ * `rerankScratchBytes(n, dim)` bytes, 16-byte aligned; writes the `count` MMR picks, in pick order,
+ * to picks i32[count] (count ≤ n: the slots MMR fills, from the host's rerankPlan). Returns -1, or
+ * the index of the first candidate whose relevance is not finite (nothing written).
  */
 export function rerank(
-  n: i32, dim: i32, coreScore: usize, emb: usize, shown: usize, alpha: usize, beta: usize, interest: usize,
-  affinityWeight: f64, shownPenalty: f64, lambda: f64, slots: i32, explore: i32,
-  state: usize, scratch: usize, order: usize, explored: usize,
+  n: i32, dim: i32, coreScore: usize, emb: usize, shown: usize, interest: usize,
+  affinityWeight: f64, shownPenalty: f64, lambda: f64, count: i32, scratch: usize, picks: usize,
 ): i32 {
   const embT = scratch;
   const dots = dotsAt(scratch, n, dim);
   const maxSim = maxSimAt(scratch, n, dim);
   const rel = relAt(scratch, n, dim);
-  const picks = picksAt(scratch, n, dim);
   const picked = pickedAt(scratch, n, dim);
   transpose(emb, n, dim, embT);
 
@@ -164,9 +135,8 @@ export function rerank(
     store<f64>(rel + off, hi > lo ? (load<f64>(rel + off) - lo) / range : 0);
   }
 
-  // 2. Greedy MMR for slots − explore picks; maxSim is updated incrementally after each pick.
+  // 2. Greedy MMR for `count` picks; maxSim is updated incrementally after each pick.
   memory.fill(picked, 0, <usize>n);
-  const count = slots - explore;
   const redundancy = 1 - lambda;
   for (let step = 0; step < count; step++) {
     let best = -1;
@@ -201,54 +171,5 @@ export function rerank(
     }
   }
 
-  // 3. One Beta draw per candidate MMR left, in index order; the `explore` highest θ, ties to the
-  //    lower index, best first (bandit.ts topK's insertion into a sorted prefix).
-  const left = leftAt(scratch, n, dim);
-  const top = topAt(scratch, n, dim);
-  if (explore > 0) {
-    const alphaL = alphaLAt(scratch, n, dim);
-    const betaL = betaLAt(scratch, n, dim);
-    const theta = thetaAt(scratch, n, dim);
-    let c = 0;
-    for (let i = 0; i < n; i++) {
-      if (load<u8>(picked + <usize>i) != 0) continue;
-      const o = <usize>c << 2;
-      store<i32>(left + o, i);
-      store<f32>(alphaL + o, load<f32>(alpha + (<usize>i << 2)));
-      store<f32>(betaL + o, load<f32>(beta + (<usize>i << 2)));
-      c++;
-    }
-    sampleBeta(alphaL, betaL, c, state, theta);
-    let filled = 0;
-    for (let i = 0; i < c; i++) {
-      const t = load<f32>(theta + (<usize>i << 2));
-      if (filled == explore && t <= load<f32>(theta + (<usize>load<i32>(top + (<usize>(explore - 1) << 2)) << 2))) continue;
-      let j = filled < explore ? filled++ : explore - 1;
-      while (j > 0) {
-        const prev = load<i32>(top + (<usize>(j - 1) << 2));
-        if (!(load<f32>(theta + (<usize>prev << 2)) < t)) break;
-        store<i32>(top + (<usize>j << 2), prev);
-        j--;
-      }
-      store<i32>(top + (<usize>j << 2), i);
-    }
-  }
-
-  // 4. The j-th explored candidate goes to floor((j + 1)·slots / (explore + 1)); MMR picks fill
-  //    the rest in pick order.
-  let j = 0;
-  let q = 0;
-  for (let pos = 0; pos < slots; pos++) {
-    const o = <usize>pos << 2;
-    if (j < explore && <i64>pos == <i64>(j + 1) * <i64>slots / <i64>(explore + 1)) {
-      store<i32>(order + o, load<i32>(left + (<usize>load<i32>(top + (<usize>j << 2)) << 2)));
-      store<u8>(explored + <usize>pos, 1);
-      j++;
-    } else {
-      store<i32>(order + o, load<i32>(picks + (<usize>q << 2)));
-      store<u8>(explored + <usize>pos, 0);
-      q++;
-    }
-  }
   return -1;
 }
