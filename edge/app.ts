@@ -10,7 +10,7 @@ import { apiKeysRequired, requireApiKey } from './access.ts';
 import { ingestEvents, malformedJson } from './events.ts';
 import { experimentsSource } from './experiments.ts';
 import { edgeKernels } from './kernels.ts';
-import { recommend } from './recommend.ts';
+import { recommend, recommendationsJson } from './recommend.ts';
 
 export type EdgeEnv = { Bindings: Env };
 
@@ -20,6 +20,7 @@ export const MAX_RECOMMENDATIONS = 500;
 const DEFAULT_RECOMMENDATIONS = 20;
 /** Where the popular fallback is kept when the runtime does not say which colo this is (workerd locally). */
 const LOCAL_REGION = 'local';
+const JSON_HEADERS = { 'content-type': 'application/json' };
 
 export const app = new Hono<EdgeEnv>();
 
@@ -68,7 +69,7 @@ app.get('/v1/recommendations/:userId', async (c) => {
     now,
   });
   if (experiments.warning !== undefined) body.warning = body.warning === undefined ? experiments.warning : `${body.warning}; ${experiments.warning}`;
-  return c.json(body);
+  return new Response(recommendationsJson(body), { headers: JSON_HEADERS });
 });
 
 /** Events: validated here, kept in the user's session object and forwarded to the core; see events.ts. */

@@ -29,7 +29,7 @@ import type { RerankInput } from '../core/domain/rerank.ts';
 import { readPosteriors } from './bandit.ts';
 import type { SessionSnapshot } from './session.ts';
 import { keepSession, keptSession, sessionCacheMs } from './session-memory.ts';
-import { arraysOf, rerankSlate, slateRerankInput } from './slate-rerank.ts';
+import { arraysOf, rankedItemJson, rerankSlate, slateRerankInput } from './slate-rerank.ts';
 import type { CandidatePosteriors, RankedItem } from './slate-rerank.ts';
 
 export type ServedFrom = 'edge-cache' | 'core' | 'stale' | 'fallback';
@@ -57,6 +57,18 @@ export interface RecommendContext {
   /** Where the popular fallback is kept: the colo serving the request (asked only when that list is needed). */
   region(): string;
   now: number;
+}
+
+/**
+ * JSON.stringify(body), with each item's text from memory (slate-rerank.ts rankedItemJson): a hit's
+ * items are the slate's own objects, written once.
+ */
+export function recommendationsJson(body: RecommendationsResponse): string {
+  const { items, ...rest } = body;
+  let list = '';
+  for (let i = 0; i < items.length; i++) list += (i === 0 ? '' : ',') + rankedItemJson(items[i] as RankedItem);
+  const head = JSON.stringify(rest);
+  return `${head.slice(0, -1)},"items":[${list}]}`;
 }
 
 /** Keeps background work from failing loudly: a failed revalidation leaves the stale entry in place. */
@@ -179,11 +191,18 @@ async function readSession(env: Env, userId: string, now: number): Promise<{ sna
   }
 }
 
+/** The last input made per session snapshot, with the slate and posteriors it was made for. */
+const sessionInputs = new WeakMap<SessionSnapshot, { slate: Slate; posteriors: CandidatePosteriors | undefined; input: RerankInput }>();
+
 /**
  * The kernel input of slate-rerank.ts with the session's interest vector and shown counts filled
- * in, and the candidates' bandit posteriors when given (else the default prior).
+ * in, and the candidates' bandit posteriors when given (else the default prior). The same snapshot,
+ * slate and posteriors objects give the same input object (a hit repeats them while its isolate
+ * keeps the snapshot), whose arrays, like slateRerankInput's, are only ever read.
  */
 export function sessionRerankInput(slate: Slate, session: SessionSnapshot, posteriors?: CandidatePosteriors): RerankInput {
+  const last = sessionInputs.get(session);
+  if (last !== undefined && last.slate === slate && last.posteriors === posteriors) return last.input;
   const input = slateRerankInput(slate, posteriors);
   // An interest vector from another model's embeddings (another dimension) does not apply.
   if (session.interest !== null && session.interest.length === slate.dim) input.interest = Float32Array.from(session.interest);
@@ -197,5 +216,6 @@ export function sessionRerankInput(slate: Slate, session: SessionSnapshot, poste
     for (const i of at) shown[i] = count;
   }
   if (shown !== undefined) input.shown = shown;
+  sessionInputs.set(session, { slate, posteriors, input });
   return input;
 }

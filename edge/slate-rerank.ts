@@ -18,11 +18,11 @@ export const AFFINITY_WEIGHT = 0.5;
 export const SHOWN_PENALTY = 0.1;
 
 export interface RankedItem {
-  id: string;
-  score: number;
-  categories: string[];
+  readonly id: string;
+  readonly score: number;
+  readonly categories: readonly string[];
   /** Placed by exploration (Thompson sampling) rather than by relevance and MMR. */
-  explored: boolean;
+  readonly explored: boolean;
 }
 
 export interface RerankSettings {
@@ -53,6 +53,9 @@ interface SlateArrays {
   items: string[];
   /** Candidate indexes by item id (one, unless the slate lists an item twice). */
   indexOf: Map<string, number[]>;
+  /** Each candidate's answer, placed by relevance and by exploration: made on first use, then shared. */
+  ranked: (RankedItem | undefined)[];
+  explored: (RankedItem | undefined)[];
 }
 
 const slateArrays = new WeakMap<Slate, SlateArrays>();
@@ -74,7 +77,10 @@ export function arraysOf(slate: Slate): SlateArrays {
     });
     const prior = { alpha: new Float32Array(n).fill(DEFAULT_PRIOR.alpha), beta: new Float32Array(n).fill(DEFAULT_PRIOR.beta) };
     const items = slate.candidates.map((c) => c.item);
-    arrays = { coreScore, embeddings, noneShown: new Float64Array(n), noInterest: new Float32Array(dim), prior, items, indexOf };
+    arrays = {
+      coreScore, embeddings, noneShown: new Float64Array(n), noInterest: new Float32Array(dim), prior, items, indexOf,
+      ranked: new Array<RankedItem | undefined>(n).fill(undefined), explored: new Array<RankedItem | undefined>(n).fill(undefined),
+    };
     slateArrays.set(slate, arrays);
   }
   return arrays;
@@ -140,14 +146,20 @@ const PICKS_PER_SLATE = 8;
  */
 const slatePicks = new WeakMap<Slate, Map<string, Int32Array>>();
 
+/** The session's part of picksKey, per input object (a hit repeats its input: recommend.ts sessionRerankInput). */
+const sessionKeys = new WeakMap<RerankInput, string>();
+
 function picksKey(input: RerankInput, options: RerankOptions): string {
-  const { interest, shown } = input;
-  let key = `${options.lambda}|${options.k}|${options.exploreShare}|${options.affinityWeight}|${options.shownPenalty}|`;
-  // No interest yet (all zeros) is the common case: no need to print 32 floats for it.
-  if (interest.some((x) => x !== 0)) key += interest.join(',');
-  key += '|';
-  for (let i = 0; i < shown.length; i++) if (shown[i] !== 0) key += `${i}:${shown[i]},`;
-  return key;
+  let session = sessionKeys.get(input);
+  if (session === undefined) {
+    const { interest, shown } = input;
+    // No interest yet (all zeros) is the common case: no need to print 32 floats for it.
+    session = interest.some((x) => x !== 0) ? interest.join(',') : '';
+    session += '|';
+    for (let i = 0; i < shown.length; i++) if (shown[i] !== 0) session += `${i}:${shown[i]},`;
+    sessionKeys.set(input, session);
+  }
+  return `${options.lambda}|${options.k}|${options.exploreShare}|${options.affinityWeight}|${options.shownPenalty}|${session}`;
 }
 
 function picksFor(reranker: WasmReranker, slate: Slate, input: RerankInput, options: RerankOptions): Int32Array {
@@ -166,19 +178,45 @@ function picksFor(reranker: WasmReranker, slate: Slate, input: RerankInput, opti
   return picks;
 }
 
+/** The answer for candidate `index` of the slate, the same object every time (items are only ever read). */
+function rankedItem(slate: Slate, arrays: SlateArrays, index: number, explored: boolean): RankedItem {
+  const kept = explored ? arrays.explored : arrays.ranked;
+  let item = kept[index];
+  if (item === undefined) {
+    const c = slate.candidates[index];
+    if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
+    item = Object.freeze({ id: c.item, score: c.score, categories: c.categories, explored });
+    kept[index] = item;
+  }
+  return item;
+}
+
 /**
  * The slate's top `k` after re-ranking, best first. Score is the core's score of the item.
  * `input` defaults to the slate with neutral session signals; its core scores and embeddings must
- * be the slate's own (slateRerankInput), since the MMR picks are kept per slate object.
+ * be the slate's own (slateRerankInput), since the MMR picks are kept per slate object. The items
+ * are frozen and shared by every answer from the same slate.
  */
 export async function rerankSlate(slate: Slate, settings: RerankSettings, input: RerankInput = slateRerankInput(slate)): Promise<RankedItem[]> {
   if (slate.candidates.length === 0 || settings.k === 0) return [];
   const reranker = await edgeReranker();
   const options = slateRerankOptions(settings);
   const { order, explored } = reranker.explore(picksFor(reranker, slate, input, options), input, options);
-  return Array.from(order, (index, position): RankedItem => {
-    const c = slate.candidates[index];
-    if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
-    return { id: c.item, score: c.score, categories: c.categories, explored: explored[position] === 1 };
-  });
+  const arrays = arraysOf(slate);
+  const items = new Array<RankedItem>(order.length);
+  for (let p = 0; p < order.length; p++) items[p] = rankedItem(slate, arrays, order[p] as number, explored[p] === 1);
+  return items;
+}
+
+/** JSON text of each answer item, made once per item object (a slate's items are shared: rankedItem). */
+const itemJson = new WeakMap<RankedItem, string>();
+
+/** JSON.stringify(item), from memory for an item already written. */
+export function rankedItemJson(item: RankedItem): string {
+  let text = itemJson.get(item);
+  if (text === undefined) {
+    text = JSON.stringify(item);
+    itemJson.set(item, text);
+  }
+  return text;
 }

@@ -13,9 +13,10 @@ import { decodeSlate, encodeSlate, SLATE_CONTENT_TYPE } from '../../core/domain/
 import type { Slate } from '../../core/domain/slate.ts';
 import { app } from '../../edge/app.ts';
 import { DEFAULT_ARM, DEFAULT_EXPLORE_SHARE, DEFAULT_MMR_LAMBDA } from '../../edge/experiments.ts';
+import { recommendationsJson } from '../../edge/recommend.ts';
 import type { RecommendationsResponse } from '../../edge/recommend.ts';
 import { forgetRememberedSlates, popularKey, readSlate, slateKey, writeSlate } from '../../edge/slate-cache.ts';
-import { slateRerankInput, slateRerankOptions } from '../../edge/slate-rerank.ts';
+import { rerankSlate, slateRerankInput, slateRerankOptions } from '../../edge/slate-rerank.ts';
 
 const coreUrl = inject('coreUrl');
 const deadCoreUrl = inject('deadCoreUrl');
@@ -127,6 +128,27 @@ describe('GET /v1/recommendations/{userId} at the edge', () => {
     expect(hit.body.items.map((i) => i.id)).toEqual(Array.from(reference.order, (i) => slate.candidates[i]?.item));
     expect(hit.body.items.map((i) => i.explored)).toEqual(Array.from(reference.explored, (e) => e === 1));
     expect(hit.body.items.map((i) => i.score)).toEqual(Array.from(reference.order, (i) => slate.candidates[i]?.score));
+  });
+
+  it('writes the answer as JSON.stringify would, with the items a slate shares between answers', async () => {
+    const u = user(1);
+    const { slate } = await coreSlate(u);
+    const settings = { k: 25, mmrLambda: DEFAULT_MMR_LAMBDA, exploreShare: 0.2, requestId: 'r-1' };
+    const first = await rerankSlate(slate, settings);
+    const again = await rerankSlate(slate, { ...settings, requestId: 'r-2' });
+    // The same candidate placed the same way is the same frozen object in both answers.
+    const byKey = new Map(first.map((item) => [`${item.id}/${item.explored}`, item]));
+    expect(again.some((item) => byKey.get(`${item.id}/${item.explored}`) === item)).toBe(true);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    const bodies: RecommendationsResponse[] = [
+      { userId: u, items: first, requestId: 'r-1', arm: 'a "quoted" arm', experiment: 'exp/ü', modelVersion: slate.modelVersion, served_from: 'edge-cache' },
+      { userId: u, items: again.slice().reverse(), requestId: 'r-2', arm: DEFAULT_ARM, modelVersion: slate.modelVersion, served_from: 'stale', warning: 'line\nbreak; \u2028 and \\' },
+      { userId: u, items: [{ id: 'popular-1', score: 0.5, categories: ['c'], explored: false }], requestId: 'r-3', arm: DEFAULT_ARM, modelVersion: null, served_from: 'fallback', warning: 'core down' },
+      { userId: u, items: [], requestId: 'r-4', arm: DEFAULT_ARM, modelVersion: null, served_from: 'fallback' },
+    ];
+    for (const body of bodies) {
+      for (let twice = 0; twice < 2; twice++) expect(JSON.parse(recommendationsJson(body))).toEqual(JSON.parse(JSON.stringify(body)));
+    }
   });
 
   it('serves an expired slate as stale, revalidates it in the background, then serves the new one', async () => {
