@@ -59,16 +59,22 @@ export interface RecommendContext {
   now: number;
 }
 
+/** Where the items go in the answer's JSON: `items` written as this number, then replaced. */
+const ITEMS_MARK = '"items":0';
+
 /**
  * JSON.stringify(body), with each item's text from memory (slate-rerank.ts rankedItemJson): a hit's
- * items are the slate's own objects, written once.
+ * items are the slate's own objects, written once (their scores' float printing was most of the cost).
  */
 export function recommendationsJson(body: RecommendationsResponse): string {
-  const { items, ...rest } = body;
+  // The other fields as JSON.stringify writes them, in order; no string value can contain the mark
+  // (its quotes would be escaped), so its first occurrence is the key.
+  const text = JSON.stringify({ ...body, items: 0 });
+  const at = text.indexOf(ITEMS_MARK);
+  const { items } = body;
   let list = '';
   for (let i = 0; i < items.length; i++) list += (i === 0 ? '' : ',') + rankedItemJson(items[i] as RankedItem);
-  const head = JSON.stringify(rest);
-  return `${head.slice(0, -1)},"items":[${list}]}`;
+  return `${text.slice(0, at)}"items":[${list}]${text.slice(at + ITEMS_MARK.length)}`;
 }
 
 /** Keeps background work from failing loudly: a failed revalidation leaves the stale entry in place. */

@@ -178,6 +178,9 @@ function picksFor(reranker: WasmReranker, slate: Slate, input: RerankInput, opti
   return picks;
 }
 
+/** Each shared answer item's JSON text, under a symbol (JSON.stringify skips symbol keys). */
+const JSON_TEXT = Symbol('json');
+
 /** The answer for candidate `index` of the slate, the same object every time (items are only ever read). */
 function rankedItem(slate: Slate, arrays: SlateArrays, index: number, explored: boolean): RankedItem {
   const kept = explored ? arrays.explored : arrays.ranked;
@@ -185,7 +188,8 @@ function rankedItem(slate: Slate, arrays: SlateArrays, index: number, explored: 
   if (item === undefined) {
     const c = slate.candidates[index];
     if (c === undefined) throw new RangeError(`re-rank returned index ${index} of a ${slate.candidates.length}-candidate slate`);
-    item = Object.freeze({ id: c.item, score: c.score, categories: c.categories, explored });
+    const fields = { id: c.item, score: c.score, categories: c.categories, explored };
+    item = Object.freeze(Object.defineProperty(fields, JSON_TEXT, { value: JSON.stringify(fields) }));
     kept[index] = item;
   }
   return item;
@@ -208,15 +212,7 @@ export async function rerankSlate(slate: Slate, settings: RerankSettings, input:
   return items;
 }
 
-/** JSON text of each answer item, made once per item object (a slate's items are shared: rankedItem). */
-const itemJson = new WeakMap<RankedItem, string>();
-
-/** JSON.stringify(item), from memory for an item already written. */
+/** JSON.stringify(item); a slate's shared items (rankedItem) carry theirs, written once. */
 export function rankedItemJson(item: RankedItem): string {
-  let text = itemJson.get(item);
-  if (text === undefined) {
-    text = JSON.stringify(item);
-    itemJson.set(item, text);
-  }
-  return text;
+  return (item as { [JSON_TEXT]?: string })[JSON_TEXT] ?? JSON.stringify(item);
 }

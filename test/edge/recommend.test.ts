@@ -142,7 +142,7 @@ describe('GET /v1/recommendations/{userId} at the edge', () => {
     expect(Object.isFrozen(first[0])).toBe(true);
     const bodies: RecommendationsResponse[] = [
       { userId: u, items: first, requestId: 'r-1', arm: 'a "quoted" arm', experiment: 'exp/ü', modelVersion: slate.modelVersion, served_from: 'edge-cache' },
-      { userId: u, items: again.slice().reverse(), requestId: 'r-2', arm: DEFAULT_ARM, modelVersion: slate.modelVersion, served_from: 'stale', warning: 'line\nbreak; \u2028 and \\' },
+      { userId: u, items: again.slice().reverse(), requestId: 'r-2', arm: DEFAULT_ARM, modelVersion: slate.modelVersion, served_from: 'stale', warning: 'line\nbreak; \u2028 and \\; a field that looks like "items":0' },
       { userId: u, items: [{ id: 'popular-1', score: 0.5, categories: ['c'], explored: false }], requestId: 'r-3', arm: DEFAULT_ARM, modelVersion: null, served_from: 'fallback', warning: 'core down' },
       { userId: u, items: [], requestId: 'r-4', arm: DEFAULT_ARM, modelVersion: null, served_from: 'fallback' },
     ];
