@@ -204,28 +204,34 @@ export interface ExplorationPool {
 
 /** The pool of step 3 for `picks` among `n` candidates with posteriors Beta(alpha_i, beta_i). */
 export function explorationPool(picks: ArrayLike<number>, n: number, alpha: ArrayLike<number>, beta: ArrayLike<number>): ExplorationPool {
-  const picked = new Uint8Array(n);
-  for (let i = 0; i < picks.length; i++) picked[picks[i] as number] = 1;
-  const byBeta = new Map<number, number[]>();
-  const single: number[] = [];
+  // 0: picked by MMR, 1: left, alpha = 1 (grouped), 2: left, drawn on its own.
+  const kind = new Uint8Array(n).fill(1);
+  for (let i = 0; i < picks.length; i++) kind[picks[i] as number] = 0;
+  let singles = 0;
   for (let i = 0; i < n; i++) {
-    if (picked[i] === 1) continue;
-    if (Math.fround(alpha[i] as number) !== 1) {
-      single.push(i);
-      continue;
+    if (kind[i] === 1 && Math.fround(alpha[i] as number) !== 1) {
+      kind[i] = 2;
+      singles++;
     }
-    const b = Math.fround(beta[i] as number);
-    const members = byBeta.get(b);
-    if (members === undefined) byBeta.set(b, [i]);
-    else members.push(i);
   }
-  return {
-    // A Map iterates in insertion order: the order of each group's first candidate.
-    groups: Array.from(byBeta, ([b, members]) => ({ beta: b, members: Int32Array.from(members) })),
-    single: Int32Array.from(single),
-    alpha: Float32Array.from(single, (i) => alpha[i] as number),
-    beta: Float32Array.from(single, (i) => beta[i] as number),
-  };
+  const pool: ExplorationPool = { groups: [], single: new Int32Array(singles), alpha: new Float32Array(singles), beta: new Float32Array(singles) };
+  const byBeta = new Map<number, number[]>();
+  for (let i = 0, c = 0; i < n; i++) {
+    if (kind[i] === 2) {
+      pool.single[c] = i;
+      pool.alpha[c] = alpha[i] as number;
+      pool.beta[c] = beta[i] as number;
+      c++;
+    } else if (kind[i] === 1) {
+      const b = Math.fround(beta[i] as number);
+      const members = byBeta.get(b);
+      if (members === undefined) byBeta.set(b, [i]);
+      else members.push(i);
+    }
+  }
+  // A Map iterates in insertion order: the order of each group's first candidate.
+  for (const [b, members] of byBeta) pool.groups.push({ beta: b, members: Int32Array.from(members) });
+  return pool;
 }
 
 /**
