@@ -5,7 +5,8 @@
 // and for WASM the copy of the slate into linear memory and of the result out.
 //
 // The edge keeps a slate's MMR picks per session state (edge/slate-rerank.ts), so a repeat hit
-// runs only exploration: `-explore-only` times that part alone (WasmReranker.explore on kept picks).
+// runs only exploration: `-explore-only` times that part alone (WasmReranker.explore on kept picks),
+// and `-explore-only-unclicked` the same with every candidate at the prior (one group of step 3a).
 //
 // Then the edge over HTTP, as `kestrel edge` runs it (cli/edge-runtime.ts: workerd, no wrangler
 // dev proxy) in front of a real `kestrel serve` on generated data, on loopback, closed loop at
@@ -296,8 +297,13 @@ export const suite: BenchSuite = {
     const t = await time(() => rerank(input, { ...base, seed: seed++ }), opts);
     const picks = wasm.picks(input, { ...base, seed: 0 });
     const e = await time(() => wasm.explore(picks, input, { ...base, seed: seed++ }), opts);
+    // The same slate before any click: every candidate at the edge's default prior, Beta(1, 30),
+    // which step 3 draws as one group (the HTTP hits below are in this case).
+    const unclicked = { ...input, alpha: new Float32Array(N).fill(1), beta: new Float32Array(N).fill(30) };
+    const ep = await time(() => wasm.explore(picks, unclicked, { ...base, seed: seed++ }), opts);
     return [
-      ...rows(`rerank-${N}x${DIM}-k${K}-wasm`, w), ...rows(`rerank-${N}x${DIM}-k${K}-wasm-explore-only`, e), ...rows(`rerank-${N}x${DIM}-k${K}-ts`, t),
+      ...rows(`rerank-${N}x${DIM}-k${K}-wasm`, w), ...rows(`rerank-${N}x${DIM}-k${K}-wasm-explore-only`, e),
+      ...rows(`rerank-${N}x${DIM}-k${K}-wasm-explore-only-unclicked`, ep), ...rows(`rerank-${N}x${DIM}-k${K}-ts`, t),
       ...(await httpBench(notes)),
     ];
   },
