@@ -1,7 +1,7 @@
 // Host side of the AssemblyScript kernels in wasm/assembly/. Runtime-free: the edge Worker hands
 // in the module its bundler compiled, Node hands in one compiled from wasm/build/*.wasm.
 import { Xoshiro128 } from '../core/domain/random.ts';
-import { checkPicks, checkPosteriors, checkRerank, checkRerankShape, explorationPool, nonFiniteRelevance, placeFromPool } from '../core/domain/rerank.ts';
+import { checkPosteriors, checkRerank, checkRerankShape, explorationPool, nonFiniteRelevance, placeFromPool } from '../core/domain/rerank.ts';
 import type { ExplorationPool, RerankInput, RerankOptions, RerankResult } from '../core/domain/rerank.ts';
 
 interface KernelExports {
@@ -343,7 +343,6 @@ export class WasmReranker {
         pool = kept.pool;
       } else {
         checkPosteriors(input.alpha, input.beta);
-        checkPicks(picks, plan);
         pool = explorationPool(picks, plan.n, input.alpha, input.beta);
         this.pools.set(picks, { alpha: input.alpha, beta: input.beta, n: plan.n, pool });
       }

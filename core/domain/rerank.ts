@@ -245,13 +245,13 @@ export function placeExploration(
   picks: ArrayLike<number>, plan: RerankPlan, alpha: ArrayLike<number>, beta: ArrayLike<number>, seed: number,
   draws: BetaDraws = referenceDraws,
 ): RerankResult {
-  checkPicks(picks, plan);
+  // placeFromPool checks the picks; a pool made from wrong ones is only thrown away.
   const pool = plan.explore > 0 ? explorationPool(picks, plan.n, alpha, beta) : undefined;
   return placeFromPool(picks, plan, pool, seed, draws);
 }
 
 /** The picks are as many as the plan's non-explored slots. */
-export function checkPicks(picks: ArrayLike<number>, plan: RerankPlan): void {
+function checkPicks(picks: ArrayLike<number>, plan: RerankPlan): void {
   const { slots, explore } = plan;
   checkLength('picks', picks.length, slots - explore, `${slots} slots, ${explore} of them explored`);
 }
