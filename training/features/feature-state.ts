@@ -76,6 +76,11 @@ export interface WideSink {
   push(id: number): unknown;
 }
 
+/** A WideSink that knows rows: `endRow` closes the row being built (FeatureState.rows calls it after each). */
+export interface WideRowSink extends WideSink {
+  endRow(): void;
+}
+
 export class FeatureState {
   readonly dataset: Dataset;
   readonly wideBuckets: number;
@@ -99,6 +104,23 @@ export class FeatureState {
   private readonly itemHash: Uint32Array;
   private readonly categoryHash: Uint32Array;
   private readonly userFeatureHash: Uint32Array;
+  /** Bumped by every applied group: the caches of `rows` below are valid for one version and time. */
+  private version = 0;
+  /** rows(): per item, [popularity, recent popularity, age days, age missing] as of `itemCacheAt`. */
+  private itemCache = new Float32Array(0);
+  private itemCached = new Uint8Array(0);
+  private itemCacheAt = Number.NaN;
+  private itemCacheVersion = -1;
+  /** rows(): per item, its item × position cross for `positionCacheBucket` (−1: not computed). */
+  private positionCross = new Int32Array(0);
+  private positionCacheBucket = -1;
+  /** rows(): per category, the user's last positive, best count and crosses, valid where `categoryStamp` is the call's stamp. */
+  private categoryStamp = new Uint32Array(0);
+  private categoryLast = new Float64Array(0);
+  private categoryBest = new Float64Array(0);
+  private userCategoryCross = new Int32Array(0);
+  private featureCategoryCross = new Int32Array(0);
+  private stamp = 0;
   /** Next interaction row to apply. */
   private cursor = 0;
   /** Timestamp of the last group applied (−∞ before any). */
@@ -151,6 +173,7 @@ export class FeatureState {
     const t = timestamp[this.cursor] ?? Infinity;
     while (this.cursor < length && timestamp[this.cursor] === t) this.apply(this.cursor++);
     this.appliedUpTo = t;
+    this.version++;
     return this.cursor;
   }
 
@@ -270,6 +293,151 @@ export class FeatureState {
     out[offset + f.categoryAffinity] = activity > 0 ? best / activity : 0;
     out[offset + f.position] = position >= 0 ? Math.log1p(position) : 0;
     out[offset + f.positionMissing] = position >= 0 ? 0 : 1;
+  }
+
+  /**
+   * `dense` and `wide` of (user, item) for every item of `items` at time t, rows in that order:
+   * the same values (test/training/features checks), for one user's many candidates at once (a
+   * serving request, an evaluation): what depends on the user alone is read once, the user's
+   * statistics and crosses once per category, and an item's own features once per item while the
+   * state stays at t. Dense row k goes to `dense[k · DENSE_SIZE ..]`; each row's wide ids go to
+   * `wide`, closed by `wide.endRow()`.
+   */
+  rows(user: number, items: ArrayLike<number>, t: number, position: number, dense: Float32Array, wide: WideRowSink): void {
+    this.checkTime(t);
+    if (dense.length < items.length * DENSE_SIZE) {
+      throw new RangeError(`dense holds ${dense.length} values, ${items.length} rows need ${items.length * DENSE_SIZE}`);
+    }
+    const { itemCategories, categoryNames, userFeatures } = this.dataset;
+    const f = DENSE_INDEX;
+    const history = this.history(user);
+    const activity = this.userCount[user] ?? 0;
+    const userActivity = Math.log1p(activity);
+    const positionValue = position >= 0 ? Math.log1p(position) : 0;
+    const positionMissing = position >= 0 ? 0 : 1;
+    const itemStatic = this.itemStatics(t);
+    const positionCross = this.positionCrosses(positionBucket(position));
+    const stamp = this.categoryScratch(categoryNames.length);
+    const g0 = userFeatures.offsets[user] ?? 0;
+    const features = Math.max(0, (userFeatures.offsets[user + 1] ?? 0) - g0);
+    if (this.featureCategoryCross.length < categoryNames.length * features) this.featureCategoryCross = new Int32Array(categoryNames.length * features);
+    const u = this.userHash[user] ?? 0;
+    const { offsets, indices } = itemCategories;
+    for (let k = 0; k < items.length; k++) {
+      const item = items[k] ?? 0;
+      const o = k * DENSE_SIZE;
+      if (this.external) {
+        dense[o + f.externalScore] = this.external(user, item, history, t);
+        dense[o + f.externalScoreMissing] = 0;
+      } else {
+        dense[o + f.externalScore] = 0;
+        dense[o + f.externalScoreMissing] = 1;
+      }
+      if (this.coVisitation) {
+        dense[o + f.coVisitationScore] = this.coVisitation(user, item, history, t);
+        dense[o + f.coVisitationMissing] = 0;
+      } else {
+        dense[o + f.coVisitationScore] = 0;
+        dense[o + f.coVisitationMissing] = 1;
+      }
+      if (this.itemCached[item] !== 1) this.cacheItem(item, t);
+      dense[o + f.itemPopularity] = itemStatic[item * 4] ?? 0;
+      dense[o + f.itemRecentPopularity] = itemStatic[item * 4 + 1] ?? 0;
+      dense[o + f.itemAgeDays] = itemStatic[item * 4 + 2] ?? 0;
+      dense[o + f.itemAgeMissing] = itemStatic[item * 4 + 3] ?? 0;
+      dense[o + f.userActivity] = userActivity;
+      let last = -Infinity;
+      let best = 0;
+      const c0 = offsets[item] ?? 0;
+      const c1 = offsets[item + 1] ?? 0;
+      for (let c = c0; c < c1; c++) {
+        const category = indices[c] ?? 0;
+        if (this.categoryStamp[category] !== stamp) this.cacheCategory(user, u, category, g0, features, stamp);
+        last = Math.max(last, this.categoryLast[category] ?? -Infinity);
+        best = Math.max(best, this.categoryBest[category] ?? 0);
+      }
+      const hasLast = last > -Infinity;
+      dense[o + f.sinceCategorySeconds] = hasLast ? Math.log1p((t - last) / 1000) : 0;
+      dense[o + f.sinceCategoryMissing] = hasLast ? 0 : 1;
+      dense[o + f.categoryAffinity] = activity > 0 ? best / activity : 0;
+      dense[o + f.position] = positionValue;
+      dense[o + f.positionMissing] = positionMissing;
+      // The order of `wide`: user × category, item × position, then per user feature × category.
+      for (let c = c0; c < c1; c++) wide.push(this.userCategoryCross[indices[c] ?? 0] ?? 0);
+      let cross = positionCross[item] ?? -1;
+      if (cross < 0) {
+        cross = this.cross(CROSS_ITEM_POSITION, this.itemHash[item] ?? 0, this.positionCacheBucket);
+        positionCross[item] = cross;
+      }
+      wide.push(cross);
+      for (let g = 0; g < features; g++) {
+        for (let c = c0; c < c1; c++) wide.push(this.featureCategoryCross[(indices[c] ?? 0) * features + g] ?? 0);
+      }
+      wide.endRow();
+    }
+  }
+
+  /** The item-only dense features' cache for time t (emptied when t or the state changes). */
+  private itemStatics(t: number): Float32Array {
+    const items = this.dataset.itemIds.length;
+    if (this.itemCache.length !== items * 4) {
+      this.itemCache = new Float32Array(items * 4);
+      this.itemCached = new Uint8Array(items);
+    } else if (this.itemCacheAt !== t || this.itemCacheVersion !== this.version) {
+      this.itemCached.fill(0);
+    }
+    this.itemCacheAt = t;
+    this.itemCacheVersion = this.version;
+    return this.itemCache;
+  }
+
+  /** The expressions of `dense` for the item's own features, stored as its float32 rows are. */
+  private cacheItem(item: number, t: number): void {
+    const published = this.dataset.itemPublishedAt[item] ?? Number.NaN;
+    const known = Number.isFinite(published);
+    const at = item * 4;
+    this.itemCache[at] = Math.log1p(this.itemCount[item] ?? 0);
+    this.itemCache[at + 1] = Math.log1p(this.recentAt(item, t));
+    this.itemCache[at + 2] = known ? Math.log1p(Math.max(0, t - published) / DAY_MS) : 0;
+    this.itemCache[at + 3] = known ? 0 : 1;
+    this.itemCached[item] = 1;
+  }
+
+  /** Item × position crosses for one bucket (they depend on no state: kept until the bucket changes). */
+  private positionCrosses(bucket: number): Int32Array {
+    const items = this.dataset.itemIds.length;
+    if (this.positionCross.length !== items) this.positionCross = new Int32Array(items).fill(-1);
+    else if (this.positionCacheBucket !== bucket) this.positionCross.fill(-1);
+    this.positionCacheBucket = bucket;
+    return this.positionCross;
+  }
+
+  /** A fresh stamp for the per-category scratch (sized to `categories`), so no clearing per call. */
+  private categoryScratch(categories: number): number {
+    if (this.categoryStamp.length !== categories) {
+      this.categoryStamp = new Uint32Array(categories);
+      this.categoryLast = new Float64Array(categories);
+      this.categoryBest = new Float64Array(categories);
+      this.userCategoryCross = new Int32Array(categories);
+      this.stamp = 0;
+    }
+    this.stamp = this.stamp >= 0xfffffffe ? 1 : this.stamp + 1;
+    if (this.stamp === 1) this.categoryStamp.fill(0);
+    return this.stamp;
+  }
+
+  /** The user's statistics and crosses of one category, as `dense` and `wide` read them. */
+  private cacheCategory(user: number, userHash: number, category: number, g0: number, features: number, stamp: number): void {
+    const slot = this.pairSlot.get(user * this.dataset.categoryNames.length + category);
+    this.categoryLast[category] = slot === undefined ? -Infinity : (this.pairLast[slot] ?? -Infinity);
+    this.categoryBest[category] = slot === undefined ? 0 : (this.pairCount[slot] ?? 0);
+    const h = this.categoryHash[category] ?? 0;
+    this.userCategoryCross[category] = this.cross(CROSS_USER_CATEGORY, userHash, h);
+    const { indices } = this.dataset.userFeatures;
+    for (let g = 0; g < features; g++) {
+      this.featureCategoryCross[category * features + g] = this.cross(CROSS_USER_FEATURE_CATEGORY, this.userFeatureHash[indices[g0 + g] ?? 0] ?? 0, h);
+    }
+    this.categoryStamp[category] = stamp;
   }
 
   /**

@@ -4,7 +4,7 @@
 
 import type { Dataset } from '../data/dataset.ts';
 import { DENSE_SIZE, FeatureState } from './feature-state.ts';
-import type { FeatureOptions, WideSink } from './feature-state.ts';
+import type { FeatureOptions, WideRowSink } from './feature-state.ts';
 
 /** Dense features [rows × DENSE_SIZE] and wide ids (CSR) of some rows. */
 export interface FeatureRows {
@@ -15,7 +15,7 @@ export interface FeatureRows {
 }
 
 /** A growable list of wide ids with row offsets; FeatureState.wide appends to it directly. */
-export class WideBuilder implements WideSink {
+export class WideBuilder implements WideRowSink {
   private ids: Int32Array;
   private size = 0;
   readonly offsets: number[] = [0];
@@ -35,10 +35,15 @@ export class WideBuilder implements WideSink {
     this.ids[this.size++] = id;
   }
 
+  /** WideRowSink: closes the row being built. */
+  endRow(): void {
+    this.offsets.push(this.size);
+  }
+
   /** Appends the row of (user, item, position). No array per row: ids go straight into the buffer. */
   pushRow(state: FeatureState, user: number, item: number, position: number): void {
     state.wide(user, item, position, this);
-    this.offsets.push(this.size);
+    this.endRow();
   }
 
   build(): { wideOffsets: Int32Array; wideIds: Int32Array } {
@@ -84,6 +89,7 @@ export function freezeFeatures(dataset: Dataset, options: FeatureOptions = {}, a
     state,
     dense: (user, item, out, offset = 0, position = -1) => state.dense(user, item, time, position, out, offset),
     wide: (user, item, out, position = -1) => state.wide(user, item, position, out),
+    rows: (user, items, dense, wide, position = -1) => state.rows(user, items, time, position, dense, wide),
   };
 }
 
@@ -92,4 +98,6 @@ export interface FrozenFeatures {
   state: FeatureState;
   dense(user: number, item: number, out: Float32Array, offset?: number, position?: number): void;
   wide(user: number, item: number, out: number[], position?: number): void;
+  /** `dense` and `wide` of one user with each of `items` (FeatureState.rows): dense row k at k · DENSE_SIZE. */
+  rows(user: number, items: ArrayLike<number>, dense: Float32Array, wide: WideRowSink, position?: number): void;
 }

@@ -141,10 +141,6 @@ export function candidateRows(frozen: FrozenFeatures, user: number, items: Array
   const wide = new WideBuilder(n);
   const itemArray = new Int32Array(n);
   for (let k = 0; k < n; k++) itemArray[k] = items[k] ?? 0;
-  for (let k = 0; k < n; k++) {
-    const item = itemArray[k] ?? 0;
-    frozen.dense(user, item, dense, k * DENSE_SIZE, position);
-    wide.pushRow(frozen.state, user, item, position);
-  }
+  frozen.rows(user, itemArray, dense, wide, position);
   return { length: n, user: new Int32Array(n).fill(user), item: itemArray, dense, ...wide.build() };
 }

@@ -5,7 +5,7 @@ import type { Dataset } from '../../../training/data/dataset.ts';
 import { murmur3x86_32 } from '../../../core/domain/hash.ts';
 import {
   DAY_MS, DENSE_INDEX, DENSE_SIZE, FeatureState, ROW_EXPLICIT_NEGATIVE, ROW_IMPRESSION, ROW_POSITIVE, ROW_SAMPLED,
-  buildRankerRows, crossHash, freezeFeatures, pointInTimeFeatures, positionBucket,
+  WideBuilder, buildRankerRows, crossHash, freezeFeatures, pointInTimeFeatures, positionBucket,
 } from '../../../training/features/index.ts';
 import type { DenseFeatureName, FeatureRows, RankerRows } from '../../../training/features/index.ts';
 import { rowsWhere, syntheticDataset, withRows } from './fixtures.ts';
@@ -229,6 +229,45 @@ describe('no future data leaks into the features', () => {
     for (const key of ['user', 'item', 'position', 'kind', 'source'] as const) expect(a[key].subarray(0, n)).toEqual(b[key].subarray(0, n));
     expect(a.dense.subarray(0, n * DENSE_SIZE)).toEqual(b.dense.subarray(0, n * DENSE_SIZE));
     expect(a.wideOffsets.subarray(0, n + 1)).toEqual(b.wideOffsets.subarray(0, n + 1));
+  });
+
+  it('rows() gives one user\'s rows exactly as dense() and wide() per item, across times, users and positions', () => {
+    const state = new FeatureState(dataset, { ...options, coVisitationScore: (u, i) => (u % 3) - i * 0.002 });
+    const users = dataset.userIds.length;
+    expect(dataset.userFeatures.indices.length).toBeGreaterThan(0);
+    let multiCategory = 0;
+    for (let i = 0; i < dataset.itemIds.length; i++) if ((dataset.itemCategories.offsets[i + 1] ?? 0) - (dataset.itemCategories.offsets[i] ?? 0) > 1) multiCategory++;
+    expect(multiCategory).toBeGreaterThan(0);
+    let checked = 0;
+    // Each cut at its own time and at one later time, that one last, then first: two calls in a
+    // row at the later time with the state moved between them.
+    const late = (timestamp[Math.floor(length * 0.95)] ?? 0) + 1;
+    for (const [cut, t] of [0.2, 0.5, 0.5, 0.9].flatMap((c, k) => {
+      const at = (timestamp[Math.floor(length * c)] ?? 0) + 1;
+      return k % 2 === 0 ? [[at, at], [at, late]] : [[at, late], [at, at]];
+    })) {
+      state.advanceTo(cut ?? 0);
+      // The same time twice (0.5): the second call reads the caches the first one filled.
+      for (const user of [3, 17, 3, users]) {
+        for (const position of [-1, 0, 4]) {
+          const items = Int32Array.from({ length: 60 }, (_, k) => (k * 13 + user) % dataset.itemIds.length);
+          const dense = new Float32Array(items.length * DENSE_SIZE);
+          const wide = new WideBuilder();
+          state.rows(user, items, t, position, dense, wide);
+          const built = wide.build();
+          const one = new Float32Array(DENSE_SIZE);
+          items.forEach((item, k) => {
+            state.dense(user, item, t, position, one);
+            expect(dense.subarray(k * DENSE_SIZE, (k + 1) * DENSE_SIZE)).toEqual(one);
+            const ids: number[] = [];
+            state.wide(user, item, position, ids);
+            expect(Array.from(built.wideIds.subarray(built.wideOffsets[k], built.wideOffsets[k + 1]))).toEqual(ids);
+            checked++;
+          });
+        }
+      }
+    }
+    expect(checked).toBe(8 * 4 * 3 * 60);
   });
 
   it('matches a state advanced by hand for arbitrary pairs (the frozen serving path)', () => {
