@@ -33,7 +33,9 @@ export async function openOnnxRanker(bytes: Uint8Array, options: RankerOptions =
       if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
       // ORT rejects zero-sized feeds on some ops; an empty batch has an empty answer.
       if (batch === 0) return new Float32Array(0);
-      const pooled = networkInput(spec, inputs);
+      // A network with no bags (the factored ranker, ./factored.ts) takes its dense input as it is.
+      const dense = inputs.dense;
+      const pooled = spec.bags.length === 0 && dense !== undefined && dense.length === batch * width ? dense : networkInput(spec, inputs);
       // ORT sessions accept concurrent runs, so calls need no queue here.
       const result = await session.run({ [POOLED_INPUT]: { data: pooled, dims: [batch, width] } });
       const logits = result[spec.outputName];

@@ -23,11 +23,12 @@ import type { Slate } from '../domain/slate.ts';
 import type { InteractionStore } from '../catalog/ports.ts';
 import { compileFilter } from '../retrieval/vector-index.ts';
 import type { AttributePredicates, VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
+import type { FactoredRanker, ItemParts } from '../ranking/factored.ts';
 import type { Ranker } from '../ranking/ranker.ts';
 import { forwardNetwork } from '../../training/models/forward.ts';
 import type { NetworkSpec } from '../../training/models/spec.ts';
 import { DENSE_FEATURES, DENSE_SIZE } from '../../training/features/feature-state.ts';
-import { candidateRows, InputBuilder } from '../../training/ranker/inputs.ts';
+import { candidateRows } from '../../training/ranker/inputs.ts';
 import type { ScoringRows } from '../../training/ranker/inputs.ts';
 import { combineLogits } from '../../training/ranker/objectives.ts';
 import { UserInputs } from '../../training/two-tower/inputs.ts';
@@ -35,7 +36,7 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, descendingOrder, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
@@ -100,7 +101,9 @@ export interface EngineParts {
   reranker?: WasmReranker;
   /** The user tower's network, read from user_tower.onnx (run per request in TypeScript). */
   userTower: NetworkSpec;
+  /** Runs `factored.spec`: the ranker after its first layer's user and item parts, which the engine adds. */
   ranker: Ranker;
+  factored: FactoredRanker;
   index: VectorIndex;
   interactions: InteractionStore;
   eventTypes: readonly EventTypeConfig[];
@@ -189,6 +192,8 @@ export class ServingEngine {
   private readonly erasedLive = new Map<string, number>();
   private inFlight = 0;
   private idle: (() => void) | undefined;
+  /** The ranker's item parts per snapshot (its vocabulary and item categories), filled as items are ranked. */
+  private readonly itemParts = new WeakMap<ServingSnapshot, ItemParts>();
 
   constructor(private readonly parts: EngineParts, snapshot: ServingSnapshot) {
     this.snapshotRef = snapshot;
@@ -495,16 +500,16 @@ export class ServingEngine {
       snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
     }
     const rows = candidateRows(snapshot.features, featureUser, items);
-    const inputs = new InputBuilder(snapshot.vocabulary).build(rows, Int32Array.from({ length: rows.length }, (_, k) => k), 0, rows.length);
+    const userPart = this.parts.factored.userPart(snapshot.vocabulary, featureUser);
+    const itemParts = this.itemPartsOf(snapshot);
     timer?.stage('features', (now() - tFeatures) / 1000);
     const tRank = now();
-    const logits = await this.parts.ranker.score(inputs);
+    const logits = await this.parts.factored.score(this.parts.ranker, rows, itemParts, userPart);
     const combined = combineLogits(logits, snapshot.pipeline.scoreWeights);
     const fresh = snapshot.signals.fresh.score;
     const w = this.parts.config.freshnessWeight;
     if (w !== 0) items.forEach((i, k) => (combined[k] = (combined[k] ?? 0) + w * (fresh[i] ?? 0)));
-    const order = descendingOrder(combined);
-    const top = order.subarray(0, Math.min(keep, order.length));
+    const top = descendingTop(combined, keep);
     timer?.stage('ranking', (now() - tRank) / 1000);
     return {
       items: Int32Array.from(top, (k) => items[k] ?? 0),
@@ -512,6 +517,16 @@ export class ServingEngine {
       fused: Array.from(top, (k) => fused.candidate(k)),
       rows, rowOf: Int32Array.from(top), user, mode: 'personal', sources: reports,
     };
+  }
+
+  /** The ranker's item parts of the snapshot's items (computed as they come up, kept with the snapshot). */
+  private itemPartsOf(snapshot: ServingSnapshot): ItemParts {
+    let parts = this.itemParts.get(snapshot);
+    if (parts === undefined) {
+      parts = this.parts.factored.itemParts(snapshot.vocabulary, snapshot.dataset.itemIds.length);
+      this.itemParts.set(snapshot, parts);
+    }
+    return parts;
   }
 
   /** MMR over the ranked list's embeddings, then business rules; indexes into `ranked`, best first. */
@@ -603,8 +618,9 @@ export class ServingEngine {
       }
     });
     ablated.wideIds = Int32Array.from(wide);
-    const inputs = new InputBuilder(snapshot.vocabulary).build(ablated, Int32Array.from({ length: n }, (_, k) => k), 0, n);
-    const scores = combineLogits(await this.parts.ranker.score(inputs), snapshot.pipeline.scoreWeights);
+    const { factored, ranker } = this.parts;
+    const logits = await factored.score(ranker, ablated, this.itemPartsOf(snapshot), factored.userPart(snapshot.vocabulary, rows.user[0] ?? 0));
+    const scores = combineLogits(logits, snapshot.pipeline.scoreWeights);
     const w = this.parts.config.freshnessWeight;
     const out = new Float32Array(n);
     picked.forEach((k, p) => {

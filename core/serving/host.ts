@@ -19,12 +19,13 @@ import { loadWasmKernels } from '../kernels/wasm.ts';
 import { createNodeSession } from '../ranking/onnx-session.ts';
 import { WasmReranker } from '../../wasm/index.ts';
 import type { OnnxSession } from '../ranking/onnx-session.ts';
+import { FactoredRanker } from '../ranking/factored.ts';
 import { openRanker } from '../ranking/ranker.ts';
 import type { Ranker, RankerKind } from '../ranking/ranker.ts';
 import { openHnswIndex } from '../retrieval/hnsw-index.ts';
 import { dropMilvusCollections, openMilvusIndex } from '../retrieval/milvus-index.ts';
 import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
-import { networkFeeds, readNetwork } from '../../training/onnx/network.ts';
+import { exportNetwork, networkFeeds, readNetwork } from '../../training/onnx/network.ts';
 import { checkNetworkSpec } from '../../training/models/forward.ts';
 import { CO_VISITATION_FILE, modelVocabularies, PIPELINE_FILE } from '../../training/pipeline/model-dir.ts';
 import type { PipelineConfig } from '../../training/pipeline/model-dir.ts';
@@ -212,7 +213,10 @@ export class ServingHost {
       checkNetworkSpec(userTower);
       const itemTower = await createNodeSession(model.itemTower);
       opened.push({ close: () => itemTower.release() });
-      const ranker = await openRanker(this.options.ranker, model.ranker);
+      // The adapter runs the ranker with its first layer factored (core/ranking/factored.ts): the
+      // engine adds the user's and each item's parts, the adapter the rest of the network.
+      const factored = new FactoredRanker(readNetwork(model.ranker));
+      const ranker = await openRanker(this.options.ranker, exportNetwork(factored.spec));
       opened.push(ranker);
       const snapshot = await this.snapshotFor(model, itemTower);
       const indexDir = this.options.index.kind === 'hnsw' ? join(this.options.dataDir, 'index', version) : undefined;
@@ -224,7 +228,7 @@ export class ServingHost {
       await syncIndex(index, indexed, snapshot);
       const reranker = new WasmReranker(await loadWasmKernels());
       const engine = new ServingEngine({
-        version, userTower, reranker, ranker, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
+        version, userTower, reranker, ranker, factored, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
       return { engine, itemTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };

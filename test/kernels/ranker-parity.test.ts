@@ -3,13 +3,16 @@
 // and against the TypeScript reference `forwardNetwork`, on fresh random networks and inputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseDawnDevice, requestDawnDevice } from '../../core/gpu/dawn.ts';
+import { FactoredRanker } from '../../core/ranking/factored.ts';
 import { openRanker } from '../../core/ranking/ranker.ts';
 import type { Ranker } from '../../core/ranking/ranker.ts';
 import { DENSE_SIZE } from '../../training/features/feature-state.ts';
 import { forwardNetwork } from '../../training/models/forward.ts';
 import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
 import { exportNetwork } from '../../training/onnx/network.ts';
-import { RANKER_INPUTS, RANKER_OUTPUT } from '../../training/ranker/inputs.ts';
+import { InputBuilder, RANKER_INPUTS, RANKER_OUTPUT } from '../../training/ranker/inputs.ts';
+import type { RankerVocabulary, ScoringRows } from '../../training/ranker/inputs.ts';
+import type { Csr } from '../../training/data/dataset.ts';
 import { freshSeed, gaussian, mulberry32 } from '../support/random.ts';
 import type { Rng } from '../support/random.ts';
 
@@ -148,6 +151,38 @@ function expectSameTop(got: Float32Array, want: Float32Array, outputs: number, w
   });
 }
 
+/** A CSR of `rows` rows, each with 0..max random distinct-ish ids below `below`. */
+function randomCsr(rng: Rng, rows: number, max: number, below: number): Csr {
+  const offsets = new Int32Array(rows + 1);
+  const indices: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    const count = Math.floor(rng() * (max + 1));
+    for (let k = 0; k < count; k++) indices.push(Math.floor(rng() * below));
+    offsets[r + 1] = indices.length;
+  }
+  return { offsets, indices: Int32Array.from(indices) };
+}
+
+/**
+ * A vocabulary for wideDeepSpec's tables (300 users + the OOV row, 456 items + the OOV row) over a
+ * snapshot of `snapshotItems` items: those from 456 on are new since training (the OOV row).
+ */
+function rankerVocabulary(rng: Rng, snapshotItems: number): RankerVocabulary {
+  return {
+    users: 300, items: 456, categories: 19, userFeatures: 23,
+    itemCategories: randomCsr(rng, snapshotItems, 3, 19), userFeatureRows: randomCsr(rng, 320, 4, 23),
+  };
+}
+
+/** One user's scoring rows: random items of the snapshot (repeats allowed), dense features and wide ids. */
+function userRows(rng: Rng, user: number, count: number, snapshotItems: number): ScoringRows {
+  const wide = randomCsr(rng, count, 7, 1 << 12);
+  return {
+    length: count, user: new Int32Array(count).fill(user), item: Int32Array.from({ length: count }, () => Math.floor(rng() * snapshotItems)),
+    dense: Float32Array.from({ length: count * DENSE_SIZE }, () => gaussian(rng)), wideOffsets: wide.offsets, wideIds: wide.indices,
+  };
+}
+
 describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against forwardNetwork', () => {
   const opened: Ranker[] = [];
   async function open(spec: NetworkSpec): Promise<{ onnx: Ranker; webgpu: Ranker; wasm: Ranker }> {
@@ -212,6 +247,38 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
     console.info(`ranker parity (seed ${seed}): wasm–reference ${wasmVsReference.toExponential(2)}`);
     expect(wasmVsReference, `seed ${seed}`).toBeLessThanOrEqual(TOLERANCE);
     expectSameTop(wasm, want, 2, `wasm vs reference, seed ${seed}`);
+  });
+
+  it('scores one user\'s candidates through the factored first layer (core/ranking/factored.ts) as the whole network does', async () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const spec = wideDeepSpec(rng);
+    const factored = new FactoredRanker(spec);
+    expect(factored.spec.bags).toEqual([]);
+    const rankers = await open(factored.spec);
+    const snapshotItems = 500;
+    const vocabulary = rankerVocabulary(rng, snapshotItems);
+    const parts = factored.itemParts(vocabulary, snapshotItems);
+    // A known user, the OOV row, a user the model never saw (index past its vocabulary); a batch of one.
+    for (const [user, count] of [[17, CANDIDATES], [300, 200], [310, 200], [42, 1]] as const) {
+      const rows = userRows(rng, user, count, snapshotItems);
+      const all = Int32Array.from({ length: count }, (_, k) => k);
+      const want = forwardNetwork(spec, new InputBuilder(vocabulary).build(rows, all, 0, count));
+      const userPart = factored.userPart(vocabulary, user);
+      const reference: Ranker = { kind: 'wasm', outputs: 2, score: async (inputs) => forwardNetwork(factored.spec, inputs), close: async () => {} };
+      const [onnx, webgpu, wasm, referenceScores] = await Promise.all(
+        [rankers.onnx, rankers.webgpu, rankers.wasm, reference].map((ranker) => factored.score(ranker, rows, parts, userPart)),
+      );
+      for (const [what, got] of [['reference', referenceScores], ['onnx', onnx], ['webgpu', webgpu], ['wasm', wasm]] as const) {
+        expect(maxRelativeDifference(got, want), `${what}, seed ${seed}, user ${user}`).toBeLessThanOrEqual(TOLERANCE);
+        if (count >= TOP) expectSameTop(got, want, 2, `factored ${what} vs the whole network, seed ${seed}, user ${user}`);
+      }
+    }
+    const mixed = userRows(rng, 5, 3, snapshotItems);
+    mixed.user[2] = 6;
+    expect(() => factored.inputs(mixed, parts, factored.userPart(vocabulary, 5))).toThrow(/one user's: row 2 has user 6/);
+    const outside: ScoringRows = { ...mixed, user: new Int32Array(3).fill(5), item: Int32Array.of(0, snapshotItems, 1) };
+    expect(() => factored.inputs(outside, parts, factored.userPart(vocabulary, 5))).toThrow(/outside this snapshot's 0\.\.499/);
   });
 
   it('scores a batch of one, then batches that outgrow the reused buffers, then a small one again', async () => {
