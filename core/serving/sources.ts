@@ -132,6 +132,27 @@ export function descendingOrder(scores: Float32Array): Int32Array {
 }
 
 /**
+ * The first `k` of `descendingOrder(scores)`. Far fewer than the scores (the ranker keeps 4 n of
+ * ~1,000) go through a k-entry heap, O(n log k), instead of sorting them all.
+ */
+export function descendingTop(scores: Float32Array, k: number): Int32Array {
+  const n = scores.length;
+  const count = Math.max(0, Math.min(k, n));
+  if (count * 4 > n) return descendingOrder(scores).slice(0, count);
+  const heapScores = new Float32Array(count);
+  const top = new Int32Array(count);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scores[i] ?? 0;
+    if (s === s) size = offerTopK(heapScores, top, size, count, s, i);
+  }
+  sortTopK(heapScores, top, size);
+  // Fewer numbers than k: the NaNs follow, in index order.
+  for (let i = 0; i < n && size < count; i++) if (Number.isNaN(scores[i])) top[size++] = i;
+  return top;
+}
+
+/**
  * topScored by sorting: key = (2^32 − 1 − order(score)) · 2^21 + item, where order() maps a
  * float32 to a uint32 that sorts like it (sign bit flipped for ≥ 0, all bits for < 0). Ascending
  * keys are descending scores, then ascending items; every key is an exact float64 integer < 2^53.

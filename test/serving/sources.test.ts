@@ -7,7 +7,7 @@ import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { descendingOrder, topScored, twoTowerSource } from '../../core/serving/sources.ts';
+import { descendingOrder, descendingTop, topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
 import { freshSeed, mulberry32 } from '../support/random.ts';
 
@@ -139,5 +139,21 @@ describe('descendingOrder', () => {
     }), ...nans];
     expect(Array.from(descendingOrder(scores)), `seed ${seed}`).toEqual(want);
     expect(Array.from(descendingOrder(new Float32Array(0)))).toEqual([]);
+  });
+
+  it('descendingTop gives its first k, by the heap for small k and by the sort for large', () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const VALUES = [-0, 0, 2, -2, Infinity, -Infinity, Number.NaN, 1e-40];
+    for (const [n, nanShare] of [[1000, 0.05], [300, 0.9], [50, 0]] as const) {
+      const scores = Float32Array.from({ length: n }, () => {
+        if (rng() < nanShare) return Number.NaN;
+        return rng() < 0.4 ? (VALUES[Math.floor(rng() * (VALUES.length - 1))] ?? 0) : rng() * 10 - 5;
+      });
+      const all = Array.from(descendingOrder(scores));
+      for (const k of [0, 1, 7, 80, Math.floor(n / 4) + 1, n, n + 5]) {
+        expect(Array.from(descendingTop(scores, k)), `seed ${seed}, n ${n}, k ${k}`).toEqual(all.slice(0, k));
+      }
+    }
   });
 });
