@@ -266,10 +266,11 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
       const want = forwardNetwork(spec, new InputBuilder(vocabulary).build(rows, all, 0, count));
       const userPart = factored.userPart(vocabulary, user);
       const reference: Ranker = { kind: 'wasm', outputs: 2, score: async (inputs) => forwardNetwork(factored.spec, inputs), close: async () => {} };
-      const [onnx, webgpu, wasm, referenceScores] = await Promise.all(
-        [rankers.onnx, rankers.webgpu, rankers.wasm, reference].map((ranker) => factored.score(ranker, rows, parts, userPart)),
+      const scored = await Promise.all(
+        ([['reference', reference], ['onnx', rankers.onnx], ['webgpu', rankers.webgpu], ['wasm', rankers.wasm]] as const)
+          .map(async ([what, ranker]) => [what, await factored.score(ranker, rows, parts, userPart)] as const),
       );
-      for (const [what, got] of [['reference', referenceScores], ['onnx', onnx], ['webgpu', webgpu], ['wasm', wasm]] as const) {
+      for (const [what, got] of scored) {
         expect(maxRelativeDifference(got, want), `${what}, seed ${seed}, user ${user}`).toBeLessThanOrEqual(TOLERANCE);
         if (count >= TOP) expectSameTop(got, want, 2, `factored ${what} vs the whole network, seed ${seed}, user ${user}`);
       }

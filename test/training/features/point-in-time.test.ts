@@ -253,11 +253,11 @@ describe('no future data leaks into the features', () => {
           const items = Int32Array.from({ length: 60 }, (_, k) => (k * 13 + user) % dataset.itemIds.length);
           const dense = new Float32Array(items.length * DENSE_SIZE);
           const wide = new WideBuilder();
-          state.rows(user, items, t, position, dense, wide);
+          state.rows(user, items, t ?? 0, position, dense, wide);
           const built = wide.build();
           const one = new Float32Array(DENSE_SIZE);
           items.forEach((item, k) => {
-            state.dense(user, item, t, position, one);
+            state.dense(user, item, t ?? 0, position, one);
             expect(dense.subarray(k * DENSE_SIZE, (k + 1) * DENSE_SIZE)).toEqual(one);
             const ids: number[] = [];
             state.wide(user, item, position, ids);
