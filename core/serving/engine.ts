@@ -418,7 +418,7 @@ export class ServingEngine {
     const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
     let vector: Float32Array | undefined;
     const featureUser = user >= 0 ? user : dataset.userIds.length;
-    let generated: { tt?: Float32Array; cv: Float32Array; scores?: { tt(item: number): number } } | undefined;
+    let generated: { tt?: Float32Array; products?: Float32Array; cv: Float32Array; scores?: { tt(item: number): number } } | undefined;
     if (!anonymous) {
       const tTower = now();
       vector = this.userVector(snapshot, user, history);
@@ -430,7 +430,7 @@ export class ServingEngine {
       const { generator } = snapshot;
       if (snapshot.moments === undefined) {
         generator.retrieve(featureUser, history, vector, 0);
-        generated = { tt: generator.tt.slice(), cv: generator.cv.slice() };
+        generated = { tt: generator.tt.slice(), products: generator.innerProducts.slice(), cv: generator.cv.slice() };
       } else {
         // A large catalog: item-item scores over the model's subset only, two-tower statistics from
         // the moments (CandidateGenerator.zScores, as training computes them).
@@ -441,6 +441,7 @@ export class ServingEngine {
       }
       context.itemItemScores = generated.cv;
       if (generated.tt) context.twoTowerScores = generated.tt;
+      if (generated.products) context.twoTowerInnerProducts = generated.products;
       timer?.stage('scores', (now() - tScores) / 1000);
     }
     const quotas = anonymous ? ANONYMOUS_QUOTAS : this.parts.config.quotas;

@@ -22,6 +22,7 @@ import type { RankerVocabulary } from '../../training/ranker/inputs.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import type { ModelDir } from '../models/index.ts';
 import { dataPaths } from '../paths.ts';
+import { createWasmScorer } from '../kernels/wasm.ts';
 import { embeddingMoments } from './scores.ts';
 import type { EmbeddingMoments } from './scores.ts';
 import { buildSignals } from './signals.ts';
@@ -199,6 +200,12 @@ export async function assembleSnapshot(
   const subset = { items: Int32Array.from(pipeline.coVisitationItems), local: new Int32Array(n).fill(-1) };
   subset.items.forEach((item, l) => (subset.local[item] = l));
   const generator = new CandidateGenerator(embeddings, dim, { subset, weights: inputs.itemItemWeights });
+  if (n <= exactScoresUpTo) {
+    // Every request scores the whole catalog: on the WASM SIMD kernel, the vectors resident in its memory.
+    const scorer = await createWasmScorer();
+    scorer.setItems(embeddings, dim);
+    generator.useScorer((query, out) => scorer.score(query, out));
+  }
   const features = generator.features(withRows(dataset, positives), pipeline.wideBuckets);
   const vocabulary: RankerVocabulary = {
     users: vocab.userIds.length, items: vocab.itemIds.length, categories: vocab.categoryNames.length, userFeatures: vocab.userFeatureNames.length,

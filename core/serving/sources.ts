@@ -44,6 +44,8 @@ export interface RetrievalContext {
    * products), when the request computed them for the whole catalog (up to `exactScoresUpTo` items).
    */
   twoTowerScores?: Float32Array;
+  /** The inner products behind `twoTowerScores` (what an index reports as the score), when computed. */
+  twoTowerInnerProducts?: Float32Array;
 }
 
 export interface RetrievalSource {
@@ -199,8 +201,14 @@ export function twoTowerSource(index: VectorIndex): RetrievalSource {
       const { snapshot, twoTowerScores, vector } = context;
       if (index.kind === 'hnsw' && twoTowerScores !== undefined) {
         const { embeddings, dim } = snapshot;
+        const top = topScored(twoTowerScores, n, context.excluded);
         // Inner products as the index would report them; the z-scores only order.
-        return topScored(twoTowerScores, n, context.excluded).map(({ item }) => {
+        const products = context.twoTowerInnerProducts;
+        if (products !== undefined) {
+          for (const s of top) s.score = products[s.item] ?? 0;
+          return top;
+        }
+        return top.map(({ item }) => {
           let s = 0;
           for (let d = 0, o = item * dim; d < dim; d++) s += (vector[d] as number) * (embeddings[o + d] as number);
           return { item, score: s };

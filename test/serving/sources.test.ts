@@ -66,6 +66,11 @@ describe('two-tower source', () => {
         .sort((a, b) => (dots[b] ?? 0) - (dots[a] ?? 0)).slice(0, n);
       expect(found.map((s) => s.item), `seed ${seed}`).toEqual(expected);
       for (const s of found) expect(s.score).toBeCloseTo(dots[s.item] ?? NaN, 5);
+      // Given the inner products behind the scores, it reports those (not recomputed).
+      context.twoTowerInnerProducts = Float32Array.from(dots, (v, i) => v + 100 * i);
+      const reported = await twoTowerSource(index).retrieve(context, n);
+      expect(reported.map((s) => s.item)).toEqual(expected);
+      for (const s of reported) expect(s.score).toBe(context.twoTowerInnerProducts[s.item]);
     } finally {
       await index.close();
     }
