@@ -88,7 +88,7 @@ export class WasmScorer {
   }
 
   /** Scores into `out` (length n) when given, else into a fresh array. */
-  score(query: Float32Array, out = new Float32Array(this.n)): Float32Array {
+  score(query: Float32Array, out: Float32Array = new Float32Array(this.n)): Float32Array {
     if (query.length !== this.dim) {
       throw new RangeError(`query has ${query.length} dims, the items have ${this.dim}`);
     }

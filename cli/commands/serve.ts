@@ -11,7 +11,8 @@ import { parseCommandLine, parsePort, UsageError } from '../command.ts';
 import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.1] [--data DIR] [--milvus ADDRESS]
-                     [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--api-keys FILE] [--event-types FILE]
+                     [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--engine-threads N] [--api-keys FILE]
+                     [--event-types FILE]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
@@ -28,6 +29,10 @@ Options:
       --ranker <kind>     onnx (onnxruntime-node on the CPU, default), wasm (the WASM SIMD GEMM) or
                           webgpu (WGSL on the GPU through Dawn).
       --milvus <address>  Item vectors in Milvus (host:port) instead of the embedded HNSW index.
+      --engine-threads <n>
+                          Answer recommendations and slates on n worker threads, each with its own
+                          engine (snapshot, sessions, in-memory index: n times the serving memory),
+                          so requests use more than one core; default 0 (the main thread's engine).
       --serving-config <file>
                           Engine settings, JSON: per-source quotas and fusion weights, maxCandidates,
                           mmrLambda, freshnessWeight, consumedTypes, business rules (see README, "Serving").
@@ -54,6 +59,7 @@ export interface CoreConfigFlags {
   ranker?: string;
   milvus?: string;
   servingConfig?: string;
+  engineThreads?: string;
 }
 
 /** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
@@ -98,7 +104,9 @@ function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
   if (flags.ranker !== undefined && flags.ranker !== 'onnx' && flags.ranker !== 'webgpu' && flags.ranker !== 'wasm') throw new UsageError(`--ranker must be onnx, wasm or webgpu, not '${flags.ranker}'`);
   const models = flags.models ?? join(dataPaths(flags.data).dir, 'models');
   if (flags.models === undefined && !existsSync(models)) {
-    if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined) throw new UsageError(`--ranker, --milvus and --serving-config need a model registry: pass --models DIR (no ${models})`);
+    if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined || flags.engineThreads !== undefined) {
+      throw new UsageError(`--ranker, --milvus, --serving-config and --engine-threads need a model registry: pass --models DIR (no ${models})`);
+    }
     return {};
   }
   let engine: Partial<EngineConfig> | undefined;
@@ -115,9 +123,15 @@ function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
       throw new UsageError(error instanceof Error ? error.message : String(error));
     }
   }
+  let engineThreads: number | undefined;
+  if (flags.engineThreads !== undefined) {
+    engineThreads = Number(flags.engineThreads);
+    if (!/^\d+$/.test(flags.engineThreads) || engineThreads > 64) throw new UsageError(`--engine-threads must be a whole number from 0 to 64, not '${flags.engineThreads}'`);
+  }
   return {
     serving: {
       models: resolve(models), ...(flags.ranker ? { ranker: flags.ranker } : {}), ...(flags.milvus ? { milvus: flags.milvus } : {}), ...(engine ? { engine } : {}),
+      ...(engineThreads !== undefined ? { engineThreads } : {}),
     },
   };
 }
@@ -156,6 +170,7 @@ export const serveCommand: Command = {
       ranker: { type: 'string' },
       milvus: { type: 'string' },
       'serving-config': { type: 'string' },
+      'engine-threads': { type: 'string' },
     }, false);
     const running = await startFullCore({
       port: parsePort(values.port, 8080, '--port'),
@@ -169,6 +184,7 @@ export const serveCommand: Command = {
       ranker: values.ranker,
       milvus: values.milvus,
       servingConfig: values['serving-config'],
+      engineThreads: values['engine-threads'],
     });
     console.log([
       `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,

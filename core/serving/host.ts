@@ -69,6 +69,13 @@ export interface ServingHostOptions {
   refreshMs?: number;
   timer?: StageTimer;
   log?: (line: string) => void;
+  /**
+   * A follower (an engine thread, ./engine-pool.ts) serves beside the host that owns the index:
+   * its embedded index lives in memory only (nothing written to the data folder), and with
+   * Milvus it reads the collection the owner fills (it waits for it to be filled when it loads a
+   * version, upserts nothing and drops nothing).
+   */
+  follower?: boolean;
 }
 
 export interface ServingStatus {
@@ -169,7 +176,8 @@ export class ServingHost {
       if (!force && catalogFingerprint(this.options.dataDir) === current.fingerprint) return;
       try {
         const snapshot = await this.snapshotFor(loaded.model, loaded.itemTower);
-        await syncIndex(loaded.index, loaded.indexed, snapshot);
+        // A follower on Milvus reads what the owner upserts.
+        if (!(this.options.follower === true && loaded.index.kind === 'milvus')) await syncIndex(loaded.index, loaded.indexed, snapshot);
         loaded.engine.replaceSnapshot(snapshot);
       } catch (error) {
         this.error = `refreshing the catalog snapshot failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -219,13 +227,15 @@ export class ServingHost {
       const ranker = await openRanker(this.options.ranker, exportNetwork(factored.spec));
       opened.push(ranker);
       const snapshot = await this.snapshotFor(model, itemTower);
-      const indexDir = this.options.index.kind === 'hnsw' ? join(this.options.dataDir, 'index', version) : undefined;
+      const follower = this.options.follower === true;
+      const indexDir = this.options.index.kind === 'hnsw' && !follower ? join(this.options.dataDir, 'index', version) : undefined;
       const index = await this.openIndex(version, snapshot.dim, indexDir);
       opened.push(index);
       // A persisted index comes back with what it held, so only the changes since are upserted.
       const indexed = indexDir === undefined ? new Map<string, string>() : await readIndexed(indexDir, (await index.stats()).count);
       const restored = indexed.size;
-      await syncIndex(index, indexed, snapshot);
+      if (follower && index.kind === 'milvus') await this.awaitFilled(index, snapshot);
+      else await syncIndex(index, indexed, snapshot);
       const reranker = new WasmReranker(await loadWasmKernels());
       const engine = new ServingEngine({
         version, userTower, reranker, ranker, factored, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
@@ -261,7 +271,8 @@ export class ServingHost {
     if (choice.kind === 'hnsw') return openHnswIndex({ dim, ...(dir ? { dir } : {}) });
     const collection = collectionOf(choice, version);
     const index = await openMilvusIndex({ address: choice.address, collection, dim, consistency: 'Session' });
-    if (choice.dropOnClose !== true) return index;
+    // Only the owner drops: a follower leaves the collection to it.
+    if (choice.dropOnClose !== true || this.options.follower === true) return index;
     return {
       kind: index.kind, dim: index.dim,
       upsert: (items) => index.upsert(items), delete: (ids) => index.delete(ids), search: (q, k, f) => index.search(q, k, f),
@@ -270,10 +281,25 @@ export class ServingHost {
     } as VectorIndex & { flush(): Promise<void> };
   }
 
+  /**
+   * A follower on Milvus: waits until the owner has upserted the snapshot's items into the
+   * collection (it loads the same version at about the same time), at most FOLLOWER_FILL_WAIT_MS.
+   */
+  private async awaitFilled(index: VectorIndex, snapshot: ServingSnapshot): Promise<void> {
+    const want = snapshot.dataset.itemIds.length;
+    const deadline = Date.now() + FOLLOWER_FILL_WAIT_MS;
+    let count = (await index.stats()).count;
+    while (count < want && Date.now() < deadline && !this.closed) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      count = (await index.stats()).count;
+    }
+    if (count < want) this.log(`kestrel core: the Milvus collection holds ${count} of ${want} items; serving from it anyway`);
+  }
+
   /** After a swap to `serving` from `replaced`: drops the Milvus collections of every other version. */
   private async dropRetiredCollections(serving: string, replaced: string): Promise<void> {
     const choice = this.options.index;
-    if (choice.kind !== 'milvus' || choice.dropOnClose === true) return;
+    if (choice.kind !== 'milvus' || choice.dropOnClose === true || this.options.follower === true) return;
     try {
       // Only this registry's versions: another deployment's collections are never touched.
       const keep = new Set([collectionOf(choice, serving), collectionOf(choice, replaced)]);
@@ -318,6 +344,8 @@ async function embedItems(itemTower: OnnxSession, model: ModelDir, pipeline: Pip
 }
 
 const INDEXED_FILE = 'serving-indexed.json';
+/** How long a follower waits for the owner to fill a Milvus collection. */
+const FOLLOWER_FILL_WAIT_MS = 120_000;
 
 /** What a persisted index held when it was saved (id → signature), if it still holds that many items. */
 async function readIndexed(dir: string, count: number): Promise<Map<string, string>> {

@@ -11,7 +11,9 @@ import type { RankerKind } from '../ranking/ranker.ts';
 import { DEFAULT_ENGINE_CONFIG } from './engine.ts';
 import { parseBusinessRules } from '../domain/rules.ts';
 import type { EngineConfig, StageTimer } from './engine.ts';
+import { EnginePool } from './engine-pool.ts';
 import { FeatureLog } from './feature-log.ts';
+import { dataPaths } from '../paths.ts';
 import { ServingHost } from './host.ts';
 import type { IndexChoice } from './host.ts';
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
@@ -81,6 +83,11 @@ export interface ServingConfig {
   refreshMs?: number;
   /** Write the served-features log under <dataDir>/served. Default true. */
   featureLog?: boolean;
+  /**
+   * Engine threads that answer recommendations and slates beside the main thread (engine-pool.ts):
+   * each holds its own snapshot, sessions and in-memory index. Default 0: the main thread's engine.
+   */
+  engineThreads?: number;
 }
 
 export interface Serving {
@@ -120,11 +127,24 @@ export async function openServing(config: ServingConfig, deps: {
     ...(config.refreshMs !== undefined ? { refreshMs: config.refreshMs } : {}),
   });
   const featureLog = config.featureLog === false ? undefined : new FeatureLog({ dir: join(deps.dataDir, 'served'), log: deps.log });
+  const threads = config.engineThreads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`engineThreads must be a whole number ≥ 0, got ${threads}`);
+  // Started once the main host has loaded (and, as the index's owner, filled) the current model.
+  const pool = threads === 0 ? undefined : new EnginePool({
+    registryRoot: config.models, dataDir: deps.dataDir, catalogPath: dataPaths(deps.dataDir).catalog, eventTypes: deps.eventTypes,
+    ranker: config.ranker ?? 'onnx', index, config: { ...DEFAULT_ENGINE_CONFIG, ...config.engine },
+    ...(config.modelPollMs !== undefined ? { modelPollMs: config.modelPollMs } : {}),
+    ...(config.refreshMs !== undefined ? { refreshMs: config.refreshMs } : {}),
+  }, threads, timer, deps.log);
   let shown: string | undefined;
   return {
-    services: { host, ...(featureLog ? { featureLog } : {}) },
+    services: { host, ...(featureLog ? { featureLog } : {}), ...(pool ? { pool } : {}) },
     erasureHooks: {
-      servingSnapshot: async (userId) => host.eraseUser(userId, Date.now()),
+      servingSnapshot: async (userId) => {
+        const at = Date.now();
+        pool?.eraseUser(userId, at);
+        return host.eraseUser(userId, at);
+      },
       ...(featureLog ? { servedFeatureLog: (userId: string) => featureLog.eraseUser(userId) } : {}),
     },
     host,
@@ -146,6 +166,7 @@ export async function openServing(config: ServingConfig, deps: {
       },
     },
     async close() {
+      await pool?.close();
       await host.close();
       await featureLog?.close();
     },

@@ -38,6 +38,12 @@ describe('kestrel CLI', () => {
     expect(io.err()).toContain("--core-port must be a port number 1-65535, got 'eighty'");
   });
 
+  it('names a bad --engine-threads and the accepted range, before opening anything', async () => {
+    const io = captureConsole();
+    expect(await main(['serve', '--models', 'no-such-registry', '--engine-threads', 'two'])).toBe(2);
+    expect(io.err()).toContain("--engine-threads must be a whole number from 0 to 64, not 'two'");
+  });
+
   it('rejects an unknown flag', async () => {
     const io = captureConsole();
     expect(await main(['doctor', '--fix-everything'])).toBe(2);

@@ -17,6 +17,7 @@ import type { CoreRuntime } from '../../core/runtime.ts';
 import { startCore } from '../../core/server.ts';
 import type { RunningCore } from '../../core/server.ts';
 import { DEFAULT_ENGINE_CONFIG, parseEngineConfig, ServingHost } from '../../core/serving/index.ts';
+import { EnginePool } from '../../core/serving/engine-pool.ts';
 import type { RecommendResponse } from '../../core/serving/index.ts';
 import { DEFAULT_EVENT_TYPES } from '../../core/domain/event-types.ts';
 import { writeDataset } from '../../training/data/write.ts';
@@ -418,6 +419,49 @@ describe('engine settings', () => {
       await host.close();
     }
   });
+
+  it('answers on engine threads as the main thread\'s engine does; stage timings and erasures reach across', async () => {
+    const stages: string[] = [];
+    const timer = { stage: (stage: string) => void stages.push(stage), candidates: () => undefined, sourceError: () => undefined };
+    const pool = new EnginePool({
+      registryRoot: models, dataDir, catalogPath: join(dataDir, 'catalog.db'), eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
+      index: { kind: 'hnsw' }, config: DEFAULT_ENGINE_CONFIG, modelPollMs: 0, refreshMs: 0,
+    }, 2, timer, () => undefined);
+    try {
+      const deadline = Date.now() + 120_000;
+      while (pool.ready < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(pool.ready).toBe(2);
+      const main = runtime.serving?.host.engine;
+      // The threads read the catalog as it is now; the main engine's snapshot is brought to the same state.
+      await runtime.serving?.host.refreshNow(true);
+      const request = { n: 10, requestId: 'pool', explain: true };
+      for (const user of activeUsers(3)) {
+        // Two at once: one on each thread (the least busy gets the next).
+        const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
+        const local = await main?.recommend(user, request);
+        for (const answer of answers) {
+          expect(answer?.response.items).toEqual(local?.response.items);
+          expect(answer?.served.items).toEqual(local?.served.items);
+        }
+        const slate = await pool.candidates(user, { n: 50, requestId: 'slate' });
+        expect(slate?.candidates).toEqual((await main?.candidates(user, { n: 50, requestId: 'slate' }))?.candidates);
+      }
+      expect(stages).toContain('ranking');
+      expect(stages).toContain('total');
+      // GDPR: once erased, every thread serves the user as the main engine does after forgetting them.
+      const user = activeUsers(12)[11] ?? '';
+      const before = await pool.recommend(user, request);
+      const at = Date.now();
+      pool.eraseUser(user, at);
+      main?.forget(user, at);
+      const local = await main?.recommend(user, request);
+      expect(local?.response.items).not.toEqual(before?.response.items);
+      const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
+      for (const answer of answers) expect(answer?.response.items).toEqual(local?.response.items);
+    } finally {
+      await pool.close();
+    }
+  }, 180_000);
 
   it('reads a serving config and says which setting is wrong', () => {
     expect(parseEngineConfig({ quotas: { content: 5 }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 } }, 'f.json')).toMatchObject({

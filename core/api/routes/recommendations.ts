@@ -2,7 +2,8 @@
 // items and popular items, all answered by the engine of the model the registry marks current.
 import { createRoute, z } from '@hono/zod-openapi';
 import { encodeSlate, SLATE_CONTENT_TYPE, slateToJson } from '../../domain/slate.ts';
-import type { ServingEngine } from '../../serving/engine.ts';
+import type { RecommendRequest, ServingEngine } from '../../serving/engine.ts';
+import type { EnginePool } from '../../serving/engine-pool.ts';
 import type { FeatureLog } from '../../serving/feature-log.ts';
 import type { ServingHost } from '../../serving/host.ts';
 import { IdSchema } from '../../domain/schemas.ts';
@@ -13,6 +14,8 @@ import { errorResponses, notFound, notFoundError } from './params.ts';
 export interface ServingServices {
   host: ServingHost;
   featureLog?: FeatureLog;
+  /** Engine threads (serving/engine-pool.ts): recommendations and slates run there when one is ready. */
+  pool?: EnginePool;
 }
 
 const tags = ['recommendations'];
@@ -86,7 +89,23 @@ function engineOf(host: ServingHost): ServingEngine {
   return engine;
 }
 
-export function registerRecommendationRoutes(app: CoreApp, { host, featureLog }: ServingServices): void {
+/**
+ * `remote` on an engine thread when the pool has a ready one, else (or when the thread failed or
+ * died mid-request) `local` on the main thread's engine.
+ */
+async function onEngine<T>(pool: EnginePool | undefined, remote: (pool: EnginePool) => Promise<T> | undefined, local: () => Promise<T>): Promise<T> {
+  const sent = pool === undefined ? undefined : remote(pool);
+  if (sent !== undefined) {
+    try {
+      return await sent;
+    } catch {
+      // Served here instead: an error of the request itself comes back from the local engine too.
+    }
+  }
+  return local();
+}
+
+export function registerRecommendationRoutes(app: CoreApp, { host, featureLog, pool }: ServingServices): void {
   app.openapi(createRoute({
     method: 'get', path: '/v1/recommendations/{userId}', tags,
     summary: 'Recommendations for a user: retrieved, ranked, diversified; unknown users get popular, trending and fresh items',
@@ -95,12 +114,15 @@ export function registerRecommendationRoutes(app: CoreApp, { host, featureLog }:
   }), async (c) => {
     const { userId } = c.req.valid('param');
     const q = c.req.valid('query');
-    const engine = engineOf(host);
-    const { response, served } = await engine.track(() => engine.recommend(userId, {
+    const request: RecommendRequest = {
       n: q.n, requestId: c.get('requestId'),
       ...(q.category ? { categories: q.category } : {}), ...(q.excludeCategory ? { excludeCategories: q.excludeCategory } : {}),
       ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}), ...(q.where ? { attributes: q.where } : {}),
-    }));
+    };
+    const { response, served } = await onEngine(pool, (p) => p.recommend(userId, request), () => {
+      const engine = engineOf(host);
+      return engine.track(() => engine.recommend(userId, request));
+    });
     featureLog?.record(served);
     return c.json(response, 200);
   });
@@ -113,8 +135,11 @@ export function registerRecommendationRoutes(app: CoreApp, { host, featureLog }:
   }), async (c) => {
     const { userId } = c.req.valid('param');
     const { n } = c.req.valid('query');
-    const engine = engineOf(host);
-    const slate = await engine.track(() => engine.candidates(userId, { n, requestId: c.get('requestId') }));
+    const request: RecommendRequest = { n, requestId: c.get('requestId') };
+    const slate = await onEngine(pool, (p) => p.candidates(userId, request), () => {
+      const engine = engineOf(host);
+      return engine.track(() => engine.candidates(userId, request));
+    });
     if ((c.req.header('accept') ?? '').includes(SLATE_CONTENT_TYPE)) {
       const bytes = encodeSlate(slate);
       return c.body(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, 200, { 'content-type': SLATE_CONTENT_TYPE });
