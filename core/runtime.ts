@@ -166,6 +166,16 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
         }
       },
     });
+    const pool = serving.services.pool;
+    if (pool !== undefined) {
+      readiness.push({
+        name: 'engine-threads',
+        check: async () => {
+          // Requests are served meanwhile, by the main thread's engine.
+          if (pool.ready < pool.size) throw new Error(`${pool.ready} of ${pool.size} engine threads have a model loaded`);
+        },
+      });
+    }
   }
 
   return {

@@ -76,6 +76,11 @@ export class EnginePool {
     for (let k = 0; k < count; k++) this.start(k);
   }
 
+  /** Engine threads, started or starting. */
+  get size(): number {
+    return this.threads.length;
+  }
+
   /** Threads that have a model loaded. */
   get ready(): number {
     return this.threads.filter((t) => t?.version !== undefined).length;

@@ -463,6 +463,40 @@ describe('engine settings', () => {
     }
   }, 180_000);
 
+  it('serves /v1/recommendations from engine threads, unready until every thread has loaded', async () => {
+    // A copy of the data folder, so this core's bus and catalog are its own.
+    runtime.catalog.db.pragma('wal_checkpoint(TRUNCATE)');
+    const copy = join(root, 'core-threads');
+    cpSync(dataDir, copy, { recursive: true, filter: (source) => !source.endsWith(`${join('events', 'LOCK')}`) });
+    const threaded = await openRuntime({ dataDir: copy, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0, engineThreads: 1, featureLog: false } });
+    const server = await startCore({ port: 0, version: 'test', services: threaded.services, readiness: threaded.readiness, log: () => undefined, ...(threaded.serving ? { metrics: threaded.serving.metrics } : {}) });
+    try {
+      const readiness: string[] = [];
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const res = await fetch(`${server.url}/readyz`);
+        readiness.push(`${res.status} ${await res.text()}`);
+        if (res.status === 200 || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(readiness.at(-1)).toMatch(/^200/);
+      // The thread loads after the main host: /readyz said so until then.
+      expect(readiness[0]).toMatch(/^503.*0 of 1 engine threads have a model loaded/);
+      const user = activeUsers(1)[0] ?? '';
+      const res = await fetch(`${server.url}/v1/recommendations/${user}?n=5`);
+      expect(res.status).toBe(200);
+      const body = await res.json() as RecommendResponse;
+      expect(body.items).toHaveLength(5);
+      const local = await threaded.serving?.host.engine?.recommend(user, { n: 5, requestId: 'local' });
+      expect(body.items).toEqual(local?.response.items);
+      // The thread's stage timings reach this core's /metrics (the local call above adds one more).
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/kestrel_stage_duration_seconds_count\{stage="total"\} 2\b/);
+    } finally {
+      await server.close();
+      await threaded.close();
+    }
+  }, 180_000);
+
   it('reads a serving config and says which setting is wrong', () => {
     expect(parseEngineConfig({ quotas: { content: 5 }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 } }, 'f.json')).toMatchObject({
       quotas: { content: 5, 'two-tower': DEFAULT_ENGINE_CONFIG.quotas['two-tower'] }, fusion: 'quota', mmrLambda: 0.5, rules: { maxPerCategory: 2 },
