@@ -1,7 +1,8 @@
 // End-to-end serving: GET /v1/recommendations/{user}?n=20 against a real `kestrel serve` process
 // on an ml-100k model, with about 1,000 candidates ranked per request, at concurrency 1, 8 and 32
 // (closed loop: each client sends its next request when the last one answered, keep-alive).
-// Rows per setup: the embedded HNSW with the ONNX ranker and with the WASM ranker, and Milvus when one answers at $MILVUS_ADDRESS (default
+// Rows per setup: the embedded HNSW with the ONNX ranker (on the main thread, and on two engine threads,
+// --engine-threads 2) and with the WASM ranker, and Milvus (main thread, two engine threads) when one answers at $MILVUS_ADDRESS (default
 // 127.0.0.1:19530; `bash scripts/milvus.sh start`). The stage breakdown comes from /metrics.
 //
 // ml-100k is read from ../shared/datasets/ml-100k (or $KESTREL_ML100K), imported into a core data
@@ -110,14 +111,19 @@ export const suite: BenchSuite = {
   async run(notes) {
     await ensureModel();
     const rows: BenchRow[] = [];
-    const indexes: { name: string; args: string[] }[] = [{ name: 'embedded', args: [] }, { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] }];
-    if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] });
+    const indexes: { name: string; args: string[] }[] = [
+      { name: 'embedded', args: [] },
+      { name: 'embedded-2-threads', args: ['--engine-threads', '2'] },
+      { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] },
+    ];
+    if (await milvusUp()) indexes.push({ name: 'milvus', args: ['--milvus', MILVUS] }, { name: 'milvus-2-threads', args: ['--milvus', MILVUS, '--engine-threads', '2'] });
     else notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     for (const index of indexes) {
       const core = await startServer(index.args);
       const { url } = core;
       try {
-        await load(url, 4, 3);
+        // Warm-up, long enough for every engine thread's JIT as well.
+        await load(url, 4, 6);
         for (const c of LEVELS) {
           const cpuBefore = cpuSeconds(core.child.pid);
           const r = await load(url, c, SECONDS_PER_LEVEL);
