@@ -22,6 +22,7 @@ interface KernelExports {
     affinityWeight: number, shownPenalty: number, lambda: number, count: number, scratch: number, picks: number,
   ): number;
   rerankScratchBytes(n: number, dim: number): number;
+  sumRows(acc: number, weights: number, n: number, rows: number, count: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -33,7 +34,7 @@ function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & Ker
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
     typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
     typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function' &&
-    typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function';
+    typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function' && typeof e.sumRows === 'function';
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -96,6 +97,50 @@ export class WasmScorer {
     this.kernels.scoreDot(this.queryAt, this.itemsAt, this.n, this.dim, this.outAt);
     out.set(new Float32Array(this.kernels.memory.buffer, this.outAt, this.n));
     return out;
+  }
+
+  private ensureBytes(bytes: number): void {
+    const have = this.kernels.memory.buffer.byteLength;
+    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+  }
+}
+
+/**
+ * Sums of rows of a resident n × n float32 matrix with the `sumRows` kernel: the item-item
+ * source's x·W for a history x, the same bits as itemItemSums in TypeScript
+ * (training/eval/baselines/cooccurrence.ts). The matrix is copied in once (`setMatrix`); each call
+ * copies the row list in and the n sums out. Layout from heapBase: matrix[n·n] | acc[n] | rows.
+ * It owns the instance's memory above heapBase, like WasmScorer: give each its own instance.
+ */
+export class WasmRowSums {
+  private n = 0;
+  private matrixAt = 0;
+  private accAt = 0;
+  private rowsAt = 0;
+
+  constructor(private readonly kernels: KernelExports) {}
+
+  setMatrix(weights: Float32Array, n: number): void {
+    if (!Number.isInteger(n) || n < 0 || weights.length !== n * n) throw new RangeError(`the matrix holds ${weights.length} floats, not n × n for n = ${n}`);
+    const matrixAt = align16(this.kernels.heapBase());
+    const accAt = align16(matrixAt + weights.length * F32);
+    this.rowsAt = align16(accAt + n * F32);
+    this.ensureBytes(this.rowsAt + n * F32);
+    new Float32Array(this.kernels.memory.buffer, matrixAt, weights.length).set(weights);
+    this.n = n;
+    this.matrixAt = matrixAt;
+    this.accAt = accAt;
+  }
+
+  /** acc[j] = Σ over `rows` (row indexes, each < n) of matrix[row][j]; acc has n values. */
+  sums(rows: Int32Array, acc: Float32Array): void {
+    const { n } = this;
+    if (acc.length !== n) throw new RangeError(`acc holds ${acc.length} values, the matrix has ${n} columns`);
+    for (const r of rows) if (!(r >= 0 && r < n)) throw new RangeError(`row ${r} is outside 0..${n - 1}`);
+    this.ensureBytes(this.rowsAt + rows.length * 4);
+    new Int32Array(this.kernels.memory.buffer, this.rowsAt, rows.length).set(rows);
+    this.kernels.sumRows(this.accAt, this.matrixAt, n, this.rowsAt, rows.length);
+    acc.set(new Float32Array(this.kernels.memory.buffer, this.accAt, n));
   }
 
   private ensureBytes(bytes: number): void {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { instantiateKernels, WasmMatmul, WasmScorer } from '../../wasm/index.ts';
+import { instantiateKernels, WasmMatmul, WasmRowSums, WasmScorer } from '../../wasm/index.ts';
 
 export type WasmBuild = 'release' | 'debug';
 
@@ -22,4 +22,9 @@ export async function createWasmScorer(build: WasmBuild = 'release'): Promise<Wa
 /** The SIMD GEMM kernel on its own instance (it owns that instance's memory above heapBase). */
 export async function createWasmMatmul(build: WasmBuild = 'release'): Promise<WasmMatmul> {
   return new WasmMatmul(await loadWasmKernels(build));
+}
+
+/** The row-sum kernel on its own instance, for one resident matrix (WasmRowSums.setMatrix). */
+export async function createWasmRowSums(build: WasmBuild = 'release'): Promise<WasmRowSums> {
+  return new WasmRowSums(await loadWasmKernels(build));
 }

@@ -22,7 +22,7 @@ import type { RankerVocabulary } from '../../training/ranker/inputs.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import type { ModelDir } from '../models/index.ts';
 import { dataPaths } from '../paths.ts';
-import { createWasmScorer } from '../kernels/wasm.ts';
+import { createWasmRowSums, createWasmScorer } from '../kernels/wasm.ts';
 import { embeddingMoments } from './scores.ts';
 import type { EmbeddingMoments } from './scores.ts';
 import { buildSignals } from './signals.ts';
@@ -201,10 +201,14 @@ export async function assembleSnapshot(
   subset.items.forEach((item, l) => (subset.local[item] = l));
   const generator = new CandidateGenerator(embeddings, dim, { subset, weights: inputs.itemItemWeights });
   if (n <= exactScoresUpTo) {
-    // Every request scores the whole catalog: on the WASM SIMD kernel, the vectors resident in its memory.
+    // Every request scores the whole catalog: on the WASM SIMD kernels, the vectors and the
+    // item-item weights resident in their memory.
     const scorer = await createWasmScorer();
     scorer.setItems(embeddings, dim);
     generator.useScorer((query, out) => scorer.score(query, out));
+    const rowSums = await createWasmRowSums();
+    rowSums.setMatrix(inputs.itemItemWeights, subset.items.length);
+    generator.useRowSums((rows, acc) => rowSums.sums(rows, acc));
   }
   const features = generator.features(withRows(dataset, positives), pipeline.wideBuckets);
   const vocabulary: RankerVocabulary = {

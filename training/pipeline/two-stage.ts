@@ -15,7 +15,7 @@ import type { Dataset } from '../data/dataset.ts';
 import { dot, embeddingMoments, scoreStats } from '../../core/serving/scores.ts';
 import type { EmbeddingMoments } from '../../core/serving/scores.ts';
 import { distinctUserItems, itemItemRecommender, itemItemSums } from '../eval/baselines/cooccurrence.ts';
-import type { ItemItemModel } from '../eval/baselines/cooccurrence.ts';
+import type { ItemItemModel, RowSums } from '../eval/baselines/cooccurrence.ts';
 import { fitItemKnn } from '../eval/baselines/item-knn.ts';
 import { fitEase } from '../eval/baselines/ease.ts';
 import { offerTopK, sortTopK, topK } from '../eval/evaluate.ts';
@@ -252,7 +252,7 @@ export class CandidateGenerator {
   private readonly excluded: Uint8Array;
   private readonly top: Int32Array;
   private readonly heap: Float32Array;
-  private readonly coVisitationScorer: Recommender;
+  private coVisitationScorer: Recommender;
   private current = -1;
 
   private moments: EmbeddingMoments | undefined;
@@ -280,6 +280,11 @@ export class CandidateGenerator {
    */
   useScorer(scorer: (query: Float32Array, out: Float32Array) => void): void {
     this.scorer = scorer;
+  }
+
+  /** Sums the item-item rows with `sums` (serving: the WASM kernel over resident weights, the same bits) instead of TypeScript. */
+  useRowSums(sums: RowSums): void {
+    this.coVisitationScorer = itemItemRecommender('co-visitation', this.coVisitation, sums);
   }
 
   /** Raw two-tower scores of every item for a user vector. */

@@ -7,6 +7,7 @@ export { gemm, matmulScratchBytes } from "./matmul";
 export { exp64, inBatchSoftmaxRows } from "./softmax";
 export { poolRows } from "./embedding";
 export { rerank, rerankScratchBytes } from "./rerank";
+export { sumRows } from "./rowsum";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {

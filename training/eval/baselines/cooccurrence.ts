@@ -74,11 +74,30 @@ export function gramMatrix(x: Csr, subset: ItemSubset, users: number): Float64Ar
  * Scores for a dense item-item model: out[j] = Σ_{i ∈ history} W[i][j] over kept items (the
  * product x·W for binary x), −Infinity for items outside the subset. `acc` is n-length scratch.
  */
-export function scoreItemItem(weights: Float32Array, subset: ItemSubset, history: ArrayLike<number>, out: Float32Array, acc: Float32Array): void {
+export function scoreItemItem(
+  weights: Float32Array, subset: ItemSubset, history: ArrayLike<number>, out: Float32Array, acc: Float32Array, sums?: RowSums,
+): void {
   const n = subset.items.length;
-  itemItemSums(weights, subset, history, acc);
+  if (sums === undefined) itemItemSums(weights, subset, history, acc);
+  else sums(historyRows(subset, history), acc);
   out.fill(-Infinity);
   for (let j = 0; j < n; j++) out[subset.items[j] ?? 0] = acc[j] ?? 0;
+}
+
+/**
+ * Computes itemItemSums' acc from the history's rows (positions in the subset, in history order):
+ * the same bits, e.g. the WASM `sumRows` kernel over a resident copy of the weights.
+ */
+export type RowSums = (rows: Int32Array, acc: Float32Array) => void;
+
+/** The history's items that are in the subset, as their positions there, in history order. */
+export function historyRows(subset: ItemSubset, history: ArrayLike<number>): Int32Array {
+  const rows: number[] = [];
+  for (let h = 0; h < history.length; h++) {
+    const l = subset.local[history[h] ?? 0] ?? -1;
+    if (l >= 0) rows.push(l);
+  }
+  return Int32Array.from(rows);
 }
 
 /** The scores of scoreItemItem over the kept items only: acc[l] for item subset.items[l]. */
@@ -114,11 +133,11 @@ export interface ItemItemModel {
 }
 
 /** A recommender over an item-item model, exposing the model so it can be exported. */
-export function itemItemRecommender(name: string, model: ItemItemModel): Recommender & { itemItem: ItemItemModel } {
+export function itemItemRecommender(name: string, model: ItemItemModel, sums?: RowSums): Recommender & { itemItem: ItemItemModel } {
   const acc = new Float32Array(model.subset.items.length);
   return {
     name,
     itemItem: model,
-    scoreUser: (_user, history, out) => scoreItemItem(model.weights, model.subset, history, out, acc),
+    scoreUser: (_user, history, out) => scoreItemItem(model.weights, model.subset, history, out, acc, sums),
   };
 }
