@@ -23,6 +23,7 @@ interface KernelExports {
   ): number;
   rerankScratchBytes(n: number, dim: number): number;
   sumRows(acc: number, weights: number, n: number, rows: number, count: number): void;
+  gatherRows(out: number, n: number, prefix: number, prefixWidth: number, table: number, tableWidth: number, rows: number, suffix: number, suffixWidth: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -34,7 +35,17 @@ function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & Ker
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
     typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
     typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function' &&
-    typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function' && typeof e.sumRows === 'function';
+    typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function' && typeof e.sumRows === 'function' &&
+    typeof e.gatherRows === 'function';
+}
+
+/** instantiateKernels without awaiting: for a module already compiled (Node instantiates any size synchronously). */
+export function instantiateKernelsSync(module: WebAssembly.Module): KernelExports {
+  const instance = new WebAssembly.Instance(module, { env: { abort: onAbort, log: Math.log } });
+  if (!isKernelExports(instance.exports)) {
+    throw new Error('wasm module does not export the Kestrel kernels; rebuild it with `npm run build:wasm`');
+  }
+  return instance.exports;
 }
 
 export async function instantiateKernels(module: WebAssembly.Module): Promise<KernelExports> {
@@ -141,6 +152,67 @@ export class WasmRowSums {
     new Int32Array(this.kernels.memory.buffer, this.rowsAt, rows.length).set(rows);
     this.kernels.sumRows(this.accAt, this.matrixAt, n, this.rowsAt, rows.length);
     acc.set(new Float32Array(this.kernels.memory.buffer, this.accAt, n));
+  }
+
+  private ensureBytes(bytes: number): void {
+    const have = this.kernels.memory.buffer.byteLength;
+    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+  }
+}
+
+/**
+ * Rows of [prefix | a row of a resident table | a per-row suffix] with the `gatherRows` kernel:
+ * the factored ranker's input (core/ranking/factored.ts). The table lives in wasm memory
+ * (`setTable`, then written through `table()`); each call copies the prefix, row indexes and
+ * suffixes in and the rows out. Layout from heapBase: table | prefix | rows | suffix | out.
+ * It owns the instance's memory above heapBase: give each its own instance.
+ */
+export class WasmRowGather {
+  private rows = 0;
+  private width = 0;
+  private tableAt = 0;
+  private view: Float32Array | undefined;
+
+  constructor(private readonly kernels: KernelExports) {}
+
+  /** Lays out a zeroed table of `rows` × `width` floats (a fresh instance's memory is zero). */
+  setTable(rows: number, width: number): void {
+    if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(width) || width < 1) throw new RangeError(`a table needs whole rows ≥ 0 and width ≥ 1, got ${rows} × ${width}`);
+    if (this.view !== undefined) throw new Error('the table is laid out once per instance');
+    this.tableAt = align16(this.kernels.heapBase());
+    this.ensureBytes(this.tableAt + rows * width * F32);
+    this.rows = rows;
+    this.width = width;
+    this.view = new Float32Array(this.kernels.memory.buffer, this.tableAt, rows * width);
+  }
+
+  /** The table in wasm memory, row-major (a view, renewed when memory grows: do not keep it across calls). */
+  table(): Float32Array {
+    const { buffer } = this.kernels.memory;
+    if (this.view === undefined) throw new Error('no table: call setTable first');
+    if (this.view.buffer !== buffer) this.view = new Float32Array(buffer, this.tableAt, this.rows * this.width);
+    return this.view;
+  }
+
+  /** out row r = prefix | table row rows[r] | suffix row r (suffixWidth floats each). */
+  gather(prefix: Float32Array, rows: Int32Array, suffix: Float32Array, suffixWidth: number, out: Float32Array): void {
+    const n = rows.length;
+    const width = prefix.length + this.width + suffixWidth;
+    if (suffix.length < n * suffixWidth || out.length !== n * width) {
+      throw new RangeError(`${n} rows of ${width} need suffix ≥ ${n * suffixWidth} and out = ${n * width} floats, got ${suffix.length} and ${out.length}`);
+    }
+    for (const r of rows) if (!(r >= 0 && r < this.rows)) throw new RangeError(`row ${r} is outside the table's 0..${this.rows - 1}`);
+    const prefixAt = align16(this.tableAt + this.rows * this.width * F32);
+    const rowsAt = align16(prefixAt + prefix.length * F32);
+    const suffixAt = align16(rowsAt + n * 4);
+    const outAt = align16(suffixAt + n * suffixWidth * F32);
+    this.ensureBytes(outAt + out.length * F32);
+    const { buffer } = this.kernels.memory;
+    new Float32Array(buffer, prefixAt, prefix.length).set(prefix);
+    new Int32Array(buffer, rowsAt, n).set(rows);
+    new Float32Array(buffer, suffixAt, n * suffixWidth).set(suffix.subarray(0, n * suffixWidth));
+    this.kernels.gatherRows(outAt, n, prefixAt, prefix.length, this.tableAt, this.width, rowsAt, suffixAt, suffixWidth);
+    out.set(new Float32Array(buffer, outAt, out.length));
   }
 
   private ensureBytes(bytes: number): void {

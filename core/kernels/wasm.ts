@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { instantiateKernels, WasmMatmul, WasmRowSums, WasmScorer } from '../../wasm/index.ts';
+import { instantiateKernels, instantiateKernelsSync, WasmMatmul, WasmRowGather, WasmRowSums, WasmScorer } from '../../wasm/index.ts';
 
 export type WasmBuild = 'release' | 'debug';
 
-/** Compiles wasm/build/<build>.wasm (made by `npm run build:wasm`). */
-export async function loadWasmKernels(build: WasmBuild = 'release') {
+/** Compiles wasm/build/<build>.wasm (made by `npm run build:wasm`) without instantiating it. */
+export async function compileWasmKernels(build: WasmBuild = 'release'): Promise<WebAssembly.Module> {
   const url = new URL(`../../wasm/build/${build}.wasm`, import.meta.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
@@ -12,7 +12,17 @@ export async function loadWasmKernels(build: WasmBuild = 'release') {
   } catch {
     throw new Error(`${url.pathname} is missing: run \`npm run build:wasm\``);
   }
-  return instantiateKernels(await WebAssembly.compile(bytes));
+  return WebAssembly.compile(bytes);
+}
+
+/** Compiles and instantiates wasm/build/<build>.wasm. */
+export async function loadWasmKernels(build: WasmBuild = 'release') {
+  return instantiateKernels(await compileWasmKernels(build));
+}
+
+/** The row-gather kernel on a fresh instance of a compiled module, synchronously (one per table). */
+export function createWasmRowGather(module: WebAssembly.Module): WasmRowGather {
+  return new WasmRowGather(instantiateKernelsSync(module));
 }
 
 export async function createWasmScorer(build: WasmBuild = 'release'): Promise<WasmScorer> {

@@ -16,7 +16,7 @@ import type { EventTypeConfig } from '../domain/event-types.ts';
 import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../domain/fusion.ts';
 import type { FusedCandidate, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
-import type { WasmReranker } from '../../wasm/index.ts';
+import type { WasmReranker, WasmRowGather } from '../../wasm/index.ts';
 import { applyRules } from '../domain/rules.ts';
 import type { BusinessRules } from '../domain/rules.ts';
 import type { Slate } from '../domain/slate.ts';
@@ -104,6 +104,8 @@ export interface EngineParts {
   /** Runs `factored.spec`: the ranker after its first layer's user and item parts, which the engine adds. */
   ranker: Ranker;
   factored: FactoredRanker;
+  /** A fresh row-gather kernel per snapshot (its item parts live in that instance's memory); without it, TypeScript loops. */
+  rowGather?: () => WasmRowGather;
   index: VectorIndex;
   interactions: InteractionStore;
   eventTypes: readonly EventTypeConfig[];
@@ -524,7 +526,7 @@ export class ServingEngine {
   private itemPartsOf(snapshot: ServingSnapshot): ItemParts {
     let parts = this.itemParts.get(snapshot);
     if (parts === undefined) {
-      parts = this.parts.factored.itemParts(snapshot.vocabulary, snapshot.dataset.itemIds.length);
+      parts = this.parts.factored.itemParts(snapshot.vocabulary, snapshot.dataset.itemIds.length, this.parts.rowGather?.());
       this.itemParts.set(snapshot, parts);
     }
     return parts;

@@ -15,9 +15,9 @@ import type { InteractionStore } from '../catalog/ports.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import { openRegistry } from '../models/index.ts';
 import type { ModelDir, ModelRegistry } from '../models/index.ts';
-import { loadWasmKernels } from '../kernels/wasm.ts';
+import { compileWasmKernels, createWasmRowGather } from '../kernels/wasm.ts';
 import { createNodeSession } from '../ranking/onnx-session.ts';
-import { WasmReranker } from '../../wasm/index.ts';
+import { instantiateKernelsSync, WasmReranker } from '../../wasm/index.ts';
 import type { OnnxSession } from '../ranking/onnx-session.ts';
 import { FactoredRanker } from '../ranking/factored.ts';
 import { openRanker } from '../ranking/ranker.ts';
@@ -236,9 +236,10 @@ export class ServingHost {
       const restored = indexed.size;
       if (follower && index.kind === 'milvus') await this.awaitFilled(index, snapshot);
       else await syncIndex(index, indexed, snapshot);
-      const reranker = new WasmReranker(await loadWasmKernels());
+      const kernels = await compileWasmKernels();
+      const reranker = new WasmReranker(instantiateKernelsSync(kernels));
       const engine = new ServingEngine({
-        version, userTower, reranker, ranker, factored, index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
+        version, userTower, reranker, ranker, factored, rowGather: () => createWasmRowGather(kernels), index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
       return { engine, itemTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };

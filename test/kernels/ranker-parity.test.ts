@@ -3,6 +3,7 @@
 // and against the TypeScript reference `forwardNetwork`, on fresh random networks and inputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseDawnDevice, requestDawnDevice } from '../../core/gpu/dawn.ts';
+import { compileWasmKernels, createWasmRowGather } from '../../core/kernels/wasm.ts';
 import { FactoredRanker } from '../../core/ranking/factored.ts';
 import { openRanker } from '../../core/ranking/ranker.ts';
 import type { Ranker } from '../../core/ranking/ranker.ts';
@@ -259,12 +260,15 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
     const snapshotItems = 500;
     const vocabulary = rankerVocabulary(rng, snapshotItems);
     const parts = factored.itemParts(vocabulary, snapshotItems);
+    // The same parts in a WASM instance's memory, rows assembled by its gather kernel: the same inputs.
+    const gathered = factored.itemParts(vocabulary, snapshotItems, createWasmRowGather(await compileWasmKernels()));
     // A known user, the OOV row, a user the model never saw (index past its vocabulary); a batch of one.
     for (const [user, count] of [[17, CANDIDATES], [300, 200], [310, 200], [42, 1]] as const) {
       const rows = userRows(rng, user, count, snapshotItems);
       const all = Int32Array.from({ length: count }, (_, k) => k);
       const want = forwardNetwork(spec, new InputBuilder(vocabulary).build(rows, all, 0, count));
       const userPart = factored.userPart(vocabulary, user);
+      expect(factored.inputs(rows, gathered, userPart)).toEqual(factored.inputs(rows, parts, userPart));
       const reference: Ranker = { kind: 'wasm', outputs: 2, score: async (inputs) => forwardNetwork(factored.spec, inputs), close: async () => {} };
       const scored = await Promise.all(
         ([['reference', reference], ['onnx', rankers.onnx], ['webgpu', rankers.webgpu], ['wasm', rankers.wasm]] as const)
