@@ -1,10 +1,12 @@
 // The Wide&Deep ranker's input split by what it depends on, for serving. A request ranks ~1,000
-// items for one user, and the first layer's input is [user bags | item bags | dense features]
-// (pooled embedding bags, then the dense features), so
+// items for one user. The first layer's input is the pooled embedding bags, then the dense
+// features, and each bag depends on the user alone (user id, user features) or on the item alone
+// (item id, categories), so
 //
 //   * the user's bags are pooled once per request,
 //   * each item's bags once per catalog snapshot (kept, filled as items come up),
-//   * and per row only three copies are left: user part, item part, dense features.
+//   * and per row only three copies are left: user part, item part, dense features (done by the
+//     WASM `gatherRows` kernel when the parts live in its memory, by TypeScript loops otherwise).
 //
 // The network the Ranker adapters run takes that row as one dense input: the first layer's weight
 // rows reordered to match it, everything else unchanged. So every adapter (onnx, wasm, webgpu) runs

@@ -101,7 +101,7 @@ export interface EngineParts {
   reranker?: WasmReranker;
   /** The user tower's network, read from user_tower.onnx (run per request in TypeScript). */
   userTower: NetworkSpec;
-  /** Runs `factored.spec`: the ranker after its first layer's user and item parts, which the engine adds. */
+  /** An adapter opened on `factored.spec`: the ranker's network on rows of [user part | item part | dense features]. */
   ranker: Ranker;
   factored: FactoredRanker;
   /** A fresh row-gather kernel per snapshot (its item parts live in that instance's memory); without it, TypeScript loops. */
