@@ -7,7 +7,7 @@ import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { descendingOrder, descendingTop, topScored, twoTowerSource } from '../../core/serving/sources.ts';
+import { descendingOrder, descendingTop, sortKeys, topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
 import { freshSeed, mulberry32 } from '../support/random.ts';
 
@@ -127,6 +127,20 @@ describe('topScored', () => {
     const score = Float32Array.of(1, 2, 3);
     expect(topScored(score, 0, new Uint8Array(3))).toEqual([]);
     expect(topScored(score, 2, Uint8Array.of(1, 1, 1))).toEqual([]);
+  });
+});
+
+describe('sortKeys', () => {
+  it('sorts packed keys as the native sort does: random, sorted, reversed, few distinct, every small size', () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    const cases: Float64Array[] = [];
+    for (let n = 0; n <= 40; n++) cases.push(Float64Array.from({ length: n }, () => Math.floor(rng() * 2 ** 53)));
+    const big = Float64Array.from({ length: 20_000 }, () => Math.floor(rng() * 2 ** 53));
+    cases.push(big, big.slice().sort(), big.slice().sort().reverse(), Float64Array.from({ length: 5000 }, () => Math.floor(rng() * 4)));
+    // Organ pipe: ascending then descending, a classic bad case for naive pivots.
+    cases.push(Float64Array.from({ length: 4001 }, (_, k) => (k < 2000 ? k : 4000 - k)));
+    for (const keys of cases) expect(Array.from(sortKeys(keys.slice())), `seed ${seed}, ${keys.length} keys`).toEqual(Array.from(keys.slice().sort()));
   });
 });
 
