@@ -77,6 +77,14 @@ describe('reciprocalRankFusion', () => {
     expect(want.map((_, rank) => got.candidate(rank)), `seed ${seed}`).toEqual(want);
     expect(reciprocalRankFusion(lists, { k: 60, weights }), `seed ${seed}`).toEqual(want);
     expect(() => got.candidate(want.length)).toThrow(/outside/);
+    // Numbers that are not small item indexes (large, fractional, negative) take the Map's way: the same answer.
+    const odd = lists.map(({ source, candidates }) => ({
+      source, candidates: candidates.map(({ item, score }) => ({ item: item % 3 === 0 ? 2 ** 30 + item : item % 3 === 1 ? item + 0.5 : -item, score })),
+    }));
+    const oddWant = objectRrf(odd, 60, weights);
+    const oddGot = reciprocalRankFusionOf(odd, { k: 60, weights });
+    expect(oddGot.items, `seed ${seed}`).toEqual(oddWant.map((f) => f.item));
+    expect(oddWant.map((_, rank) => oddGot.candidate(rank)), `seed ${seed}`).toEqual(oddWant);
   });
 
   it('rejects a bad k, a negative weight and a repeated source, saying what to fix', () => {
