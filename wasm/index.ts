@@ -30,6 +30,12 @@ const PAGE_BYTES = 65536;
 const F32 = 4;
 const F64 = 8;
 
+/** Grows `memory` to hold at least `bytes` (views on its old buffer are detached then). */
+function growTo(memory: WebAssembly.Memory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+}
+
 function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & KernelExports {
   return e.memory instanceof WebAssembly.Memory && typeof e.heapBase === 'function' &&
     typeof e.scoreDot === 'function' && typeof e.sampleBeta === 'function' &&
@@ -111,8 +117,7 @@ export class WasmScorer {
   }
 
   private ensureBytes(bytes: number): void {
-    const have = this.kernels.memory.buffer.byteLength;
-    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+    growTo(this.kernels.memory, bytes);
   }
 }
 
@@ -155,8 +160,7 @@ export class WasmRowSums {
   }
 
   private ensureBytes(bytes: number): void {
-    const have = this.kernels.memory.buffer.byteLength;
-    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+    growTo(this.kernels.memory, bytes);
   }
 }
 
@@ -216,8 +220,7 @@ export class WasmRowGather {
   }
 
   private ensureBytes(bytes: number): void {
-    const have = this.kernels.memory.buffer.byteLength;
-    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+    growTo(this.kernels.memory, bytes);
   }
 }
 
@@ -389,8 +392,7 @@ export class WasmMatmul {
   };
 
   private ensureBytes(bytes: number): void {
-    const have = this.kernels.memory.buffer.byteLength;
-    if (bytes > have) this.kernels.memory.grow(Math.ceil((bytes - have) / PAGE_BYTES));
+    growTo(this.kernels.memory, bytes);
     if (this.heap.buffer !== this.kernels.memory.buffer) this.heap = new Float32Array(this.kernels.memory.buffer);
   }
 }

@@ -10,26 +10,16 @@
 // each answer and reach the main thread's metrics; erasures (GDPR) are sent to every thread.
 // A thread that dies fails its requests over to the main engine and is started again.
 import type { Worker } from 'node:worker_threads';
-import type { EventTypeConfig } from '../domain/event-types.ts';
 import type { Slate } from '../domain/slate.ts';
-import type { RankerKind } from '../ranking/ranker.ts';
 import { endWorker, typescriptWorker } from '../threads.ts';
-import type { EngineConfig, RecommendRequest, RecommendResponse, ServedFeatures, StageTimer } from './engine.ts';
-import type { IndexChoice } from './host.ts';
+import type { RecommendRequest, RecommendResponse, ServedFeatures, StageTimer } from './engine.ts';
+import type { ServingHostOptions } from './host.ts';
 
-/** What an engine thread opens: plain data, posted to it as workerData. */
-export interface EngineThreadOptions {
-  registryRoot: string;
-  dataDir: string;
+/** What an engine thread opens: its host's settings (plain data, posted to it as workerData). */
+export type EngineThreadOptions = Pick<ServingHostOptions, 'registryRoot' | 'dataDir' | 'eventTypes' | 'ranker' | 'index' | 'config' | 'modelPollMs' | 'refreshMs'> & {
   /** The catalog's SQLite file: the thread reads users' latest events from its own connection. */
   catalogPath: string;
-  eventTypes: readonly EventTypeConfig[];
-  ranker: RankerKind;
-  index: IndexChoice;
-  config: EngineConfig;
-  modelPollMs?: number;
-  refreshMs?: number;
-}
+};
 
 /** A stage timer call, replayed on the main thread: [kind, name, value]. */
 export type TimerEvent = ['stage' | 'candidates' | 'error', string, number];

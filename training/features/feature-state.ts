@@ -255,20 +255,7 @@ export class FeatureState {
     this.checkTime(t);
     const { itemCategories, categoryNames, itemPublishedAt } = this.dataset;
     const f = DENSE_INDEX;
-    if (this.external) {
-      out[offset + f.externalScore] = this.external(user, item, this.history(user), t);
-      out[offset + f.externalScoreMissing] = 0;
-    } else {
-      out[offset + f.externalScore] = 0;
-      out[offset + f.externalScoreMissing] = 1;
-    }
-    if (this.coVisitation) {
-      out[offset + f.coVisitationScore] = this.coVisitation(user, item, this.history(user), t);
-      out[offset + f.coVisitationMissing] = 0;
-    } else {
-      out[offset + f.coVisitationScore] = 0;
-      out[offset + f.coVisitationMissing] = 1;
-    }
+    this.writeScores(user, item, this.history(user), t, out, offset);
     out[offset + f.itemPopularity] = Math.log1p(this.itemCount[item] ?? 0);
     out[offset + f.itemRecentPopularity] = Math.log1p(this.recentAt(item, t));
     const published = itemPublishedAt[item] ?? Number.NaN;
@@ -287,12 +274,28 @@ export class FeatureState {
       last = Math.max(last, this.pairLast[slot] ?? -Infinity);
       best = Math.max(best, this.pairCount[slot] ?? 0);
     }
-    const hasLast = last > -Infinity;
-    out[offset + f.sinceCategorySeconds] = hasLast ? Math.log1p((t - last) / 1000) : 0;
-    out[offset + f.sinceCategoryMissing] = hasLast ? 0 : 1;
-    out[offset + f.categoryAffinity] = activity > 0 ? best / activity : 0;
+    writeCategory(last, best, activity, t, out, offset);
     out[offset + f.position] = position >= 0 ? Math.log1p(position) : 0;
     out[offset + f.positionMissing] = position >= 0 ? 0 : 1;
+  }
+
+  /** The external and co-visitation scores of (user, item) and their missing flags (0 and 1 when absent). */
+  private writeScores(user: number, item: number, history: readonly number[], t: number, out: Float32Array, offset: number): void {
+    const f = DENSE_INDEX;
+    if (this.external) {
+      out[offset + f.externalScore] = this.external(user, item, history, t);
+      out[offset + f.externalScoreMissing] = 0;
+    } else {
+      out[offset + f.externalScore] = 0;
+      out[offset + f.externalScoreMissing] = 1;
+    }
+    if (this.coVisitation) {
+      out[offset + f.coVisitationScore] = this.coVisitation(user, item, history, t);
+      out[offset + f.coVisitationMissing] = 0;
+    } else {
+      out[offset + f.coVisitationScore] = 0;
+      out[offset + f.coVisitationMissing] = 1;
+    }
   }
 
   /**
@@ -326,20 +329,7 @@ export class FeatureState {
     for (let k = 0; k < items.length; k++) {
       const item = items[k] ?? 0;
       const o = k * DENSE_SIZE;
-      if (this.external) {
-        dense[o + f.externalScore] = this.external(user, item, history, t);
-        dense[o + f.externalScoreMissing] = 0;
-      } else {
-        dense[o + f.externalScore] = 0;
-        dense[o + f.externalScoreMissing] = 1;
-      }
-      if (this.coVisitation) {
-        dense[o + f.coVisitationScore] = this.coVisitation(user, item, history, t);
-        dense[o + f.coVisitationMissing] = 0;
-      } else {
-        dense[o + f.coVisitationScore] = 0;
-        dense[o + f.coVisitationMissing] = 1;
-      }
+      this.writeScores(user, item, history, t, dense, o);
       if (this.itemCached[item] !== 1) this.cacheItem(item, t);
       dense[o + f.itemPopularity] = itemStatic[item * 4] ?? 0;
       dense[o + f.itemRecentPopularity] = itemStatic[item * 4 + 1] ?? 0;
@@ -356,10 +346,7 @@ export class FeatureState {
         last = Math.max(last, this.categoryLast[category] ?? -Infinity);
         best = Math.max(best, this.categoryBest[category] ?? 0);
       }
-      const hasLast = last > -Infinity;
-      dense[o + f.sinceCategorySeconds] = hasLast ? Math.log1p((t - last) / 1000) : 0;
-      dense[o + f.sinceCategoryMissing] = hasLast ? 0 : 1;
-      dense[o + f.categoryAffinity] = activity > 0 ? best / activity : 0;
+      writeCategory(last, best, activity, t, dense, o);
       dense[o + f.position] = positionValue;
       dense[o + f.positionMissing] = positionMissing;
       // The order of `wide`: user × category, item × position, then per user feature × category.
@@ -488,6 +475,15 @@ export class FeatureState {
   private treeAdd(item: number, delta: number): void {
     for (let i = item + 1; i < this.tree.length; i += i & -i) this.tree[i] = (this.tree[i] ?? 0) + delta;
   }
+}
+
+/** The category features from the user's last positive and best count over the item's categories. */
+function writeCategory(last: number, best: number, activity: number, t: number, out: Float32Array, offset: number): void {
+  const f = DENSE_INDEX;
+  const hasLast = last > -Infinity;
+  out[offset + f.sinceCategorySeconds] = hasLast ? Math.log1p((t - last) / 1000) : 0;
+  out[offset + f.sinceCategoryMissing] = hasLast ? 0 : 1;
+  out[offset + f.categoryAffinity] = activity > 0 ? best / activity : 0;
 }
 
 function highestBit(n: number): number {
