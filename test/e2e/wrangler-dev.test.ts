@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../support/net.ts';
+import { deadServer, freePort } from '../support/net.ts';
 
 const READY_TIMEOUT_MS = 120_000;
 
@@ -19,10 +19,12 @@ describe('the edge under wrangler dev', () => {
   let state = '';
   let url = '';
   let output = '';
+  let dead: Awaited<ReturnType<typeof deadServer>> | undefined;
 
   beforeAll(async () => {
     state = await mkdtemp(join(tmpdir(), 'kestrel-wrangler-dev-'));
-    const [port, deadCore] = [await freePort(), await freePort()];
+    dead = await deadServer();
+    const [port, deadCore] = [await freePort(), dead.port];
     url = `http://127.0.0.1:${port}`;
     const wrangler = createRequire(import.meta.url).resolve('wrangler/bin/wrangler.js');
     child = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
@@ -53,6 +55,7 @@ describe('the edge under wrangler dev', () => {
       await exited;
     }
     await rm(state, { recursive: true, force: true });
+    await dead?.close();
   });
 
   it('runs the WASM kernel, keeps an event in the session, and falls back without a core', async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { freePort } from '../support/net.ts';
+import { deadServer, freePort } from '../support/net.ts';
 import { TEST_CORE_API_KEY } from './core-key.ts';
 
 declare module 'vitest' {
@@ -97,7 +97,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const data = join(root, 'core');
   const keyedData = join(root, 'keyed-core');
   const children: ChildProcess[] = [];
+  // The dead core holds its port for the whole run (a free port left unbound could be taken by a core).
+  const dead = await deadServer();
   const teardown = async (): Promise<void> => {
+    await dead.close();
     await Promise.all(children.filter((c) => c.exitCode === null).map((c) => {
       const exited = new Promise((r) => c.once('exit', r));
       c.kill('SIGINT');
@@ -112,7 +115,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // A copy taken before either core runs: two servers never share one event log.
     await cp(data, keyedData, { recursive: true });
     const users = await activeUsers(join(generated, 'events.jsonl'), 10);
-    const [port, keyedPort, deadPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, keyedPort, deadPort] = [await freePort(), await freePort(), dead.port];
     const url = `http://127.0.0.1:${port}`;
     const keyedUrl = `http://127.0.0.1:${keyedPort}`;
     const open = serve(data, port, '');
