@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { ErasureHook } from '../catalog/erase.ts';
 import type { InteractionStore, ItemStore, UserStore } from '../catalog/ports.ts';
@@ -100,10 +101,7 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
     });
     app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key with the read or write scope' });
     if (apiKeys.length > 0) app.use('/v1/*', requireApiKey(apiKeys));
-    app.use('/v1/*', bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: () => { throw new HTTPException(413); },
-    }));
+    app.use('/v1/*', limitBody(maxBodyBytes));
     registerItemRoutes(app, services);
     registerUserRoutes(app, services);
     registerEventRoutes(app, services, eventSchema);
@@ -125,4 +123,26 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
   });
 
   return app;
+}
+
+/**
+ * The body limit, without touching the body when it need not. Hono's bodyLimit reads
+ * `c.req.raw.body`, and on @hono/node-server that builds a whole web Request for every request,
+ * GETs included (~0.15 ms each in the serving profile), and makes the JSON body go through a web
+ * stream instead of being read straight off the socket (~3 ms of a 1,000-event POST). A request
+ * with no body passes; one with a Content-Length is judged by it (Node's parser delivers exactly
+ * that many bytes); only a chunked body is counted as it streams in, by Hono's middleware.
+ */
+function limitBody(maxSize: number): MiddlewareHandler {
+  const streamed = bodyLimit({ maxSize, onError: () => { throw new HTTPException(413); } });
+  return async (c, next) => {
+    const method = c.req.method;
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      if (Number(length) > maxSize) throw new HTTPException(413);
+      return next();
+    }
+    return streamed(c, next);
+  };
 }

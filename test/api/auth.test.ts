@@ -1,5 +1,6 @@
 // API keys (401/403 in our error format), the body limit (413), malformed JSON (400) and /readyz,
 // through the app and through a real listening server.
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../core/api/auth.ts';
 import { checkOpenApi, loadApiKeys } from '../../core/runtime.ts';
@@ -73,6 +74,41 @@ describe('bad requests', () => {
 });
 
 describe('a real listening server', () => {
+  it('judges a body by its Content-Length, or counts a chunked one, against the limit; the valid ones are read whole', async () => {
+    core = await openTestCore();
+    const server = await startCore({ port: 0, version: 'test', services: core.runtime.services, maxBodyBytes: 4096 });
+    const post = (chunks: string[], headers: Record<string, string>) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+    });
+    const padded = (pad: number) => JSON.stringify({ events: [event(1, 'u1', 'i1'), { ...event(2, 'u1', 'i2'), context: { pad: 'x'.repeat(pad) } }] });
+    try {
+      const small = padded(100);
+      // Content-Length: over the limit is refused before the body is read; under it, parsed whole.
+      const tooLong = await post([padded(5000)], { 'content-length': String(Buffer.byteLength(padded(5000))) });
+      expect(tooLong.status).toBe(413);
+      expect(JSON.parse(tooLong.body)).toMatchObject({ error: { code: 'payload_too_large' } });
+      const fits = await post([small], { 'content-length': String(Buffer.byteLength(small)) });
+      expect(fits.status).toBe(200);
+      expect(JSON.parse(fits.body)).toMatchObject({ accepted: 2, rejected: 0 });
+      // Chunked (no Content-Length): counted as it arrives.
+      const chunked = padded(5000);
+      const tooMany = await post([chunked.slice(0, 3000), chunked.slice(3000)], { 'transfer-encoding': 'chunked' });
+      expect(tooMany.status).toBe(413);
+      const smallChunked = JSON.stringify({ events: [event(3, 'u1', 'i3')] });
+      const fitsChunked = await post([smallChunked.slice(0, 20), smallChunked.slice(20)], { 'transfer-encoding': 'chunked' });
+      expect(fitsChunked.status).toBe(200);
+      expect(JSON.parse(fitsChunked.body)).toMatchObject({ accepted: 1 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('serves the API over HTTP with keys, and closes cleanly', async () => {
     core = await openTestCore();
     const server = await startCore({ port: 0, version: 'test', services: core.runtime.services, readiness: core.runtime.readiness, apiKeys: keys });
