@@ -12,7 +12,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Slate } from '../domain/slate.ts';
 import { endWorker, typescriptWorker } from '../threads.ts';
-import type { RecommendRequest, RecommendResponse, ServedFeatures, StageTimer } from './engine.ts';
+import type { EncodedRecommendation, RecommendRequest, StageTimer } from './engine.ts';
 import type { ServingHostOptions } from './host.ts';
 
 /** What an engine thread opens: its host's settings (plain data, posted to it as workerData). */
@@ -76,9 +76,9 @@ export class EnginePool {
     return this.threads.filter((t) => t?.version !== undefined).length;
   }
 
-  /** Recommendations from the least busy ready thread; undefined when none is ready (the caller serves them). */
-  recommend(userId: string, request: RecommendRequest): Promise<{ response: RecommendResponse; served: ServedFeatures }> | undefined {
-    return this.send((id) => ({ type: 'recommend', id, userId, request })) as Promise<{ response: RecommendResponse; served: ServedFeatures }> | undefined;
+  /** Recommendations from the least busy ready thread, as JSON; undefined when none is ready (the caller serves them). */
+  recommend(userId: string, request: RecommendRequest): Promise<EncodedRecommendation> | undefined {
+    return this.send((id) => ({ type: 'recommend', id, userId, request })) as Promise<EncodedRecommendation> | undefined;
   }
 
   /** The slate from the least busy ready thread; undefined when none is ready. */

@@ -2,6 +2,7 @@
 // connection, answering the recommendation and slate requests the main thread posts to it.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteCatalog } from '../catalog/index.ts';
+import { encodeRecommendation } from './engine.ts';
 import type { StageTimer } from './engine.ts';
 import type { EngineThreadOptions, FromThread, TimerEvent, ToThread } from './engine-pool.ts';
 import { ServingHost } from './host.ts';
@@ -35,7 +36,7 @@ async function answer(message: Extract<ToThread, { type: 'recommend' | 'candidat
     const engine = host?.engine;
     if (engine === undefined) throw new Error('this engine thread has no model loaded');
     const value = message.type === 'recommend'
-      ? await engine.track(() => engine.recommend(message.userId, message.request))
+      ? encodeRecommendation(await engine.track(() => engine.recommend(message.userId, message.request)))
       : await engine.track(() => engine.candidates(message.userId, message.request));
     post({ type: 'answer', id: message.id, value, timings: taken() });
   } catch (error) {

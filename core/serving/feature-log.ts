@@ -16,7 +16,7 @@
 import { appendFile, mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServedFeatures } from './engine.ts';
+import type { EncodedServed, ServedFeatures } from './engine.ts';
 
 export interface FeatureLogOptions {
   dir: string;
@@ -28,7 +28,7 @@ export interface FeatureLogOptions {
 }
 
 export class FeatureLog {
-  private buffer: ServedFeatures[] = [];
+  private buffer: EncodedServed[] = [];
   private writing: Promise<void> = Promise.resolve();
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly maxBuffered: number;
@@ -45,6 +45,11 @@ export class FeatureLog {
   }
 
   record(served: ServedFeatures): void {
+    this.recordEncoded({ at: served.at, line: JSON.stringify(served) });
+  }
+
+  /** `record` for a record already written as its JSON line (an engine thread's, engine.ts encodeRecommendation). */
+  recordEncoded(served: EncodedServed): void {
     this.buffer.push(served);
     if (this.buffer.length >= this.maxBuffered) void this.flush();
   }
@@ -113,13 +118,13 @@ export class FeatureLog {
     return join(this.options.dir, `served-${new Date(at).toISOString().slice(0, 10)}.jsonl`);
   }
 
-  private async write(batch: readonly ServedFeatures[]): Promise<void> {
+  private async write(batch: readonly EncodedServed[]): Promise<void> {
     const byFile = new Map<string, string[]>();
     for (const r of batch) {
       const file = this.fileFor(r.at);
       let lines = byFile.get(file);
       if (!lines) byFile.set(file, (lines = []));
-      lines.push(JSON.stringify(r));
+      lines.push(r.line);
     }
     try {
       await mkdir(this.options.dir, { recursive: true });

@@ -19,6 +19,7 @@ import type { RunningCore } from '../../core/server.ts';
 import { DEFAULT_ENGINE_CONFIG, parseEngineConfig, ServingHost } from '../../core/serving/index.ts';
 import { EnginePool } from '../../core/serving/engine-pool.ts';
 import type { RecommendResponse } from '../../core/serving/index.ts';
+import type { ServedFeatures } from '../../core/serving/engine.ts';
 import { DEFAULT_EVENT_TYPES } from '../../core/domain/event-types.ts';
 import { writeDataset } from '../../training/data/write.ts';
 import { captureConsole } from '../support/console.ts';
@@ -439,9 +440,13 @@ describe('engine settings', () => {
         // Two at once: one on each thread (the least busy gets the next).
         const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
         const local = await main?.recommend(user, request);
+        // As JSON, as the route sends and logs them (−0 reads back as 0).
+        const json = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
         for (const answer of answers) {
-          expect(answer?.response.items).toEqual(local?.response.items);
-          expect(answer?.served.items).toEqual(local?.served.items);
+          const { items } = JSON.parse(answer?.body ?? '{}') as RecommendResponse;
+          expect(items).toEqual(json(local?.response.items));
+          expect((JSON.parse(answer?.served.line ?? '{}') as ServedFeatures).items).toEqual(json(local?.served.items));
+          expect(answer?.served.at).toBeTypeOf('number');
         }
         const slate = await pool.candidates(user, { n: 50, requestId: 'slate' });
         expect(slate?.candidates).toEqual((await main?.candidates(user, { n: 50, requestId: 'slate' }))?.candidates);
@@ -455,9 +460,9 @@ describe('engine settings', () => {
       pool.eraseUser(user, at);
       main?.forget(user, at);
       const local = await main?.recommend(user, request);
-      expect(local?.response.items).not.toEqual(before?.response.items);
+      expect(local?.response.items).not.toEqual((JSON.parse(before?.body ?? '{}') as RecommendResponse).items);
       const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
-      for (const answer of answers) expect(answer?.response.items).toEqual(local?.response.items);
+      for (const answer of answers) expect((JSON.parse(answer?.body ?? '{}') as RecommendResponse).items).toEqual(local?.response.items);
     } finally {
       await pool.close();
     }

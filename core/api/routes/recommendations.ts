@@ -2,6 +2,7 @@
 // items and popular items, all answered by the engine of the model the registry marks current.
 import { createRoute, z } from '@hono/zod-openapi';
 import { encodeSlate, SLATE_CONTENT_TYPE, slateToJson } from '../../domain/slate.ts';
+import { encodeRecommendation } from '../../serving/engine.ts';
 import type { RecommendRequest, ServingEngine } from '../../serving/engine.ts';
 import type { EnginePool } from '../../serving/engine-pool.ts';
 import type { FeatureLog } from '../../serving/feature-log.ts';
@@ -119,12 +120,13 @@ export function registerRecommendationRoutes(app: CoreApp, { host, featureLog, p
       ...(q.category ? { categories: q.category } : {}), ...(q.excludeCategory ? { excludeCategories: q.excludeCategory } : {}),
       ...(q.exclude ? { exclude: q.exclude } : {}), ...(q.explain ? { explain: true } : {}), ...(q.where ? { attributes: q.where } : {}),
     };
-    const { response, served } = await onEngine(pool, (p) => p.recommend(userId, request), () => {
+    // JSON from here on: an engine thread's answer arrives as text, and is sent and logged as it is.
+    const { body, served } = await onEngine(pool, (p) => p.recommend(userId, request), async () => {
       const engine = engineOf(host);
-      return engine.track(() => engine.recommend(userId, request));
+      return encodeRecommendation(await engine.track(() => engine.recommend(userId, request)));
     });
-    featureLog?.record(served);
-    return c.json(response, 200);
+    featureLog?.recordEncoded(served);
+    return c.body(body, 200, { 'content-type': 'application/json' });
   });
 
   app.openapi(createRoute({
