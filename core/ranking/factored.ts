@@ -16,6 +16,8 @@
 // network's up to the order of the first layer's sum (test/kernels/ranker-parity.test.ts holds
 // them to the reference forward pass on every adapter).
 import { DENSE_SIZE } from '../../training/features/feature-state.ts';
+import type { WideGroupSink } from '../../training/features/feature-state.ts';
+import type { FrozenFeatures } from '../../training/features/point-in-time.ts';
 import { checkNetworkSpec, networkInput, networkOutputWidth } from '../../training/models/forward.ts';
 import type { BagSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
 import { InputBuilder, RANKER_INPUTS } from '../../training/ranker/inputs.ts';
@@ -27,6 +29,15 @@ import type { Ranker } from './ranker.ts';
 export const USER_BAGS: readonly string[] = [RANKER_INPUTS.user, RANKER_INPUTS.userFeatures];
 /** The input of the factored network: [user part | item part | dense features] per row. */
 export const FACTORED_INPUT = 'user_item_dense';
+/**
+ * One user's rows as `FactoredRanker.rows` builds them: the wide part already summed per row
+ * (`wideSums`, [length × outputs]) and no wide ids (`wideOffsets` all 0). Only the factored
+ * ranker reads `wideSums`; the whole network's inputs (InputBuilder) need the ids.
+ */
+export interface SummedRows extends ScoringRows {
+  wideSums: Float32Array;
+}
+
 /** Items whose parts are computed in one batch at most (bounds the padded bags' memory). */
 const ITEM_BATCH = 4096;
 
@@ -80,11 +91,53 @@ export class FactoredRanker {
    * The logits [rows.length × outputs] of one user's rows on `ranker` (an adapter opened on
    * `this.spec`): the deep part there, then the wide part summed here from the rows' wide ids.
    */
-  async score(ranker: Ranker, rows: ScoringRows, parts: ItemParts, userPart: Float32Array): Promise<Float32Array> {
+  async score(ranker: Ranker, rows: ScoringRows | SummedRows, parts: ItemParts, userPart: Float32Array): Promise<Float32Array> {
     const logits = await ranker.score(this.inputs(rows, parts, userPart));
     if (logits.length !== rows.length * this.outputs) throw new Error(`the ranker gave ${logits.length} logits for ${rows.length} rows × ${this.outputs}`);
-    if (this.wide !== undefined) addWide(this.wide, rows, logits);
+    if ('wideSums' in rows) {
+      const sums = rows.wideSums;
+      if (sums.length !== logits.length) throw new RangeError(`wideSums has ${sums.length} values, expected rows × outputs = ${logits.length}`);
+      for (let k = 0; k < logits.length; k++) logits[k] = (logits[k] ?? 0) + (sums[k] ?? 0);
+    } else if (this.wide !== undefined) {
+      addWide(this.wide, rows, logits);
+    }
     return logits;
+  }
+
+  /**
+   * The rows of `user` with each of `items` (the frozen features' `rows`, position −1 unless
+   * given), with the wide part summed as it goes: one user's rows share their categories'
+   * (user × category, user feature × category) ids, so those are summed once per category and a
+   * row adds its categories' sums and its item × position weight. The same values `score` sums
+   * from the ids, in another order of float64 additions of float32 weights, rounded once.
+   */
+  rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1): SummedRows {
+    const n = items.length;
+    const dense = new Float32Array(n * DENSE_SIZE);
+    const sums = new WideSums(this.wide, this.outputs, items, features.state.dataset.categoryNames.length, this.itemWideOf(features, position));
+    features.rows(user, items, dense, sums, position);
+    if (sums.rows !== n) throw new Error(`the features gave ${sums.rows} wide rows for ${n} items`);
+    return {
+      length: n, user: new Int32Array(n).fill(user), item: items, dense,
+      wideOffsets: new Int32Array(n + 1), wideIds: new Int32Array(0), wideSums: sums.out,
+    };
+  }
+
+  /** Per frozen features and position, each item's item × position weights (NaN until computed): the same for every user. */
+  private readonly itemWide = new WeakMap<FrozenFeatures, Map<number, Float32Array>>();
+
+  private itemWideOf(features: FrozenFeatures, position: number): Float32Array {
+    let byPosition = this.itemWide.get(features);
+    if (byPosition === undefined) {
+      byPosition = new Map();
+      this.itemWide.set(features, byPosition);
+    }
+    let weights = byPosition.get(position);
+    if (weights === undefined) {
+      weights = new Float32Array(features.state.dataset.itemIds.length * this.outputs).fill(Number.NaN);
+      byPosition.set(position, weights);
+    }
+    return weights;
   }
 
   /**
@@ -199,6 +252,59 @@ export class ItemParts {
       table.set(parts.subarray(k * width, (k + 1) * width), i * width);
       this.computed[i] = 1;
     });
+  }
+}
+
+/** FactoredRanker.rows' wide part: per category its ids' weights summed, per row its categories' sums and its own id's weight. */
+class WideSums implements WideGroupSink {
+  /** [rows × dim], the sums rounded to float32 as addWide rounds them. */
+  readonly out: Float32Array;
+  /** Rows summed so far. */
+  rows = 0;
+  private readonly byCategory: Float64Array;
+
+  /**
+   * `itemWeights`: per item of the features' dataset, its item × position weights, NaN until
+   * computed here (kept across requests: they depend on the item and position alone).
+   */
+  constructor(
+    private readonly wide: BagSpec | undefined, private readonly dim: number, private readonly items: Int32Array, categories: number,
+    private readonly itemWeights: Float32Array,
+  ) {
+    if (wide !== undefined && wide.dim !== dim) throw new RangeError(`the wide bag '${wide.name}' has dim ${wide.dim}, the ranker ${dim} outputs`);
+    this.out = new Float32Array(items.length * dim);
+    this.byCategory = new Float64Array(wide === undefined ? 0 : categories * dim);
+  }
+
+  category(category: number, userCross: number, featureCrosses: Int32Array, from: number, count: number): void {
+    const wide = this.wide;
+    if (wide === undefined) return;
+    const { dim, byCategory } = this;
+    const at = category * dim;
+    for (let d = 0; d < dim; d++) byCategory[at + d] = this.weight(userCross, d);
+    for (let g = from; g < from + count; g++) {
+      const id = featureCrosses[g] ?? 0;
+      for (let d = 0; d < dim; d++) byCategory[at + d] = (byCategory[at + d] ?? 0) + this.weight(id, d);
+    }
+  }
+
+  row(itemCross: number, categories: Int32Array, from: number, to: number): void {
+    const r = this.rows++;
+    if (this.wide === undefined) return;
+    const { dim, byCategory, out, itemWeights } = this;
+    const at = (this.items[r] ?? 0) * dim;
+    if (Number.isNaN(itemWeights[at])) for (let d = 0; d < dim; d++) itemWeights[at + d] = this.weight(itemCross, d);
+    for (let d = 0; d < dim; d++) {
+      let sum = itemWeights[at + d] ?? 0;
+      for (let c = from; c < to; c++) sum += byCategory[(categories[c] ?? 0) * dim + d] ?? 0;
+      out[r * dim + d] = sum;
+    }
+  }
+
+  private weight(id: number, d: number): number {
+    const wide = this.wide as BagSpec;
+    if (!(id >= 0 && id < wide.rows)) throw outsideWide(wide, id, this.rows, 0);
+    return wide.table[id * this.dim + d] ?? 0;
   }
 }
 

@@ -23,13 +23,11 @@ import type { Slate } from '../domain/slate.ts';
 import type { InteractionStore } from '../catalog/ports.ts';
 import { compileFilter } from '../retrieval/vector-index.ts';
 import type { AttributePredicates, VectorFilter, VectorIndex } from '../retrieval/vector-index.ts';
-import type { FactoredRanker, ItemParts } from '../ranking/factored.ts';
+import type { FactoredRanker, ItemParts, SummedRows } from '../ranking/factored.ts';
 import type { Ranker } from '../ranking/ranker.ts';
 import { forwardNetwork } from '../../training/models/forward.ts';
 import type { NetworkSpec } from '../../training/models/spec.ts';
 import { DENSE_FEATURES, DENSE_SIZE } from '../../training/features/feature-state.ts';
-import { candidateRows } from '../../training/ranker/inputs.ts';
-import type { ScoringRows } from '../../training/ranker/inputs.ts';
 import { combineLogits } from '../../training/ranker/objectives.ts';
 import { UserInputs } from '../../training/two-tower/inputs.ts';
 import { row } from '../../training/data/dataset.ts';
@@ -197,7 +195,7 @@ interface Ranked {
   scores: Float32Array;
   /** The fused candidate of each item (item indexes of the snapshot's dataset). */
   fused: FusedCandidate<number>[];
-  rows?: ScoringRows;
+  rows?: SummedRows;
   /** Row of each ranked item in `rows`. */
   rowOf?: Int32Array;
   user: number;
@@ -526,7 +524,7 @@ export class ServingEngine {
     } else {
       snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
     }
-    const rows = candidateRows(snapshot.features, featureUser, items);
+    const rows = this.parts.factored.rows(snapshot.features, featureUser, items);
     const userPart = this.parts.factored.userPart(snapshot.vocabulary, featureUser);
     const itemParts = this.itemPartsOf(snapshot);
     timer?.stage('features', (now() - tFeatures) / 1000);
@@ -627,11 +625,12 @@ export class ServingEngine {
     const mean = new Float32Array(DENSE_SIZE);
     for (let r = 0; r < rows.length; r++) for (let f = 0; f < DENSE_SIZE; f++) mean[f] = (mean[f] ?? 0) + (rows.dense[r * DENSE_SIZE + f] ?? 0) / rows.length;
     const n = picked.length * DENSE_SIZE;
-    const ablated: ScoringRows = {
+    const { factored, ranker } = this.parts;
+    const outputs = factored.outputs;
+    const ablated: SummedRows = {
       length: n, user: new Int32Array(n), item: new Int32Array(n), dense: new Float32Array(n * DENSE_SIZE),
-      wideOffsets: new Int32Array(n + 1), wideIds: new Int32Array(0),
+      wideOffsets: new Int32Array(n + 1), wideIds: new Int32Array(0), wideSums: new Float32Array(n * outputs),
     };
-    const wide: number[] = [];
     picked.forEach((k, p) => {
       const r = rowOf[k] ?? 0;
       for (let f = 0; f < DENSE_SIZE; f++) {
@@ -640,12 +639,9 @@ export class ServingEngine {
         ablated.item[a] = rows.item[r] ?? 0;
         ablated.dense.set(rows.dense.subarray(r * DENSE_SIZE, (r + 1) * DENSE_SIZE), a * DENSE_SIZE);
         ablated.dense[a * DENSE_SIZE + f] = mean[f] ?? 0;
-        for (let w = rows.wideOffsets[r] ?? 0; w < (rows.wideOffsets[r + 1] ?? 0); w++) wide.push(rows.wideIds[w] ?? 0);
-        ablated.wideOffsets[a + 1] = wide.length;
+        ablated.wideSums.set(rows.wideSums.subarray(r * outputs, (r + 1) * outputs), a * outputs);
       }
     });
-    ablated.wideIds = Int32Array.from(wide);
-    const { factored, ranker } = this.parts;
     const logits = await factored.score(ranker, ablated, this.itemPartsOf(snapshot), factored.userPart(snapshot.vocabulary, rows.user[0] ?? 0));
     const scores = combineLogits(logits, snapshot.pipeline.scoreWeights);
     const w = this.parts.config.freshnessWeight;

@@ -81,6 +81,23 @@ export interface WideRowSink extends WideSink {
   endRow(): void;
 }
 
+/**
+ * The wide ids of `FeatureState.rows` grouped by what they depend on, for a caller that sums their
+ * weights instead of listing them (serving: one user's ~1,000 rows share a few categories' ids).
+ * A row's ids are, per category of its item, that category's (user × category, then each user
+ * feature × category); and its own item × position id. `category` comes once per category a
+ * `rows` call meets, before the first row that has it.
+ */
+export interface WideGroupSink {
+  category(category: number, userCross: number, featureCrosses: Int32Array, from: number, count: number): void;
+  /** The next row: its item × position id and its categories, `categories[from..to)`. */
+  row(itemCross: number, categories: Int32Array, from: number, to: number): void;
+}
+
+function isGrouped(sink: WideRowSink | WideGroupSink): sink is WideGroupSink {
+  return typeof (sink as Partial<WideGroupSink>).row === 'function';
+}
+
 export class FeatureState {
   readonly dataset: Dataset;
   readonly wideBuckets: number;
@@ -304,9 +321,9 @@ export class FeatureState {
    * serving request, an evaluation): what depends on the user alone is read once, the user's
    * statistics and crosses once per category, and an item's own features once per item while the
    * state stays at t. Dense row k goes to `dense[k · DENSE_SIZE ..]`; each row's wide ids go to
-   * `wide`, closed by `wide.endRow()`.
+   * `wide`, closed by `wide.endRow()`; or, to a WideGroupSink, grouped by category.
    */
-  rows(user: number, items: ArrayLike<number>, t: number, position: number, dense: Float32Array, wide: WideRowSink): void {
+  rows(user: number, items: ArrayLike<number>, t: number, position: number, dense: Float32Array, wide: WideRowSink | WideGroupSink): void {
     this.checkTime(t);
     if (dense.length < items.length * DENSE_SIZE) {
       throw new RangeError(`dense holds ${dense.length} values, ${items.length} rows need ${items.length * DENSE_SIZE}`);
@@ -326,6 +343,8 @@ export class FeatureState {
     if (this.featureCategoryCross.length < categoryNames.length * features) this.featureCategoryCross = new Int32Array(categoryNames.length * features);
     const u = this.userHash[user] ?? 0;
     const { offsets, indices } = itemCategories;
+    const grouped = isGrouped(wide) ? wide : undefined;
+    const listed = grouped === undefined ? (wide as WideRowSink) : undefined;
     for (let k = 0; k < items.length; k++) {
       const item = items[k] ?? 0;
       const o = k * DENSE_SIZE;
@@ -342,25 +361,32 @@ export class FeatureState {
       const c1 = offsets[item + 1] ?? 0;
       for (let c = c0; c < c1; c++) {
         const category = indices[c] ?? 0;
-        if (this.categoryStamp[category] !== stamp) this.cacheCategory(user, u, category, g0, features, stamp);
+        if (this.categoryStamp[category] !== stamp) {
+          this.cacheCategory(user, u, category, g0, features, stamp);
+          grouped?.category(category, this.userCategoryCross[category] ?? 0, this.featureCategoryCross, category * features, features);
+        }
         last = Math.max(last, this.categoryLast[category] ?? -Infinity);
         best = Math.max(best, this.categoryBest[category] ?? 0);
       }
       writeCategory(last, best, activity, t, dense, o);
       dense[o + f.position] = positionValue;
       dense[o + f.positionMissing] = positionMissing;
-      // The order of `wide`: user × category, item × position, then per user feature × category.
-      for (let c = c0; c < c1; c++) wide.push(this.userCategoryCross[indices[c] ?? 0] ?? 0);
       let cross = positionCross[item] ?? -1;
       if (cross < 0) {
         cross = this.cross(CROSS_ITEM_POSITION, this.itemHash[item] ?? 0, this.positionCacheBucket);
         positionCross[item] = cross;
       }
-      wide.push(cross);
-      for (let g = 0; g < features; g++) {
-        for (let c = c0; c < c1; c++) wide.push(this.featureCategoryCross[(indices[c] ?? 0) * features + g] ?? 0);
+      if (listed === undefined) {
+        grouped?.row(cross, indices, c0, c1);
+        continue;
       }
-      wide.endRow();
+      // The order of `wide`: user × category, item × position, then per user feature × category.
+      for (let c = c0; c < c1; c++) listed.push(this.userCategoryCross[indices[c] ?? 0] ?? 0);
+      listed.push(cross);
+      for (let g = 0; g < features; g++) {
+        for (let c = c0; c < c1; c++) listed.push(this.featureCategoryCross[(indices[c] ?? 0) * features + g] ?? 0);
+      }
+      listed.endRow();
     }
   }
 

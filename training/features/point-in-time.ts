@@ -4,7 +4,7 @@
 
 import type { Dataset } from '../data/dataset.ts';
 import { DENSE_SIZE, FeatureState } from './feature-state.ts';
-import type { FeatureOptions, WideRowSink } from './feature-state.ts';
+import type { FeatureOptions, WideGroupSink, WideRowSink } from './feature-state.ts';
 
 /** Dense features [rows × DENSE_SIZE] and wide ids (CSR) of some rows. */
 export interface FeatureRows {
@@ -99,5 +99,5 @@ export interface FrozenFeatures {
   dense(user: number, item: number, out: Float32Array, offset?: number, position?: number): void;
   wide(user: number, item: number, out: number[], position?: number): void;
   /** `dense` and `wide` of one user with each of `items` (FeatureState.rows): dense row k at k · DENSE_SIZE. */
-  rows(user: number, items: ArrayLike<number>, dense: Float32Array, wide: WideRowSink, position?: number): void;
+  rows(user: number, items: ArrayLike<number>, dense: Float32Array, wide: WideRowSink | WideGroupSink, position?: number): void;
 }

@@ -231,7 +231,7 @@ describe('no future data leaks into the features', () => {
     expect(a.wideOffsets.subarray(0, n + 1)).toEqual(b.wideOffsets.subarray(0, n + 1));
   });
 
-  it('rows() gives one user\'s rows exactly as dense() and wide() per item, across times, users and positions', () => {
+  it('rows() gives one user\'s rows exactly as dense() and wide() per item, its wide ids listed or grouped by category, across times, users and positions', () => {
     const state = new FeatureState(dataset, { ...options, coVisitationScore: (u, i) => (u % 3) - i * 0.002 });
     const users = dataset.userIds.length;
     expect(dataset.userFeatures.indices.length).toBeGreaterThan(0);
@@ -255,6 +255,23 @@ describe('no future data leaks into the features', () => {
           const wide = new WideBuilder();
           state.rows(user, items, t ?? 0, position, dense, wide);
           const built = wide.build();
+          // The same rows with the wide ids grouped (WideGroupSink): each row's ids are its
+          // categories' ids and its own, the same multiset as listed.
+          const groupedDense = new Float32Array(items.length * DENSE_SIZE);
+          const byCategory = new Map<number, number[]>();
+          const groupedRows: number[][] = [];
+          state.rows(user, items, t ?? 0, position, groupedDense, {
+            category: (c, userCross, featureCrosses, from, count) => {
+              expect(byCategory.has(c), `category ${c} given twice in one call`).toBe(false);
+              byCategory.set(c, [userCross, ...featureCrosses.subarray(from, from + count)]);
+            },
+            row: (itemCross, categories, from, to) => {
+              groupedRows.push([itemCross, ...[...categories.subarray(from, to)].flatMap((c) => byCategory.get(c) ?? [Number.NaN])]);
+            },
+          });
+          expect(groupedDense).toEqual(dense);
+          expect(groupedRows.length).toBe(items.length);
+          const sorted = (ids: number[]) => [...ids].sort((a, b) => a - b);
           const one = new Float32Array(DENSE_SIZE);
           items.forEach((item, k) => {
             state.dense(user, item, t ?? 0, position, one);
@@ -262,6 +279,7 @@ describe('no future data leaks into the features', () => {
             const ids: number[] = [];
             state.wide(user, item, position, ids);
             expect(Array.from(built.wideIds.subarray(built.wideOffsets[k], built.wideOffsets[k + 1]))).toEqual(ids);
+            expect(sorted(groupedRows[k] ?? [])).toEqual(sorted(ids));
             checked++;
           });
         }

@@ -4,6 +4,8 @@ import { DENSE_INDEX, DENSE_SIZE, buildRankerRows, freezeFeatures } from '../../
 import type { RankerRows } from '../../../training/features/index.ts';
 import { createNodeSession } from '../../../core/ranking/onnx-session.ts';
 import type { Feeds } from '../../../core/ranking/onnx-session.ts';
+import { FactoredRanker } from '../../../core/ranking/factored.ts';
+import type { Ranker } from '../../../core/ranking/ranker.ts';
 import { forwardNetwork } from '../../../training/models/forward.ts';
 import { exportNetwork } from '../../../training/onnx/network.ts';
 import {
@@ -132,6 +134,34 @@ describe('Wide&Deep ranker on the synthetic dataset', () => {
     const scores = model.score(candidates);
     expect(scores).toHaveLength(4);
     for (const s of scores) expect(Number.isFinite(s) && s < 0).toBe(true);
+  });
+
+  it('gives the serving path (factored ranker, wide part summed per category) the logits of the frozen features\' ids', async () => {
+    const frozen = freezeFeatures(dataset, { wideBuckets: WIDE_BUCKETS });
+    const spec = model.toSpec();
+    const factored = new FactoredRanker(spec);
+    const deep: Ranker = { kind: 'wasm', outputs: 2, score: async (inputs) => forwardNetwork(factored.spec, inputs), close: async () => {} };
+    const parts = factored.itemParts(model.vocabulary, dataset.itemIds.length);
+    const items = Int32Array.from({ length: dataset.itemIds.length }, (_, k) => k);
+    let wideMoved = 0;
+    // Known users with and without user features, and the unknown-user row.
+    for (const user of [3, 41, 299, dataset.userIds.length]) {
+      const listed = candidateRows(frozen, user, items);
+      const summed = factored.rows(frozen, user, items);
+      expect(summed.dense).toEqual(listed.dense);
+      const userPart = factored.userPart(model.vocabulary, user);
+      const want = forwardNetwork(spec, new InputBuilder(model.vocabulary).build(listed, items, 0, items.length));
+      const fromIds = await factored.score(deep, listed, parts, userPart);
+      const fromSums = await factored.score(deep, summed, parts, userPart);
+      let worst = 0;
+      for (let k = 0; k < want.length; k++) {
+        worst = Math.max(worst, Math.abs((fromSums[k] ?? 0) - (fromIds[k] ?? 0)), Math.abs((fromSums[k] ?? 0) - (want[k] ?? 0)) / 10);
+        if ((summed.wideSums[k] ?? 0) !== 0) wideMoved++;
+      }
+      expect(worst, `user ${user}`).toBeLessThan(1e-5);
+    }
+    // The wide part is trained, so the sums matter to the logits.
+    expect(wideMoved).toBeGreaterThan(dataset.itemIds.length);
   });
 });
 
