@@ -148,14 +148,18 @@ export function descendingOrder(scores: Float32Array): Int32Array {
  * A quicksort on the typed array itself: V8's own `Float64Array#sort` boxes every element to
  * compare it and took ~140 µs for 1,682 keys where this takes ~60. Median-of-three pivots,
  * insertion sort below 16 keys, and past 2·log₂(n) levels the native sort (introsort's guard).
+ *
+ * With `first` < keys.length, only the first `first` positions are sorted (they hold the `first`
+ * smallest keys, in order); the rest hold the others in no order. A partition that lies wholly
+ * past `first` is left as it is: O(n + first · log first) instead of O(n log n).
  */
-export function sortKeys(keys: Float64Array): Float64Array {
-  quicksort(keys, 0, keys.length, 2 * Math.ceil(Math.log2(keys.length + 1)));
+export function sortKeys(keys: Float64Array, first = keys.length): Float64Array {
+  quicksort(keys, 0, keys.length, 2 * Math.ceil(Math.log2(keys.length + 1)), first);
   return keys;
 }
 
-function quicksort(a: Float64Array, lo: number, hi: number, depth: number): void {
-  while (hi - lo > 16) {
+function quicksort(a: Float64Array, lo: number, hi: number, depth: number, first: number): void {
+  while (hi - lo > 16 && lo < first) {
     if (depth-- <= 0) {
       a.subarray(lo, hi).sort();
       return;
@@ -177,15 +181,21 @@ function quicksort(a: Float64Array, lo: number, hi: number, depth: number): void
         j--;
       }
     }
+    // Keys at i and after are not needed when they all lie past `first`.
+    if (i >= first) {
+      hi = j + 1;
+      continue;
+    }
     // The smaller side by recursion, the larger by the loop: the stack stays O(log n).
     if (j + 1 - lo < hi - i) {
-      quicksort(a, lo, j + 1, depth);
+      quicksort(a, lo, j + 1, depth, first);
       lo = i;
     } else {
-      quicksort(a, i, hi, depth);
+      quicksort(a, i, hi, depth, first);
       hi = j + 1;
     }
   }
+  if (lo >= first) return;
   for (let i = lo + 1; i < hi; i++) {
     const v = a[i] ?? 0;
     let j = i - 1;
@@ -231,7 +241,7 @@ function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, c
     const s = eligibleScore(score, excluded, i);
     if (s > -Infinity) keys[size++] = packedKey(bits[i] ?? 0, i);
   }
-  const sorted = sortKeys(keys.subarray(0, size));
+  const sorted = sortKeys(keys.subarray(0, size), Math.min(n, size));
   const out: Scored[] = new Array(Math.min(n, size));
   for (let k = 0; k < out.length; k++) {
     const item = itemOf(sorted[k] ?? 0);

@@ -7,7 +7,7 @@ import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { descendingOrder, descendingTop, topScored, twoTowerSource } from '../../core/serving/sources.ts';
+import { descendingOrder, descendingTop, sortKeys, topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
 import { freshSeed, mulberry32 } from '../support/random.ts';
 
@@ -144,6 +144,24 @@ describe('topScored over a subset in no particular order', () => {
     }
     const got = topScored(score, 500, excluded, subset);
     expect(got.map((s) => s.item), `seed ${seed}`).toEqual(referenceTop(score, 500, excluded, subset).map((s) => s.item));
+  });
+});
+
+describe('sortKeys', () => {
+  it('sorts the first `first` positions to the smallest keys in order, and keeps every key', () => {
+    const seed = freshSeed();
+    const rng = mulberry32(seed);
+    for (const size of [0, 1, 16, 17, 40, 1682, 5000]) {
+      // Few distinct values in some runs (long runs of equal keys), spread in others.
+      const distinct = rng() < 0.5 ? 7 : 2 ** 40;
+      const keys = Float64Array.from({ length: size }, () => Math.floor(rng() * distinct));
+      const want = Float64Array.from(keys).sort();
+      for (const first of new Set([0, 1, 5, 16, 17, 100, 300, 1000, size - 1, size].filter((f) => f >= 0 && f <= size))) {
+        const got = sortKeys(Float64Array.from(keys), first);
+        expect(got.subarray(0, first), `seed ${seed}, size ${size}, first ${first}`).toEqual(want.subarray(0, first));
+        expect(Float64Array.from(got).sort(), `seed ${seed}, size ${size}, first ${first}`).toEqual(want);
+      }
+    }
   });
 });
 
