@@ -76,18 +76,64 @@ function checkThreads(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${n}`);
 }
 
+/**
+ * onnxruntime-node's native session (its `dist/binding.js`, "a simple synchronized inference
+ * session object wrap"): `run` computes on the calling thread and returns the outputs.
+ */
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
+  readonly inputMetadata: readonly { name: string }[];
+  readonly outputMetadata: readonly { name: string }[];
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, Tensorish>;
+  dispose(): void;
+}
+
+interface NativeBinding {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt(): void;
+}
+
+/**
+ * A session on onnxruntime-node. Its public `InferenceSession.run` defers the (synchronous) native
+ * run to a `setImmediate`, so a request waiting on it resumes only after every callback the event
+ * loop has queued meanwhile: under load, other requests' work runs between a request's features
+ * and its ranking. Here `run` calls the native session directly, on the calling thread, and the
+ * promise it returns is already settled.
+ */
 export async function createNodeSession(model: Uint8Array, options: NodeSessionOptions = {}): Promise<OnnxSession> {
   const intraOpThreads = options.intraOpThreads ?? 1;
   checkThreads('intraOpThreads', intraOpThreads);
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(model, {
+  const { binding, initOrt } = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js') as NativeBinding;
+  initOrt();
+  const session = new binding.InferenceSession();
+  session.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     intraOpNumThreads: intraOpThreads,
     interOpNumThreads: 1,
   });
-  return wrapSession('onnxruntime-node', session, (f) => new ort.Tensor(f.data, f.dims));
+  const inputNames = session.inputMetadata.map((m) => m.name);
+  const outputNames = session.outputMetadata.map((m) => m.name);
+  const fetches: Record<string, null> = Object.fromEntries(outputNames.map((name) => [name, null]));
+  let released = false;
+  return {
+    runtime: 'onnxruntime-node',
+    inputNames,
+    outputNames,
+    async run(feeds) {
+      if (released) throw new Error('the onnxruntime-node session is released');
+      const tensors: Record<string, unknown> = {};
+      for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor(f.data, f.dims);
+      return float32Outputs(session.run(tensors, fetches, {}));
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      session.dispose();
+    },
+  };
 }
 
 let webThreads: number | undefined;
