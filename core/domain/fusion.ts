@@ -23,6 +23,27 @@ export interface SourceList<K = string> {
   candidates: readonly SourceCandidate<K>[];
 }
 
+/**
+ * A source's list as two columns of one length, best first: no object per candidate (the core's
+ * lists: item indexes in an Int32Array, scores in a Float64Array).
+ */
+export interface SourceColumns<K = string> {
+  source: string;
+  items: ArrayLike<K>;
+  scores: ArrayLike<number>;
+}
+
+function columnsOf<K>(list: SourceList<K> | SourceColumns<K>): SourceColumns<K> {
+  if (!('candidates' in list)) {
+    if (list.items.length !== list.scores.length) {
+      throw new RangeError(`source '${list.source}' has ${list.items.length} items and ${list.scores.length} scores; give one score per item`);
+    }
+    return list;
+  }
+  const { candidates } = list;
+  return { source: list.source, items: candidates.map((c) => c.item), scores: candidates.map((c) => c.score) };
+}
+
 export interface FusedCandidate<K = string> {
   item: K;
   score: number;
@@ -42,7 +63,7 @@ export interface RrfOptions {
   weights?: Readonly<Record<string, number>>;
 }
 
-function checkDistinctSources<K>(lists: readonly SourceList<K>[]): void {
+function checkDistinctSources(lists: readonly { source: string }[]): void {
   const seen = new Set<string>();
   for (const { source } of lists) {
     if (seen.has(source)) throw new RangeError(`source '${source}' appears twice in the lists to fuse; concatenate its candidates into one list first`);
@@ -92,13 +113,14 @@ export function reciprocalRankFusion<K = string>(lists: readonly SourceList<K>[]
  * its score and, per source, whether the source lists it and the score it gave.
  * The same additions in the same order, so the same scores and order as the objects' version.
  */
-export function reciprocalRankFusionOf<K = string>(lists: readonly SourceList<K>[], options: RrfOptions = {}): Fused<K> {
+export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K> | SourceColumns<K>)[], options: RrfOptions = {}): Fused<K> {
   const k = options.k ?? RRF_DEFAULT_K;
   if (!(k > 0 && k < Infinity)) throw new RangeError(`RRF k must be a positive finite number, got ${k}`);
-  checkDistinctSources(lists);
+  checkDistinctSources(given);
+  const lists = given.map(columnsOf);
   const weights = options.weights ?? {};
   const sources = lists.length;
-  const most = lists.reduce((n, l) => n + l.candidates.length, 0);
+  const most = lists.reduce((n, l) => n + l.items.length, 0);
   // Item indexes (the core's lists) find their slot in a typed array; other keys in a Map.
   const dense = denseSlots(lists);
   const slotOf = dense === undefined ? new Map<K, number>() : undefined;
@@ -107,11 +129,12 @@ export function reciprocalRankFusionOf<K = string>(lists: readonly SourceList<K>
   const listed = new Uint8Array(most * sources);
   const sourceScore = new Float64Array(most * sources);
   for (let s = 0; s < sources; s++) {
-    const { source, candidates } = lists[s] as SourceList<K>;
+    const { source, items: listItems, scores: listScores } = lists[s] as SourceColumns<K>;
     const w = Object.prototype.hasOwnProperty.call(weights, source) ? (weights[source] as number) : 1;
     if (!(w >= 0 && w < Infinity)) throw new RangeError(`RRF weight of source '${source}' must be a finite number >= 0, got ${w}`);
-    for (let r = 0; r < candidates.length; r++) {
-      const { item, score } = candidates[r] as SourceCandidate<K>;
+    for (let r = 0; r < listItems.length; r++) {
+      const item = listItems[r] as K;
+      const score = listScores[r] as number;
       let slot = dense === undefined ? slotOf?.get(item) : (dense[item as number] ?? -1);
       if (slot === undefined || slot < 0) {
         slot = slotItems.length;
@@ -160,11 +183,11 @@ export function reciprocalRankFusionOf<K = string>(lists: readonly SourceList<K>
 const DENSE_SLOT_ITEMS = 1 << 24;
 
 /** A slot index per item, all −1, when every item of the lists is an integer in [0, DENSE_SLOT_ITEMS); else undefined. */
-function denseSlots<K>(lists: readonly SourceList<K>[]): Int32Array | undefined {
+function denseSlots<K>(lists: readonly SourceColumns<K>[]): Int32Array | undefined {
   let max = -1;
-  for (const { candidates } of lists) {
-    for (let r = 0; r < candidates.length; r++) {
-      const item = (candidates[r] as SourceCandidate<K>).item;
+  for (const { items } of lists) {
+    for (let r = 0; r < items.length; r++) {
+      const item = items[r];
       if (typeof item !== 'number' || !Number.isInteger(item) || item < 0 || item >= DENSE_SLOT_ITEMS) return undefined;
       if (item > max) max = item;
     }

@@ -14,7 +14,7 @@
 import type { Event } from '../domain/event.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../domain/fusion.ts';
-import type { FusedCandidate, SourceList } from '../domain/fusion.ts';
+import type { FusedCandidate, SourceColumns, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
 import type { WasmReranker, WasmRowGather } from '../../wasm/index.ts';
 import { applyRules } from '../domain/rules.ts';
@@ -34,9 +34,9 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, scoredOf, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
-import type { RetrievalContext, RetrievalSource, Scored } from './sources.ts';
+import type { Candidates, RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
 export interface EngineConfig {
   /** Candidates each source may contribute. A source with quota 0 is not run. */
@@ -365,7 +365,7 @@ export class ServingEngine {
       const j = neighbours.indices[e] ?? 0;
       if (excluded[j] !== 1) co.push({ item: j, score: weights[e] ?? 0 });
     }
-    const fused = reciprocalRankFusion([toList('two-tower', ann), toList('co-visitation', co)], { k: this.parts.config.fusionK });
+    const fused = reciprocalRankFusion([{ source: 'two-tower', candidates: ann }, { source: 'co-visitation', candidates: co }], { k: this.parts.config.fusionK });
     return fused.slice(0, n).map((f) => ({
       id: dataset.itemIds[f.item] ?? '', score: round(f.score), sources: f.sources, categories: categoriesOf(dataset, f.item),
     }));
@@ -487,10 +487,10 @@ export class ServingEngine {
       try {
         const found = await work;
         const ms = syncMs + Math.max(0, now() - allStarted);
-        reports[source.name] = { candidates: found.length, ms: round(ms) };
+        reports[source.name] = { candidates: found.items.length, ms: round(ms) };
         timer?.stage(`retrieval:${source.name}`, ms / 1000);
-        timer?.candidates(source.name, found.length);
-        return toList(source.name, found);
+        timer?.candidates(source.name, found.items.length);
+        return toColumns(source.name, found);
       } catch (error) {
         reports[source.name] = { candidates: 0, ms: round(syncMs + Math.max(0, now() - allStarted)), error: error instanceof Error ? error.message : String(error) };
         timer?.sourceError(source.name);
@@ -498,11 +498,11 @@ export class ServingEngine {
       }
     }));
     const tFusion = now();
-    const present = lists.filter((l): l is SourceList<number> => l !== undefined);
+    const present = lists.filter((l): l is SourceColumns<number> => l !== undefined);
     const { config } = this.parts;
     // Fused in typed arrays: candidate objects only for the items the request keeps.
     const fused = config.fusion === 'quota'
-      ? fusedOf(quotaMerge(present, { quotas, total: config.maxCandidates }))
+      ? fusedOf(quotaMerge(present.map(toList), { quotas, total: config.maxCandidates }))
       : reciprocalRankFusionOf(present, { k: config.fusionK, weights: config.fusionWeights });
     const items = Int32Array.from(fused.items.slice(0, config.maxCandidates));
     timer?.stage('fusion', (now() - tFusion) / 1000);
@@ -660,8 +660,14 @@ export function consumedTypes(config: EngineConfig, eventTypes: readonly EventTy
 }
 
 /** A source's list for fusion: its candidates' item indexes and scores as they are. */
-function toList(source: string, found: readonly Scored[]): SourceList<number> {
-  return { source, candidates: found };
+function toColumns(source: string, found: Candidates): SourceColumns<number> {
+  return { source, items: found.items, scores: found.scores };
+}
+
+/** A list as objects, for quotaMerge and the similar-items fusion. */
+function toList(list: SourceColumns<number> | { source: string; candidates: readonly Scored[] }): SourceList<number> {
+  if ('candidates' in list) return list;
+  return { source: list.source, candidates: scoredOf({ items: Int32Array.from(list.items), scores: Float64Array.from(list.scores) }) };
 }
 
 function round(x: number): number {

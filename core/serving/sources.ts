@@ -23,6 +23,27 @@ export interface Scored {
   score: number;
 }
 
+/**
+ * A source's candidates, best first, as two columns of one length: item indexes of the snapshot's
+ * dataset and the source's scores. No object per candidate: a request's sources return ~1,650.
+ */
+export interface Candidates {
+  readonly items: Int32Array;
+  readonly scores: Float64Array;
+}
+
+const NONE: Candidates = { items: new Int32Array(0), scores: new Float64Array(0) };
+
+/** Candidates as objects (for tests and callers that want them). */
+export function scoredOf(candidates: Candidates): Scored[] {
+  return Array.from(candidates.items, (item, k) => ({ item, score: candidates.scores[k] ?? 0 }));
+}
+
+/** The first `size` entries of two working columns as Candidates (copies: the columns are scratch). */
+function candidatesOf(items: Int32Array, scores: Float64Array, size: number): Candidates {
+  return { items: items.slice(0, size), scores: scores.slice(0, size) };
+}
+
 export interface RetrievalContext {
   snapshot: ServingSnapshot;
   /** The user's index in the snapshot, or −1 when the snapshot does not know them. */
@@ -51,7 +72,7 @@ export interface RetrievalContext {
 export interface RetrievalSource {
   readonly name: string;
   /** Up to `n` candidates, best first, none of them excluded. */
-  retrieve(context: RetrievalContext, n: number): Promise<Scored[]>;
+  retrieve(context: RetrievalContext, n: number): Promise<Candidates>;
 }
 
 /**
@@ -64,8 +85,8 @@ export interface RetrievalSource {
  * and item-item sources' selections took ~0.39 ms per request this way, ~0.49 with the heap).
  * Otherwise a heap, O(items · log n).
  */
-export function topScored(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): Scored[] {
-  if (n <= 0) return [];
+export function topScored(score: Float32Array, n: number, excluded: Uint8Array, among?: Int32Array): Candidates {
+  if (n <= 0) return NONE;
   const count = among === undefined ? score.length : among.length;
   if (score.length <= PACKED_ITEMS && count <= Math.max(PACKED_SORT_UP_TO, 4 * n)) return topScoredBySort(score, n, excluded, count, among);
   const heapScores = new Float32Array(n);
@@ -77,7 +98,7 @@ export function topScored(score: Float32Array, n: number, excluded: Uint8Array, 
     if (s > -Infinity) size = offerTopK(heapScores, top, size, n, s, i);
   }
   sortTopK(heapScores, top, size);
-  return Array.from(top.subarray(0, size), (item) => ({ item, score: score[item] ?? 0 }));
+  return { items: top.slice(0, size), scores: Float64Array.from(top.subarray(0, size), (item) => score[item] ?? 0) };
 }
 
 /** Item i's score if topScored may return it (not excluded, > −∞, not NaN), else −∞: both of its ways use this rule. */
@@ -232,7 +253,7 @@ export function descendingTop(scores: Float32Array, k: number): Int32Array {
  * topScored by sorting packed keys (packedKey): ascending keys are descending scores, then
  * ascending items; every key is an exact float64 integer < 2^53.
  */
-function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, count: number, among?: Int32Array): Scored[] {
+function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, count: number, among?: Int32Array): Candidates {
   const keys = new Float64Array(count);
   const bits = bitsOf(score);
   let size = 0;
@@ -241,22 +262,30 @@ function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, c
     const s = eligibleScore(score, excluded, i);
     if (s > -Infinity) keys[size++] = packedKey(bits[i] ?? 0, i);
   }
-  const sorted = sortKeys(keys.subarray(0, size), Math.min(n, size));
-  const out: Scored[] = new Array(Math.min(n, size));
-  for (let k = 0; k < out.length; k++) {
+  const count2 = Math.min(n, size);
+  const sorted = sortKeys(keys.subarray(0, size), count2);
+  const items = new Int32Array(count2);
+  const scores = new Float64Array(count2);
+  for (let k = 0; k < count2; k++) {
     const item = itemOf(sorted[k] ?? 0);
-    out[k] = { item, score: score[item] ?? 0 };
+    items[k] = item;
+    scores[k] = score[item] ?? 0;
   }
-  return out;
+  return { items, scores };
 }
 
-function fromList(items: Int32Array, score: ArrayLike<number>, n: number, excluded: Uint8Array): Scored[] {
-  const out: Scored[] = [];
-  for (let k = 0; k < items.length && out.length < n; k++) {
-    const i = items[k] ?? 0;
-    if (excluded[i] !== 1) out.push({ item: i, score: score[i] ?? 0 });
+/** The first n of `list` (already best first) not excluded, with their scores. */
+function fromList(list: Int32Array, score: ArrayLike<number>, n: number, excluded: Uint8Array): Candidates {
+  const items = new Int32Array(Math.min(n, list.length));
+  const scores = new Float64Array(items.length);
+  let size = 0;
+  for (let k = 0; k < list.length && size < items.length; k++) {
+    const i = list[k] ?? 0;
+    if (excluded[i] === 1) continue;
+    items[size] = i;
+    scores[size++] = score[i] ?? 0;
   }
-  return out;
+  return size === items.length ? { items, scores } : { items: items.subarray(0, size), scores: scores.subarray(0, size) };
 }
 
 /**
@@ -271,31 +300,38 @@ export function twoTowerSource(index: VectorIndex): RetrievalSource {
   return {
     name: 'two-tower',
     async retrieve(context, n) {
-      if (context.vector === undefined || n <= 0) return [];
+      if (context.vector === undefined || n <= 0) return NONE;
       const { snapshot, twoTowerScores, vector } = context;
       if (index.kind === 'hnsw' && twoTowerScores !== undefined) {
         const { embeddings, dim } = snapshot;
         const top = topScored(twoTowerScores, n, context.excluded);
         // Inner products as the index would report them; the z-scores only order.
         const products = context.twoTowerInnerProducts;
-        if (products !== undefined) {
-          for (const s of top) s.score = products[s.item] ?? 0;
-          return top;
-        }
-        return top.map(({ item }) => {
+        const { items, scores } = top;
+        for (let k = 0; k < items.length; k++) {
+          const item = items[k] ?? 0;
+          if (products !== undefined) {
+            scores[k] = products[item] ?? 0;
+            continue;
+          }
           let s = 0;
           for (let d = 0, o = item * dim; d < dim; d++) s += (vector[d] as number) * (embeddings[o + d] as number);
-          return { item, score: s };
-        });
+          scores[k] = s;
+        }
+        return top;
       }
       const { dataset } = snapshot;
       const hits = await index.search(context.vector, n, context.filter);
-      const out: Scored[] = [];
+      const items = new Int32Array(hits.length);
+      const scores = new Float64Array(hits.length);
+      let size = 0;
       for (const hit of hits) {
         const i = dataset.itemIndex.get(hit.id);
-        if (i !== undefined && context.excluded[i] !== 1) out.push({ item: i, score: hit.score });
+        if (i === undefined || context.excluded[i] === 1) continue;
+        items[size] = i;
+        scores[size++] = hit.score;
       }
-      return out;
+      return candidatesOf(items, scores, size);
     },
   };
 }
@@ -304,7 +340,7 @@ export const itemItemSource: RetrievalSource = {
   name: 'item-item',
   async retrieve(context, n) {
     const { snapshot, history } = context;
-    if (history.length === 0) return [];
+    if (history.length === 0) return NONE;
     const model = snapshot.generator.coVisitation;
     let scores = context.itemItemScores;
     if (scores === undefined) {
@@ -328,6 +364,7 @@ export const coVisitationSource: RetrievalSource = {
     const sums = scratchSums(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
     const seen = scratchSeen(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
     const touched: number[] = [];
+    if (n <= 0) return NONE;
     for (let k = 0; k < Math.min(RECENT_ITEMS, history.length); k++) {
       const h = history[history.length - 1 - k] ?? 0;
       const recency = 1 / (1 + k / 5);
@@ -341,12 +378,17 @@ export const coVisitationSource: RetrievalSource = {
         sums[j] = (sums[j] ?? 0) + recency * (weights[e] ?? 0);
       }
     }
-    const out = touched.map((item) => ({ item, score: sums[item] ?? 0 }));
+    // The n best by a heap (ties to the lower item), then the scratch zeroed again.
+    const heapScores = new Float64Array(n);
+    const heapItems = new Int32Array(n);
+    let size = 0;
     for (const j of touched) {
+      size = offerTopK(heapScores, heapItems, size, n, sums[j] ?? 0, j);
       sums[j] = 0;
       seen[j] = 0;
     }
-    return bestFirst(out, n);
+    sortTopK(heapScores, heapItems, size);
+    return candidatesOf(heapItems, heapScores, size);
   },
 };
 
@@ -374,6 +416,7 @@ export const contentSource: RetrievalSource = {
     // The strongest tokens first, and at most CONTENT_POSTINGS postings read, a token's list
     // whole or not at all: in a catalog of millions a common token's list alone is tens of
     // thousands of items, each adding little.
+    if (n <= 0) return NONE;
     const sums = scratchSums(snapshot.signals.content, dataset.itemIds.length);
     const touched: number[] = [];
     const { offsets, indices } = postings;
@@ -397,9 +440,8 @@ export const contentSource: RetrievalSource = {
     let size = 0;
     for (const i of touched) size = offerTopK(heapScores, heapItems, size, n, sums[i] ?? 0, i);
     sortTopK(heapScores, heapItems, size);
-    const out = Array.from(heapItems.subarray(0, size), (item) => ({ item, score: sums[item] ?? 0 }));
     for (const i of touched) sums[i] = 0;
-    return out;
+    return candidatesOf(heapItems, heapScores, size);
   },
 };
 
@@ -451,24 +493,24 @@ export const freshSource: RetrievalSource = {
   },
 };
 
-function byCategoryOrAll(context: RetrievalContext, all: Int32Array, byCategory: readonly Int32Array[], score: ArrayLike<number>, n: number): Scored[] {
+function byCategoryOrAll(context: RetrievalContext, all: Int32Array, byCategory: readonly Int32Array[], score: ArrayLike<number>, n: number): Candidates {
   if (context.categories === undefined || context.categories.length === 0) return fromList(all, score, n, context.excluded);
-  const merged = new Map<number, number>();
+  if (n <= 0) return NONE;
+  // Each category's first n, merged: the n best of them (ties to the lower item), an item once.
+  const merged = new Set<number>();
+  const heapScores = new Float64Array(n);
+  const heapItems = new Int32Array(n);
+  let size = 0;
   for (const c of context.categories) {
-    for (const s of fromList(byCategory[c] ?? new Int32Array(0), score, n, context.excluded)) merged.set(s.item, s.score);
+    const { items } = fromList(byCategory[c] ?? new Int32Array(0), score, n, context.excluded);
+    for (const item of items) {
+      if (merged.has(item)) continue;
+      merged.add(item);
+      size = offerTopK(heapScores, heapItems, size, n, score[item] ?? 0, item);
+    }
   }
-  return bestOf(merged, n);
-}
-
-function bestOf(scores: Map<number, number>, n: number): Scored[] {
-  const out: Scored[] = [];
-  scores.forEach((score, item) => out.push({ item, score }));
-  return bestFirst(out, n);
-}
-
-/** The n best, best first, ties to the lower item (the comparator returns −1/1: no boxed difference). */
-function bestFirst(scored: Scored[], n: number): Scored[] {
-  return scored.sort((a, b) => (a.score > b.score ? -1 : a.score < b.score ? 1 : a.item - b.item)).slice(0, n);
+  sortTopK(heapScores, heapItems, size);
+  return candidatesOf(heapItems, heapScores, size);
 }
 
 /** Rejects with a message naming the source when `work` outlasts `ms`. */

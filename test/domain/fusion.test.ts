@@ -77,6 +77,14 @@ describe('reciprocalRankFusion', () => {
     expect(want.map((_, rank) => got.candidate(rank)), `seed ${seed}`).toEqual(want);
     expect(reciprocalRankFusion(lists, { k: 60, weights }), `seed ${seed}`).toEqual(want);
     expect(() => got.candidate(want.length)).toThrow(/outside/);
+    // The same lists as columns (the core's: Int32Array items, Float64Array scores), some as objects.
+    const mixed = lists.map(({ source, candidates }, s) => (s % 2 === 0
+      ? { source, items: Int32Array.from(candidates, (c) => c.item), scores: Float64Array.from(candidates, (c) => c.score) }
+      : { source, candidates }));
+    const columns = reciprocalRankFusionOf<number>(mixed, { k: 60, weights });
+    expect(columns.items, `seed ${seed}`).toEqual(want.map((f) => f.item));
+    expect(Array.from(columns.scores), `seed ${seed}`).toEqual(want.map((f) => f.score));
+    expect(want.map((_, rank) => columns.candidate(rank)), `seed ${seed}`).toEqual(want);
     // Numbers that are not small item indexes (large, fractional, negative) take the Map's way: the same answer.
     const odd = lists.map(({ source, candidates }) => ({
       source, candidates: candidates.map(({ item, score }) => ({ item: item % 3 === 0 ? 2 ** 30 + item : item % 3 === 1 ? item + 0.5 : -item, score })),
@@ -91,6 +99,7 @@ describe('reciprocalRankFusion', () => {
     expect(() => reciprocalRankFusion([], { k: 0 })).toThrow(/k must be a positive/);
     expect(() => reciprocalRankFusion([list('a', ['x'])], { weights: { a: -1 } })).toThrow(/weight of source 'a'/);
     expect(() => reciprocalRankFusion([list('a', ['x']), list('a', ['y'])])).toThrow(/source 'a' appears twice/);
+    expect(() => reciprocalRankFusionOf([{ source: 'a', items: Int32Array.of(1, 2), scores: Float64Array.of(1) }])).toThrow(/'a' has 2 items and 1 scores/);
   });
 });
 

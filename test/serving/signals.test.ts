@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import { buildSignals, DAY_MS } from '../../core/serving/signals.ts';
 import { coVisitationSource, contentSource, freshSource, trendingSource } from '../../core/serving/sources.ts';
-import type { RetrievalContext } from '../../core/serving/sources.ts';
+import type { Candidates, RetrievalContext } from '../../core/serving/sources.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
 import { DatasetBuilder, positiveRows, row } from '../../training/data/dataset.ts';
 import type { Dataset } from '../../training/data/dataset.ts';
@@ -31,7 +31,7 @@ function context(ds: Dataset, signals: ReturnType<typeof buildSignals>, history:
   return { snapshot, user: 0, history: h, excluded, filter: {}, ...(categories ? { categories } : {}) };
 }
 
-const ids = (ds: Dataset, found: { item: number }[]) => found.map((s) => ds.itemIds[s.item]);
+const ids = (ds: Dataset, found: Candidates) => Array.from(found.items, (i) => ds.itemIds[i]);
 
 describe('retrieval signals', () => {
   it('co-visitation recommends what others consumed next to the history, recent pairs over old ones', async () => {
@@ -123,6 +123,6 @@ describe('retrieval signals', () => {
     excluded[100] = 1;
     const found = await contentSource.retrieve({ snapshot, user: 0, history: Int32Array.of(100), excluded, filter: {} }, 20);
     // The common token's 52,000 postings do not fit the budget: only the rare token's items come back.
-    expect(found.map((f) => f.item)).toEqual([101, 102, 103, 104, 105, 106, 107, 108, 109]);
+    expect(Array.from(found.items)).toEqual([101, 102, 103, 104, 105, 106, 107, 108, 109]);
   });
 });

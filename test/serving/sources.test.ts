@@ -7,7 +7,7 @@ import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
 import type { VectorIndex } from '../../core/retrieval/vector-index.ts';
 import type { ServingSnapshot } from '../../core/serving/snapshot.ts';
-import { descendingOrder, descendingTop, sortKeys, topScored, twoTowerSource } from '../../core/serving/sources.ts';
+import { descendingOrder, descendingTop, scoredOf, sortKeys, topScored, twoTowerSource } from '../../core/serving/sources.ts';
 import type { RetrievalContext } from '../../core/serving/sources.ts';
 import { freshSeed, mulberry32 } from '../support/random.ts';
 
@@ -61,14 +61,14 @@ describe('two-tower source', () => {
       const mean = dots.reduce((s, v) => s + v, 0) / ITEMS;
       context.twoTowerScores = Float32Array.from(dots, (v) => (v - mean) * 3);
       const n = 50;
-      const found = await twoTowerSource(index).retrieve(context, n);
+      const found = scoredOf(await twoTowerSource(index).retrieve(context, n));
       const expected = Array.from({ length: ITEMS }, (_, i) => i).filter((i) => context.excluded[i] !== 1)
         .sort((a, b) => (dots[b] ?? 0) - (dots[a] ?? 0)).slice(0, n);
       expect(found.map((s) => s.item), `seed ${seed}`).toEqual(expected);
       for (const s of found) expect(s.score).toBeCloseTo(dots[s.item] ?? NaN, 5);
       // Given the inner products behind the scores, it reports those (not recomputed).
       context.twoTowerInnerProducts = Float32Array.from(dots, (v, i) => v + 100 * i);
-      const reported = await twoTowerSource(index).retrieve(context, n);
+      const reported = scoredOf(await twoTowerSource(index).retrieve(context, n));
       expect(reported.map((s) => s.item)).toEqual(expected);
       for (const s of reported) expect(s.score).toBe(context.twoTowerInnerProducts[s.item]);
     } finally {
@@ -79,7 +79,7 @@ describe('two-tower source', () => {
   it('asks the index when the request has no scores of every item', async () => {
     const { index, context, dots } = await setup(7);
     try {
-      const found = await twoTowerSource(index).retrieve(context, 20);
+      const found = scoredOf(await twoTowerSource(index).retrieve(context, 20));
       const hits = await index.search(context.vector ?? new Float32Array(DIM), 20, context.filter);
       expect(found.map((s) => `i${s.item}`)).toEqual(hits.map((h) => h.id));
       expect(found.every((s) => context.excluded[s.item] !== 1)).toBe(true);
@@ -116,7 +116,7 @@ describe('topScored', () => {
     const excluded = Uint8Array.from({ length: items }, () => (rng() < 0.2 ? 1 : 0));
     const subset = among ? Int32Array.from({ length: items }, (_, i) => i).filter(() => rng() < 0.5) : undefined;
     for (const k of [1, n, items]) {
-      const got = topScored(score, k, excluded, subset);
+      const got = scoredOf(topScored(score, k, excluded, subset));
       const want = referenceTop(score, k, excluded, subset);
       expect(got.map((s) => s.item), `seed ${seed}, n ${k}`).toEqual(want.map((s) => s.item));
       expect(got.map((s) => s.score), `seed ${seed}, n ${k}`).toEqual(want.map((s) => s.score));
@@ -125,8 +125,8 @@ describe('topScored', () => {
 
   it('returns nothing for n ≤ 0 and when every item is excluded', () => {
     const score = Float32Array.of(1, 2, 3);
-    expect(topScored(score, 0, new Uint8Array(3))).toEqual([]);
-    expect(topScored(score, 2, Uint8Array.of(1, 1, 1))).toEqual([]);
+    expect(scoredOf(topScored(score, 0, new Uint8Array(3)))).toEqual([]);
+    expect(scoredOf(topScored(score, 2, Uint8Array.of(1, 1, 1)))).toEqual([]);
   });
 });
 
@@ -142,7 +142,7 @@ describe('topScored over a subset in no particular order', () => {
       const j = Math.floor(rng() * (i + 1));
       [subset[i], subset[j]] = [subset[j] ?? 0, subset[i] ?? 0];
     }
-    const got = topScored(score, 500, excluded, subset);
+    const got = scoredOf(topScored(score, 500, excluded, subset));
     expect(got.map((s) => s.item), `seed ${seed}`).toEqual(referenceTop(score, 500, excluded, subset).map((s) => s.item));
   });
 });
