@@ -23,7 +23,7 @@ interface KernelExports {
   ): number;
   rerankScratchBytes(n: number, dim: number): number;
   sumRows(acc: number, weights: number, n: number, rows: number, count: number): void;
-  gatherRows(out: number, n: number, prefix: number, prefixWidth: number, table: number, tableWidth: number, rows: number, suffix: number, suffixWidth: number): void;
+  firstLayerRows(out: number, n: number, user: number, table: number, width: number, rows: number, dense: number, denseWidth: number, weight: number, relu: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -42,7 +42,7 @@ function isKernelExports(e: WebAssembly.Exports): e is WebAssembly.Exports & Ker
     typeof e.gemm === 'function' && typeof e.matmulScratchBytes === 'function' &&
     typeof e.inBatchSoftmaxRows === 'function' && typeof e.exp64 === 'function' && typeof e.poolRows === 'function' &&
     typeof e.rerank === 'function' && typeof e.rerankScratchBytes === 'function' && typeof e.sumRows === 'function' &&
-    typeof e.gatherRows === 'function';
+    typeof e.firstLayerRows === 'function';
 }
 
 /** instantiateKernels without awaiting: for a module already compiled (Node instantiates any size synchronously). */
@@ -165,13 +165,14 @@ export class WasmRowSums {
 }
 
 /**
- * Rows of [prefix | a row of a resident table | a per-row suffix] with the `gatherRows` kernel:
- * the factored ranker's input (core/ranking/factored.ts). The table lives in wasm memory
- * (`setTable`, then written through `table()`); each call copies the prefix, row indexes and
- * suffixes in and the rows out. Layout from heapBase: table | prefix | rows | suffix | out.
- * It owns the instance's memory above heapBase: give each its own instance.
+ * The factored ranker's first layer per candidate with the `firstLayerRows` kernel
+ * (core/ranking/factored.ts): act(user + table row + dense · weight). The table (each item's share
+ * of the layer) lives in wasm memory (`setTable`, then written through `table()`); each call
+ * copies the user's share, row indexes, dense features and their weight rows in and the rows out.
+ * Layout from heapBase: table | user | weight | rows | dense | out. It owns the instance's memory
+ * above heapBase: give each its own instance.
  */
-export class WasmRowGather {
+export class WasmFirstLayer {
   private rows = 0;
   private width = 0;
   private tableAt = 0;
@@ -198,24 +199,32 @@ export class WasmRowGather {
     return this.view;
   }
 
-  /** out row r = prefix | table row rows[r] | suffix row r (suffixWidth floats each). */
-  gather(prefix: Float32Array, rows: Int32Array, suffix: Float32Array, suffixWidth: number, out: Float32Array): void {
+  /**
+   * out row r = act(user + table row rows[r] + Σ_k dense[r·denseWidth + k] · weight row k), the
+   * kernel's float32 steps (firstLayerRowsReference gives the same bits); act is ReLU when `relu`.
+   */
+  compute(user: Float32Array, rows: Int32Array, dense: Float32Array, denseWidth: number, weight: Float32Array, relu: boolean, out: Float32Array): void {
     const n = rows.length;
-    const width = prefix.length + this.width + suffixWidth;
-    if (suffix.length < n * suffixWidth || out.length !== n * width) {
-      throw new RangeError(`${n} rows of ${width} need suffix ≥ ${n * suffixWidth} and out = ${n * width} floats, got ${suffix.length} and ${out.length}`);
+    const { width } = this;
+    if (user.length !== width || weight.length !== denseWidth * width || dense.length < n * denseWidth || out.length !== n * width) {
+      throw new RangeError(
+        `${n} rows of ${width} need user = ${width}, weight = ${denseWidth * width}, dense ≥ ${n * denseWidth} and out = ${n * width} floats, ` +
+        `got ${user.length}, ${weight.length}, ${dense.length} and ${out.length}`,
+      );
     }
     for (const r of rows) if (!(r >= 0 && r < this.rows)) throw new RangeError(`row ${r} is outside the table's 0..${this.rows - 1}`);
-    const prefixAt = align16(this.tableAt + this.rows * this.width * F32);
-    const rowsAt = align16(prefixAt + prefix.length * F32);
-    const suffixAt = align16(rowsAt + n * 4);
-    const outAt = align16(suffixAt + n * suffixWidth * F32);
+    const userAt = align16(this.tableAt + this.rows * width * F32);
+    const weightAt = align16(userAt + width * F32);
+    const rowsAt = align16(weightAt + weight.length * F32);
+    const denseAt = align16(rowsAt + n * 4);
+    const outAt = align16(denseAt + n * denseWidth * F32);
     this.ensureBytes(outAt + out.length * F32);
     const { buffer } = this.kernels.memory;
-    new Float32Array(buffer, prefixAt, prefix.length).set(prefix);
+    new Float32Array(buffer, userAt, width).set(user);
+    new Float32Array(buffer, weightAt, weight.length).set(weight);
     new Int32Array(buffer, rowsAt, n).set(rows);
-    new Float32Array(buffer, suffixAt, n * suffixWidth).set(suffix.subarray(0, n * suffixWidth));
-    this.kernels.gatherRows(outAt, n, prefixAt, prefix.length, this.tableAt, this.width, rowsAt, suffixAt, suffixWidth);
+    new Float32Array(buffer, denseAt, n * denseWidth).set(dense.subarray(0, n * denseWidth));
+    this.kernels.firstLayerRows(outAt, n, userAt, this.tableAt, width, rowsAt, denseAt, denseWidth, weightAt, relu ? 1 : 0);
     out.set(new Float32Array(buffer, outAt, out.length));
   }
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { instantiateKernels, instantiateKernelsSync, WasmMatmul, WasmRowGather, WasmRowSums, WasmScorer } from '../../wasm/index.ts';
+import { instantiateKernels, instantiateKernelsSync, WasmFirstLayer, WasmMatmul, WasmRowSums, WasmScorer } from '../../wasm/index.ts';
 
 export type WasmBuild = 'release' | 'debug';
 
@@ -20,9 +20,9 @@ export async function loadWasmKernels(build: WasmBuild = 'release') {
   return instantiateKernels(await compileWasmKernels(build));
 }
 
-/** The row-gather kernel on a fresh instance of a compiled module, synchronously (one per table). */
-export function createWasmRowGather(module: WebAssembly.Module): WasmRowGather {
-  return new WasmRowGather(instantiateKernelsSync(module));
+/** The factored ranker's first-layer kernel on a fresh instance of a compiled module, synchronously (one per table). */
+export function createWasmFirstLayer(module: WebAssembly.Module): WasmFirstLayer {
+  return new WasmFirstLayer(instantiateKernelsSync(module));
 }
 
 export async function createWasmScorer(build: WasmBuild = 'release'): Promise<WasmScorer> {

@@ -1,20 +1,22 @@
-// The Wide&Deep ranker's input split by what it depends on, for serving. A request ranks ~1,000
+// The Wide&Deep ranker split by what each part depends on, for serving. A request ranks ~1,000
 // items for one user. The first layer's input is the pooled embedding bags, then the dense
 // features, and each bag depends on the user alone (user id, user features) or on the item alone
-// (item id, categories), so
+// (item id, categories). The first layer x · W₁ + b₁ is a sum over those parts, so
 //
-//   * the user's bags are pooled once per request,
-//   * each item's bags once per catalog snapshot (kept, filled as items come up),
-//   * and per row only three copies are left: user part, item part, dense features (done by the
-//     WASM `gatherRows` kernel when the parts live in its memory, by TypeScript loops otherwise).
+//   * the user's share (its pooled bags times their rows of W₁, plus b₁) is computed once per request,
+//   * each item's share (its pooled bags times theirs) once per catalog snapshot (kept, filled as
+//     items come up),
+//   * and per row only the dense features' rows are left: act(user + item + dense · W₁_dense),
+//     14 × 64 multiply-adds instead of 62 × 64 (the WASM `firstLayerRows` kernel when the item
+//     shares live in its memory, `firstLayerRowsReference` otherwise: the same float32 steps).
 //
-// The network the Ranker adapters run takes that row as one dense input: the first layer's weight
-// rows reordered to match it, everything else unchanged. So every adapter (onnx, wasm, webgpu) runs
-// it as it is, and no row pools an embedding bag: on ml-100k that pooling was ~0.5 ms of the
-// ranker's ~1.3 ms per request. The wide part is summed by `score` from the rows' wide ids (no
-// padded bag). The pooled values are the ones forward.ts computes, so the scores equal the whole
-// network's up to the order of the first layer's sum (test/kernels/ranker-parity.test.ts holds
-// them to the reference forward pass on every adapter).
+// The network the Ranker adapters run is the rest: the layers after the first, on the first
+// layer's output as one dense input. So every adapter (onnx, wasm, webgpu) runs it as it is, and no
+// row pools an embedding bag or multiplies the shares again: the ONNX Runtime call does half the
+// multiply-adds of the whole network. The wide part is summed by `score` from the rows' wide ids or
+// `rows` sums (no padded bag). The scores equal the whole network's up to the order of the first
+// layer's sum (test/kernels/ranker-parity.test.ts holds them to the reference forward pass on
+// every adapter).
 import { DENSE_SIZE } from '../../training/features/feature-state.ts';
 import type { WideGroupSink } from '../../training/features/feature-state.ts';
 import type { FrozenFeatures } from '../../training/features/point-in-time.ts';
@@ -22,13 +24,13 @@ import { checkNetworkSpec, networkInput, networkOutputWidth } from '../../traini
 import type { BagSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
 import { InputBuilder, RANKER_INPUTS } from '../../training/ranker/inputs.ts';
 import type { RankerVocabulary, ScoringRows } from '../../training/ranker/inputs.ts';
-import type { WasmRowGather } from '../../wasm/index.ts';
+import type { WasmFirstLayer } from '../../wasm/index.ts';
 import type { Ranker } from './ranker.ts';
 
 /** The bags of ranker.onnx that depend on the user alone; every other bag depends on the item alone. */
 export const USER_BAGS: readonly string[] = [RANKER_INPUTS.user, RANKER_INPUTS.userFeatures];
-/** The input of the factored network: [user part | item part | dense features] per row. */
-export const FACTORED_INPUT = 'user_item_dense';
+/** The input of the network the adapters run: each row's first-layer output. */
+export const FACTORED_INPUT = 'first_layer';
 /**
  * One user's rows as `FactoredRanker.rows` builds them: the wide part already summed per row
  * (`wideSums`, [length × outputs]) and no wide ids (`wideOffsets` all 0). Only the factored
@@ -41,25 +43,32 @@ export interface SummedRows extends ScoringRows {
 /** Items whose parts are computed in one batch at most (bounds the padded bags' memory). */
 const ITEM_BATCH = 4096;
 
-/** The ranker with its input split (see the header); one per model version. */
+/** The ranker split by what its parts depend on (see the header); one per model version. */
 export class FactoredRanker {
-  /** What the Ranker adapters run: input FACTORED_INPUT [batch × width]. */
+  /** What the Ranker adapters run: the layers after the first, input FACTORED_INPUT [batch × width]. */
   readonly spec: NetworkSpec;
   /** Pooled user bags per row. */
   readonly userWidth: number;
   /** Pooled item bags per row. */
   readonly itemWidth: number;
+  /** The first layer's outputs: a user's share, an item's share, a row's input to `spec`. */
   readonly width: number;
   /** Logit columns per row. */
   readonly outputs: number;
   private readonly userBags: NetworkSpec;
   private readonly itemBags: NetworkSpec;
   private readonly wide: BagSpec | undefined;
+  /** The first layer's rows of W₁ for the user's pooled bags [userWidth × width], the item's, the dense features'. */
+  private readonly userWeight: Float32Array;
+  private readonly itemWeight: Float32Array;
+  private readonly denseWeight: Float32Array;
+  private readonly bias: Float32Array;
+  private readonly relu: boolean;
 
   constructor(ranker: NetworkSpec) {
     checkNetworkSpec(ranker);
     const first = ranker.layers[0];
-    if (first === undefined) throw new RangeError('the ranker has no dense layer to factor');
+    if (first === undefined || ranker.layers.length < 2) throw new RangeError('the ranker needs a hidden layer to be factored: it has no layer after its first');
     if (ranker.dense === undefined || ranker.dense.size !== DENSE_SIZE) {
       throw new RangeError(`the ranker's dense input must have ${DENSE_SIZE} features, got ${ranker.dense?.size ?? 'none'}`);
     }
@@ -72,16 +81,16 @@ export class FactoredRanker {
     this.itemBags = pooling(item);
     this.userWidth = user.reduce((w, b) => w + b.dim, 0);
     this.itemWidth = item.reduce((w, b) => w + b.dim, 0);
-    this.width = this.userWidth + this.itemWidth + DENSE_SIZE;
+    this.width = first.outputs;
     const rows = firstLayerRows(ranker);
-    const weight = concat([...user, ...item].map((b) => rows.get(b.name) ?? new Float32Array(0)).concat(rows.get('dense') ?? new Float32Array(0)));
-    this.spec = {
-      bags: [],
-      dense: { name: FACTORED_INPUT, size: this.width },
-      layers: [{ ...first, inputs: this.width, weight }, ...ranker.layers.slice(1)],
-      output: 'none',
-      outputName: ranker.outputName,
-    };
+    const weightOf = (bags: BagSpec[]) => concat(bags.map((b) => rows.get(b.name) ?? new Float32Array(0)));
+    this.userWeight = weightOf(user);
+    this.itemWeight = weightOf(item);
+    this.denseWeight = rows.get('dense') ?? new Float32Array(0);
+    this.bias = first.bias;
+    this.relu = first.activation === 'relu';
+    const [, ...rest] = ranker.layers;
+    this.spec = { bags: [], dense: { name: FACTORED_INPUT, size: this.width }, layers: rest, output: 'none', outputName: ranker.outputName };
     checkNetworkSpec(this.spec);
     this.wide = ranker.wide;
     this.outputs = networkOutputWidth(ranker);
@@ -141,26 +150,30 @@ export class FactoredRanker {
   }
 
   /**
-   * A cache of item parts for one vocabulary (a snapshot's): `items` rows, filled on first use.
-   * With `gather` (a fresh WasmRowGather), the parts live in its memory and `inputs` assembles
-   * rows with its kernel instead of TypeScript loops (~0.3 ms per 1,000 rows in the serving profile).
+   * A cache of the item shares for one vocabulary (a snapshot's): `items` rows, filled on first
+   * use. With `kernel` (a fresh WasmFirstLayer), they live in its memory and `inputs` computes the
+   * rows with it instead of `firstLayerRowsReference`.
    */
-  itemParts(vocabulary: RankerVocabulary, items: number, gather?: WasmRowGather): ItemParts {
-    return new ItemParts(this, vocabulary, items, gather);
+  itemParts(vocabulary: RankerVocabulary, items: number, kernel?: WasmFirstLayer): ItemParts {
+    return new ItemParts(this, vocabulary, items, kernel);
   }
 
-  /** The pooled user bags of `user` (an index of the vocabulary; unknown ones take the OOV row): [userWidth]. */
+  /**
+   * The user's share of the first layer: the pooled user bags of `user` (an index of the
+   * vocabulary; unknown ones take the OOV row) times their rows of W₁, plus b₁: [width].
+   */
   userPart(vocabulary: RankerVocabulary, user: number): Float32Array {
     const rows: ScoringRows = {
       length: 1, user: Int32Array.of(user), item: Int32Array.of(vocabulary.items), dense: new Float32Array(DENSE_SIZE),
       wideOffsets: new Int32Array(2), wideIds: new Int32Array(0),
     };
-    return networkInput(this.userBags, new InputBuilder(vocabulary).build(rows, [0], 0, 1));
+    const pooled = networkInput(this.userBags, new InputBuilder(vocabulary).build(rows, [0], 0, 1));
+    return timesRows(pooled, 1, this.userWidth, this.userWeight, this.width, this.bias);
   }
 
-  /** Pooled item bags [items.length × itemWidth] computed now (ItemParts caches them). */
+  /** The items' shares of the first layer, [items.length × width], computed now (ItemParts caches them). */
   computeItemParts(vocabulary: RankerVocabulary, items: Int32Array): Float32Array {
-    const out = new Float32Array(items.length * this.itemWidth);
+    const out = new Float32Array(items.length * this.width);
     const builder = new InputBuilder(vocabulary);
     for (let from = 0; from < items.length; from += ITEM_BATCH) {
       const chunk = items.subarray(from, Math.min(items.length, from + ITEM_BATCH));
@@ -169,14 +182,16 @@ export class FactoredRanker {
         dense: new Float32Array(chunk.length * DENSE_SIZE), wideOffsets: new Int32Array(chunk.length + 1), wideIds: new Int32Array(0),
       };
       const indices = Int32Array.from({ length: chunk.length }, (_, k) => k);
-      out.set(networkInput(this.itemBags, builder.build(rows, indices, 0, chunk.length)), from * this.itemWidth);
+      const pooled = networkInput(this.itemBags, builder.build(rows, indices, 0, chunk.length));
+      out.set(timesRows(pooled, chunk.length, this.itemWidth, this.itemWeight, this.width), from * this.width);
     }
     return out;
   }
 
   /**
-   * The factored network's inputs for `rows`, which must all be one user's: per row the user part,
-   * the row item's part, then its dense features (`score` adds the wide part after).
+   * The inputs of `spec` for `rows`, which must all be one user's: per row the first layer's output,
+   * act(user share + the row item's share + its dense features · their rows of W₁) (`score` adds
+   * the wide part after).
    */
   inputs(rows: ScoringRows, parts: ItemParts, userPart: Float32Array): NetworkInputs {
     const n = rows.length;
@@ -184,27 +199,56 @@ export class FactoredRanker {
     for (let r = 1; r < n; r++) {
       if (rows.user[r] !== user) throw new RangeError(`factored rows are one user's: row ${r} has user ${rows.user[r]}, row 0 has ${user}`);
     }
-    const { userWidth, itemWidth, width } = this;
-    if (userPart.length !== userWidth) throw new RangeError(`the user part has ${userPart.length} values, expected ${userWidth}`);
+    const { width } = this;
+    if (userPart.length !== width) throw new RangeError(`the user part has ${userPart.length} values, expected ${width}`);
     parts.ensure(rows.item);
     const x = new Float32Array(n * width);
-    if (parts.gather !== undefined) {
-      parts.gather.gather(userPart, rows.item, rows.dense, DENSE_SIZE, x);
-      return { batch: n, bags: {}, dense: x };
-    }
-    const table = parts.table;
-    const dense = rows.dense;
-    const denseAt = userWidth + itemWidth;
-    for (let r = 0; r < n; r++) {
-      const at = r * width;
-      for (let k = 0; k < userWidth; k++) x[at + k] = userPart[k] ?? 0;
-      const from = (rows.item[r] ?? 0) * itemWidth;
-      for (let k = 0; k < itemWidth; k++) x[at + userWidth + k] = table[from + k] ?? 0;
-      const d = r * DENSE_SIZE;
-      for (let k = 0; k < DENSE_SIZE; k++) x[at + denseAt + k] = dense[d + k] ?? 0;
-    }
+    if (parts.kernel !== undefined) parts.kernel.compute(userPart, rows.item, rows.dense, DENSE_SIZE, this.denseWeight, this.relu, x);
+    else firstLayerRowsReference(userPart, parts.table, width, rows.item, rows.dense, DENSE_SIZE, this.denseWeight, this.relu, x);
     return { batch: n, bags: {}, dense: x };
   }
+}
+
+/**
+ * out row r = act(user + table row rows[r] + Σ_k dense[r·denseWidth + k] · weight row k), in
+ * float32 steps left to right (user + table row, then each dense term in k order; act = ReLU as
+ * `0 < x ? x : 0`): what the WASM `firstLayerRows` kernel computes, to the bit. A Float32Array
+ * store rounds each float64 sum or product of two float32 values once, as a float32 operation does.
+ */
+export function firstLayerRowsReference(
+  user: Float32Array, table: Float32Array, width: number, rows: ArrayLike<number>, dense: Float32Array, denseWidth: number,
+  weight: Float32Array, relu: boolean, out: Float32Array,
+): void {
+  const term = new Float32Array(1);
+  for (let r = 0; r < rows.length; r++) {
+    const at = r * width;
+    const from = (rows[r] ?? 0) * width;
+    for (let j = 0; j < width; j++) out[at + j] = (user[j] ?? 0) + (table[from + j] ?? 0);
+    for (let k = 0; k < denseWidth; k++) {
+      const d = dense[r * denseWidth + k] ?? 0;
+      for (let j = 0; j < width; j++) {
+        term[0] = d * (weight[k * width + j] ?? 0);
+        out[at + j] = (out[at + j] ?? 0) + (term[0] ?? 0);
+      }
+    }
+    if (relu) for (let j = 0; j < width; j++) if (!(0 < (out[at + j] ?? 0))) out[at + j] = 0;
+  }
+}
+
+/** x [n × inputs] times w [inputs × outputs] (+ bias), each sum in float64, rounded once. */
+function timesRows(x: Float32Array, n: number, inputs: number, w: Float32Array, outputs: number, bias?: Float32Array): Float32Array {
+  const out = new Float32Array(n * outputs);
+  const acc = new Float64Array(outputs);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < outputs; j++) acc[j] = bias?.[j] ?? 0;
+    for (let k = 0; k < inputs; k++) {
+      const v = x[r * inputs + k] ?? 0;
+      if (v === 0) continue;
+      for (let j = 0; j < outputs; j++) acc[j] = (acc[j] ?? 0) + v * (w[k * outputs + j] ?? 0);
+    }
+    for (let j = 0; j < outputs; j++) out[r * outputs + j] = acc[j] ?? 0;
+  }
+  return out;
 }
 
 /** Item parts of one vocabulary, computed on first use and kept (a snapshot's catalog does not change). */
@@ -214,16 +258,16 @@ export class ItemParts {
 
   constructor(
     private readonly ranker: FactoredRanker, private readonly vocabulary: RankerVocabulary, readonly items: number,
-    readonly gather?: WasmRowGather,
+    readonly kernel?: WasmFirstLayer,
   ) {
-    if (gather === undefined) this.own = new Float32Array(items * ranker.itemWidth);
-    else gather.setTable(items, ranker.itemWidth);
+    if (kernel === undefined) this.own = new Float32Array(items * ranker.width);
+    else kernel.setTable(items, ranker.width);
     this.computed = new Uint8Array(items);
   }
 
-  /** [items × itemWidth]; rows not yet computed are zero. Pages never touched cost no memory. */
+  /** [items × width]; rows not yet computed are zero. Pages never touched cost no memory. */
   get table(): Float32Array {
-    return this.own ?? (this.gather as WasmRowGather).table();
+    return this.own ?? (this.kernel as WasmFirstLayer).table();
   }
 
   /** Computes the parts of those of `items` not yet computed, in one batch. */
@@ -246,7 +290,7 @@ export class ItemParts {
       for (const i of list) this.computed[i] = 0;
       throw error;
     }
-    const width = this.ranker.itemWidth;
+    const width = this.ranker.width;
     const table = this.table;
     list.forEach((i, k) => {
       table.set(parts.subarray(k * width, (k + 1) * width), i * width);

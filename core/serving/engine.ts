@@ -16,7 +16,7 @@ import type { EventTypeConfig } from '../domain/event-types.ts';
 import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../domain/fusion.ts';
 import type { FusedCandidate, SourceColumns, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
-import type { WasmReranker, WasmRowGather } from '../../wasm/index.ts';
+import type { WasmFirstLayer, WasmReranker } from '../../wasm/index.ts';
 import { applyRules } from '../domain/rules.ts';
 import type { BusinessRules } from '../domain/rules.ts';
 import type { Slate } from '../domain/slate.ts';
@@ -102,8 +102,8 @@ export interface EngineParts {
   /** An adapter opened on `factored.spec`: the ranker's network on rows of [user part | item part | dense features]. */
   ranker: Ranker;
   factored: FactoredRanker;
-  /** A fresh row-gather kernel per snapshot (its item parts live in that instance's memory); without it, TypeScript loops. */
-  rowGather?: () => WasmRowGather;
+  /** A fresh first-layer kernel per snapshot (its item shares live in that instance's memory); without it, firstLayerRowsReference. */
+  firstLayer?: () => WasmFirstLayer;
   index: VectorIndex;
   interactions: InteractionStore;
   eventTypes: readonly EventTypeConfig[];
@@ -553,7 +553,7 @@ export class ServingEngine {
   private itemPartsOf(snapshot: ServingSnapshot): ItemParts {
     let parts = this.itemParts.get(snapshot);
     if (parts === undefined) {
-      parts = this.parts.factored.itemParts(snapshot.vocabulary, snapshot.dataset.itemIds.length, this.parts.rowGather?.());
+      parts = this.parts.factored.itemParts(snapshot.vocabulary, snapshot.dataset.itemIds.length, this.parts.firstLayer?.());
       this.itemParts.set(snapshot, parts);
     }
     return parts;

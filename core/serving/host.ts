@@ -15,7 +15,7 @@ import type { InteractionStore } from '../catalog/ports.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import { openRegistry } from '../models/index.ts';
 import type { ModelDir, ModelRegistry } from '../models/index.ts';
-import { compileWasmKernels, createWasmRowGather } from '../kernels/wasm.ts';
+import { compileWasmKernels, createWasmFirstLayer } from '../kernels/wasm.ts';
 import { createNodeSession } from '../ranking/onnx-session.ts';
 import { instantiateKernelsSync, WasmReranker } from '../../wasm/index.ts';
 import type { OnnxSession } from '../ranking/onnx-session.ts';
@@ -239,7 +239,7 @@ export class ServingHost {
       const kernels = await compileWasmKernels();
       const reranker = new WasmReranker(instantiateKernelsSync(kernels));
       const engine = new ServingEngine({
-        version, userTower, reranker, ranker, factored, rowGather: () => createWasmRowGather(kernels), index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
+        version, userTower, reranker, ranker, factored, firstLayer: () => createWasmFirstLayer(kernels), index, interactions: this.options.interactions, eventTypes: this.options.eventTypes,
         config: this.options.config, ...(this.options.timer ? { timer: this.options.timer } : {}),
       }, snapshot);
       return { engine, itemTower, ranker, index, indexed, model, restored, ...(indexDir ? { indexDir } : {}) };

@@ -3,7 +3,7 @@
 // and against the TypeScript reference `forwardNetwork`, on fresh random networks and inputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseDawnDevice, requestDawnDevice } from '../../core/gpu/dawn.ts';
-import { compileWasmKernels, createWasmRowGather } from '../../core/kernels/wasm.ts';
+import { compileWasmKernels, createWasmFirstLayer } from '../../core/kernels/wasm.ts';
 import { FactoredRanker } from '../../core/ranking/factored.ts';
 import { openRanker } from '../../core/ranking/ranker.ts';
 import type { Ranker } from '../../core/ranking/ranker.ts';
@@ -260,8 +260,8 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
     const snapshotItems = 500;
     const vocabulary = rankerVocabulary(rng, snapshotItems);
     const parts = factored.itemParts(vocabulary, snapshotItems);
-    // The same parts in a WASM instance's memory, rows assembled by its gather kernel: the same inputs.
-    const gathered = factored.itemParts(vocabulary, snapshotItems, createWasmRowGather(await compileWasmKernels()));
+    // The same shares in a WASM instance's memory, rows computed by its first-layer kernel: the same inputs.
+    const gathered = factored.itemParts(vocabulary, snapshotItems, createWasmFirstLayer(await compileWasmKernels()));
     // A known user, the OOV row, a user the model never saw (index past its vocabulary); a batch of one.
     for (const [user, count] of [[17, CANDIDATES], [300, 200], [310, 200], [42, 1]] as const) {
       const rows = userRows(rng, user, count, snapshotItems);

@@ -1,8 +1,10 @@
 // The row kernels of serving: `sumRows` (wasm/assembly/rowsum.ts) against itemItemSums, the
 // TypeScript loop of the item-item source (training/eval/baselines/cooccurrence.ts), the same bits
-// and not just close; `gatherRows` (wasm/assembly/gather.ts) against plain copies.
+// and not just close; `firstLayerRows` (wasm/assembly/first-layer.ts) against
+// firstLayerRowsReference (core/ranking/factored.ts), the same bits too.
 import { describe, expect, it } from 'vitest';
-import { compileWasmKernels, createWasmRowGather, createWasmRowSums } from '../../core/kernels/wasm.ts';
+import { compileWasmKernels, createWasmFirstLayer, createWasmRowSums } from '../../core/kernels/wasm.ts';
+import { firstLayerRowsReference } from '../../core/ranking/factored.ts';
 import type { WasmBuild } from '../../core/kernels/wasm.ts';
 import { historyRows, itemItemSums } from '../../training/eval/baselines/cooccurrence.ts';
 import { freshSeed, gaussian, mulberry32 } from '../support/random.ts';
@@ -42,35 +44,46 @@ describe.each<WasmBuild>(['release', 'debug'])('WASM sumRows (%s build)', (build
   });
 });
 
-describe.each<WasmBuild>(['release', 'debug'])('WASM gatherRows (%s build)', (build) => {
-  it('assembles prefix | table row | suffix per row, the table written through its view, across memory growth', async () => {
+describe.each<WasmBuild>(['release', 'debug'])('WASM firstLayerRows (%s build)', (build) => {
+  it('gives act(user + table row + dense · weight) with the bits of the reference, the table written through its view, across memory growth', async () => {
     const seed = freshSeed();
     const rng = mulberry32(seed);
-    const gather = createWasmRowGather(await compileWasmKernels(build));
     const rows = 500;
-    const width = 24;
-    gather.setTable(rows, width);
-    const table = Float32Array.from({ length: rows * width }, () => gaussian(rng));
-    gather.table().set(table);
-    const prefix = Float32Array.from({ length: 7 }, () => gaussian(rng));
-    // Growing batches: the later ones grow wasm memory, which must not lose the table.
-    for (const n of [1, 3, 1000, 20_000]) {
-      const items = Int32Array.from({ length: n }, () => Math.floor(rng() * rows));
-      const suffix = Float32Array.from({ length: n * 5 }, () => gaussian(rng));
-      const out = new Float32Array(n * (7 + width + 5));
-      gather.gather(prefix, items, suffix, 5, out);
-      const want = new Float32Array(out.length);
-      for (let r = 0; r < n; r++) {
-        const at = r * (7 + width + 5);
-        want.set(prefix, at);
-        want.set(table.subarray((items[r] ?? 0) * width, ((items[r] ?? 0) + 1) * width), at + 7);
-        want.set(suffix.subarray(r * 5, (r + 1) * 5), at + 7 + width);
+    // 64: the SIMD lanes alone; 23: a scalar tail after them.
+    for (const width of [64, 23]) {
+      const kernel = createWasmFirstLayer(await compileWasmKernels(build));
+      kernel.setTable(rows, width);
+      // Magnitudes from 1e-3 to 1e3, so each float32 rounding shows; some zeros and negatives.
+      const value = () => (rng() < 0.05 ? 0 : gaussian(rng) * 10 ** Math.floor(rng() * 6 - 3));
+      const table = Float32Array.from({ length: rows * width }, value);
+      kernel.table().set(table);
+      const user = Float32Array.from({ length: width }, value);
+      const denseWidth = 14;
+      const weight = Float32Array.from({ length: denseWidth * width }, value);
+      // Growing batches: the later ones grow wasm memory, which must not lose the table.
+      for (const n of [1, 3, 1000, 20_000]) {
+        const items = Int32Array.from({ length: n }, () => Math.floor(rng() * rows));
+        const dense = Float32Array.from({ length: n * denseWidth }, value);
+        for (const relu of [true, false]) {
+          const out = new Float32Array(n * width);
+          kernel.compute(user, items, dense, denseWidth, weight, relu, out);
+          const want = new Float32Array(n * width);
+          firstLayerRowsReference(user, table, width, items, dense, denseWidth, weight, relu, want);
+          expect(out, `seed ${seed}, width ${width}, ${n} rows, relu ${relu}`).toEqual(want);
+          if (relu) expect(out.some((v) => v > 0) && out.every((v) => v >= 0 && !Object.is(v, -0))).toBe(true);
+          else expect(out.some((v) => v < 0)).toBe(true);
+        }
       }
-      expect(out, `seed ${seed}, ${n} rows`).toEqual(want);
+      expect(kernel.table()).toEqual(table);
+      // One row worked by hand: user + table row + Σ dense · weight, float32 steps.
+      const one = new Float32Array(width);
+      kernel.compute(user, Int32Array.of(7), Float32Array.from({ length: denseWidth }, (_, k) => (k === 2 ? 2 : 0)), denseWidth, weight, false, one);
+      for (let j = 0; j < width; j++) {
+        expect(one[j]).toBe(Math.fround(Math.fround((user[j] ?? 0) + (table[7 * width + j] ?? 0)) + Math.fround(2 * (weight[2 * width + j] ?? 0))));
+      }
+      expect(() => kernel.compute(user, Int32Array.of(0, rows), new Float32Array(2 * denseWidth), denseWidth, weight, true, new Float32Array(2 * width))).toThrow(/row 500 is outside the table's 0\.\.499/);
+      expect(() => kernel.compute(user, Int32Array.of(0), new Float32Array(denseWidth), denseWidth, weight, true, new Float32Array(width + 1))).toThrow(new RegExp(`out = ${width} floats`));
+      expect(() => kernel.setTable(3, 3)).toThrow(/once per instance/);
     }
-    expect(gather.table()).toEqual(table);
-    expect(() => gather.gather(prefix, Int32Array.of(0, rows), new Float32Array(10), 5, new Float32Array(2 * 36))).toThrow(/row 500 is outside the table's 0\.\.499/);
-    expect(() => gather.gather(prefix, Int32Array.of(0), new Float32Array(5), 5, new Float32Array(35))).toThrow(/out = 36 floats/);
-    expect(() => gather.setTable(3, 3)).toThrow(/once per instance/);
   });
 });

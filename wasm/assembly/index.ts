@@ -8,7 +8,7 @@ export { exp64, inBatchSoftmaxRows } from "./softmax";
 export { poolRows } from "./embedding";
 export { rerank, rerankScratchBytes } from "./rerank";
 export { sumRows } from "./rowsum";
-export { gatherRows } from "./gather";
+export { firstLayerRows } from "./first-layer";
 
 /** First byte the host may use for its own arrays. */
 export function heapBase(): usize {
