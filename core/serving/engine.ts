@@ -431,20 +431,15 @@ export class ServingEngine {
         if (!keep({ id: '', ...(attributes ? { attributes } : {}) })) excluded[i] = 1;
       }
     }
-    // Only a search of the vector index reads the filter (the embedded index's exact path does
-    // not): it is built when first asked for, with the consumed items' ids.
-    let filter: VectorFilter | undefined;
-    const filterOf = (): VectorFilter => (filter ??= {
+    const filter: VectorFilter = {
       excludeHidden: true,
       ...(wanted !== undefined && Object.keys(wanted).length > 0 ? { attributes: wanted } : {}),
       ...(request.categories !== undefined && request.categories.length > 0 ? { categoriesAny: request.categories } : {}),
       ...(request.excludeCategories !== undefined && request.excludeCategories.length > 0 ? { categoriesNone: request.excludeCategories } : {}),
       excludeIds: [...consumed].map((i) => dataset.itemIds[i] ?? '').concat(request.exclude ?? []),
-    });
-    const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
-    const context: RetrievalContext = {
-      snapshot, user, history, excluded, get filter() { return filterOf(); }, ...(categories ? { categories } : {}),
     };
+    const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
+    const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
     let vector: Float32Array | undefined;
     const featureUser = user >= 0 ? user : dataset.userIds.length;
     let generated: { tt?: Float32Array; products?: Float32Array; cv: Float32Array; scores?: { tt(item: number): number } } | undefined;
