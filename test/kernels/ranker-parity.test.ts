@@ -262,6 +262,7 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
     const parts = factored.itemParts(vocabulary, snapshotItems);
     // The same shares in a WASM instance's memory, rows computed by its first-layer kernel: the same inputs.
     const gathered = factored.itemParts(vocabulary, snapshotItems, createWasmFirstLayer(await compileWasmKernels()));
+    let worst = 0;
     // A known user, the OOV row, a user the model never saw (index past its vocabulary); a batch of one.
     for (const [user, count] of [[17, CANDIDATES], [300, 200], [310, 200], [42, 1]] as const) {
       const rows = userRows(rng, user, count, snapshotItems);
@@ -275,10 +276,12 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
           .map(async ([what, ranker]) => [what, await factored.score(ranker, rows, parts, userPart)] as const),
       );
       for (const [what, got] of scored) {
+        worst = Math.max(worst, maxRelativeDifference(got, want));
         expect(maxRelativeDifference(got, want), `${what}, seed ${seed}, user ${user}`).toBeLessThanOrEqual(TOLERANCE);
         if (count >= TOP) expectSameTop(got, want, 2, `factored ${what} vs the whole network, seed ${seed}, user ${user}`);
       }
     }
+    console.info(`factored ranker parity (seed ${seed}): max relative difference to the whole network ${worst.toExponential(2)}`);
     const mixed = userRows(rng, 5, 3, snapshotItems);
     mixed.user[2] = 6;
     expect(() => factored.inputs(mixed, parts, factored.userPart(vocabulary, 5))).toThrow(/one user's: row 2 has user 6/);
