@@ -3,9 +3,10 @@
 // * Model hot-swap: the registry's current.json is polled; a new current version is loaded in the
 //   background (sessions, snapshot, vector index) and swapped in with one assignment. Requests in
 //   flight finish on the engine they started on; it is closed once they have drained.
-// * Catalog refresh: when the catalog changed (catalogFingerprint), a new snapshot is built in the
-//   background and swapped into the engine; items new to the index are embedded by the item tower
-//   and upserted, items hidden or deleted since are re-flagged.
+// * Catalog refresh: when the catalog changed (catalogFingerprint, read only after some connection
+//   committed: CatalogWatch), a new snapshot is built in the background and swapped into the
+//   engine; items new to the index are embedded by the item tower and upserted, items hidden or
+//   deleted since are re-flagged.
 //
 // A failed load or refresh keeps serving what was there and is reported by `status()` (/readyz).
 
@@ -34,7 +35,7 @@ import type { Dataset } from '../../training/data/dataset.ts';
 import { float32FromBytes } from '../models/model-dir.ts';
 import { consumedTypes, ServingEngine } from './engine.ts';
 import type { EngineConfig, StageTimer } from './engine.ts';
-import { assembleSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
+import { CatalogWatch, assembleSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
 import { readCatalogDataInWorker } from './snapshot-worker.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 
@@ -109,12 +110,17 @@ export class ServingHost {
   private loading: string | undefined;
   private error: string | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
+  /** Commits to the catalog since the last refresh check (no table read). */
+  private readonly watch: CatalogWatch;
+  /** Whether the last refresh check found the serving snapshot current (or made it so). */
+  private snapshotCurrent = false;
   private busy: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly log: (line: string) => void;
 
   private constructor(private readonly options: ServingHostOptions, private readonly registry: ModelRegistry) {
     this.log = options.log ?? console.error;
+    this.watch = new CatalogWatch(options.dataDir);
   }
 
   /** Opens the registry and loads its current model, if it has one (the core serves without). */
@@ -173,12 +179,21 @@ export class ServingHost {
       const loaded = this.loaded;
       if (!loaded) return;
       const current = loaded.engine.snapshot;
-      if (!force && catalogFingerprint(this.options.dataDir) === current.fingerprint) return;
+      // No commit since the last check that found the snapshot current: nothing to read.
+      const committed = this.watch.changed();
+      if (!force && !committed && this.snapshotCurrent) return;
+      this.snapshotCurrent = false;
+      if (!force && catalogFingerprint(this.options.dataDir) === current.fingerprint) {
+        this.snapshotCurrent = true;
+        return;
+      }
       try {
         const snapshot = await this.snapshotFor(loaded.model, loaded.itemTower);
         // A follower on Milvus reads what the owner upserts.
         if (!(this.options.follower === true && loaded.index.kind === 'milvus')) await syncIndex(loaded.index, loaded.indexed, snapshot);
         loaded.engine.replaceSnapshot(snapshot);
+        // Commits after the snapshot's read changed data_version again, so the next check reads them.
+        this.snapshotCurrent = true;
       } catch (error) {
         this.error = `refreshing the catalog snapshot failed: ${error instanceof Error ? error.message : String(error)}`;
         this.log(`kestrel core: ${this.error}`);
@@ -202,6 +217,7 @@ export class ServingHost {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     await this.busy;
+    this.watch.close();
     if (this.loaded) await this.retire(this.loaded, true);
     this.loaded = undefined;
   }
