@@ -20,8 +20,8 @@
 import { DENSE_SIZE } from '../../training/features/feature-state.ts';
 import type { WideGroupSink } from '../../training/features/feature-state.ts';
 import type { FrozenFeatures } from '../../training/features/point-in-time.ts';
-import { checkNetworkSpec, networkInput, networkOutputWidth } from '../../training/models/forward.ts';
-import type { BagSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
+import { checkNetworkSpec, dense, networkInput, networkOutputWidth } from '../../training/models/forward.ts';
+import type { BagSpec, DenseLayerSpec, NetworkInputs, NetworkSpec } from '../../training/models/spec.ts';
 import { InputBuilder, RANKER_INPUTS } from '../../training/ranker/inputs.ts';
 import type { RankerVocabulary, ScoringRows } from '../../training/ranker/inputs.ts';
 import type { WasmFirstLayer } from '../../wasm/index.ts';
@@ -58,11 +58,12 @@ export class FactoredRanker {
   private readonly userBags: NetworkSpec;
   private readonly itemBags: NetworkSpec;
   private readonly wide: BagSpec | undefined;
-  /** The first layer's rows of W₁ for the user's pooled bags [userWidth × width], the item's, the dense features'. */
-  private readonly userWeight: Float32Array;
-  private readonly itemWeight: Float32Array;
+  /** The first layer's rows of W₁ for the user's pooled bags, with b₁: the user's share. */
+  private readonly userLayer: DenseLayerSpec;
+  /** Its rows for the item's pooled bags, no bias: an item's share. */
+  private readonly itemLayer: DenseLayerSpec;
+  /** Its rows for the dense features, [DENSE_SIZE × width]. */
   private readonly denseWeight: Float32Array;
-  private readonly bias: Float32Array;
   private readonly relu: boolean;
 
   constructor(ranker: NetworkSpec) {
@@ -84,10 +85,9 @@ export class FactoredRanker {
     this.width = first.outputs;
     const rows = firstLayerRows(ranker);
     const weightOf = (bags: BagSpec[]) => concat(bags.map((b) => rows.get(b.name) ?? new Float32Array(0)));
-    this.userWeight = weightOf(user);
-    this.itemWeight = weightOf(item);
+    this.userLayer = { inputs: this.userWidth, outputs: this.width, weight: weightOf(user), bias: first.bias, activation: 'none' };
+    this.itemLayer = { inputs: this.itemWidth, outputs: this.width, weight: weightOf(item), bias: new Float32Array(this.width), activation: 'none' };
     this.denseWeight = rows.get('dense') ?? new Float32Array(0);
-    this.bias = first.bias;
     this.relu = first.activation === 'relu';
     const [, ...rest] = ranker.layers;
     this.spec = { bags: [], dense: { name: FACTORED_INPUT, size: this.width }, layers: rest, output: 'none', outputName: ranker.outputName };
@@ -168,7 +168,7 @@ export class FactoredRanker {
       wideOffsets: new Int32Array(2), wideIds: new Int32Array(0),
     };
     const pooled = networkInput(this.userBags, new InputBuilder(vocabulary).build(rows, [0], 0, 1));
-    return timesRows(pooled, 1, this.userWidth, this.userWeight, this.width, this.bias);
+    return dense(this.userLayer, pooled, 1);
   }
 
   /** The items' shares of the first layer, [items.length × width], computed now (ItemParts caches them). */
@@ -183,7 +183,7 @@ export class FactoredRanker {
       };
       const indices = Int32Array.from({ length: chunk.length }, (_, k) => k);
       const pooled = networkInput(this.itemBags, builder.build(rows, indices, 0, chunk.length));
-      out.set(timesRows(pooled, chunk.length, this.itemWidth, this.itemWeight, this.width), from * this.width);
+      out.set(dense(this.itemLayer, pooled, chunk.length), from * this.width);
     }
     return out;
   }
@@ -233,22 +233,6 @@ export function firstLayerRowsReference(
     }
     if (relu) for (let j = 0; j < width; j++) if (!(0 < (out[at + j] ?? 0))) out[at + j] = 0;
   }
-}
-
-/** x [n × inputs] times w [inputs × outputs] (+ bias), each sum in float64, rounded once. */
-function timesRows(x: Float32Array, n: number, inputs: number, w: Float32Array, outputs: number, bias?: Float32Array): Float32Array {
-  const out = new Float32Array(n * outputs);
-  const acc = new Float64Array(outputs);
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < outputs; j++) acc[j] = bias?.[j] ?? 0;
-    for (let k = 0; k < inputs; k++) {
-      const v = x[r * inputs + k] ?? 0;
-      if (v === 0) continue;
-      for (let j = 0; j < outputs; j++) acc[j] = (acc[j] ?? 0) + v * (w[k * outputs + j] ?? 0);
-    }
-    for (let j = 0; j < outputs; j++) out[r * outputs + j] = acc[j] ?? 0;
-  }
-  return out;
 }
 
 /** Item parts of one vocabulary, computed on first use and kept (a snapshot's catalog does not change). */

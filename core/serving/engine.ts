@@ -34,7 +34,7 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, scoredOf, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { Candidates, RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
@@ -99,7 +99,7 @@ export interface EngineParts {
   reranker?: WasmReranker;
   /** The user tower's network, read from user_tower.onnx (run per request in TypeScript). */
   userTower: NetworkSpec;
-  /** An adapter opened on `factored.spec`: the ranker's network on rows of [user part | item part | dense features]. */
+  /** An adapter opened on `factored.spec`: the ranker's layers after the first, on each row's first-layer output. */
   ranker: Ranker;
   factored: FactoredRanker;
   /** A fresh first-layer kernel per snapshot (its item shares live in that instance's memory); without it, firstLayerRowsReference. */
@@ -664,10 +664,9 @@ function toColumns(source: string, found: Candidates): SourceColumns<number> {
   return { source, items: found.items, scores: found.scores };
 }
 
-/** A list as objects, for quotaMerge and the similar-items fusion. */
-function toList(list: SourceColumns<number> | { source: string; candidates: readonly Scored[] }): SourceList<number> {
-  if ('candidates' in list) return list;
-  return { source: list.source, candidates: scoredOf({ items: Int32Array.from(list.items), scores: Float64Array.from(list.scores) }) };
+/** A source's columns as objects, for quotaMerge. */
+function toList(list: SourceColumns<number>): SourceList<number> {
+  return { source: list.source, candidates: Array.from(list.items, (item, k) => ({ item, score: list.scores[k] ?? 0 })) };
 }
 
 function round(x: number): number {

@@ -39,9 +39,9 @@ export function scoredOf(candidates: Candidates): Scored[] {
   return Array.from(candidates.items, (item, k) => ({ item, score: candidates.scores[k] ?? 0 }));
 }
 
-/** The first `size` entries of two working columns as Candidates (copies: the columns are scratch). */
+/** The first `size` entries of two columns a source filled as Candidates (views, no copy). */
 function candidatesOf(items: Int32Array, scores: Float64Array, size: number): Candidates {
-  return { items: items.slice(0, size), scores: scores.slice(0, size) };
+  return { items: items.subarray(0, size), scores: scores.subarray(0, size) };
 }
 
 export interface RetrievalContext {

@@ -151,8 +151,11 @@ function poolIds(bag: BagSpec, ids: Int32Array, mask: Float32Array, length: numb
   }
 }
 
-/** y = act(x · W + b) for a batch, W row-major [inputs × outputs]. */
-function dense(layer: DenseLayerSpec, x: Float32Array, batch: number, backend?: MatmulBackend): Float32Array {
+/**
+ * y = act(x · W + b) for a batch, W row-major [inputs × outputs]. Without a backend each sum is
+ * taken in float64 and rounded once.
+ */
+export function dense(layer: DenseLayerSpec, x: Float32Array, batch: number, backend?: MatmulBackend): Float32Array {
   const { inputs, outputs, weight, bias } = layer;
   const y = new Float32Array(batch * outputs);
   if (backend !== undefined) {
