@@ -362,14 +362,11 @@ function concat(parts: Float32Array[]): Float32Array {
 
 /**
  * logits[r] += Σ wide.table[id] over row r's wide ids, straight from their CSR: the sum bag of
- * forward.ts (float32 entries summed in float64, rounded once) with no padding to walk.
+ * forward.ts (float32 entries summed in float64, rounded once) with no padding to walk. Serving
+ * sums them per category instead (`rows`, WideSums); this is for rows that carry their ids.
  */
 function addWide(wide: BagSpec, rows: ScoringRows, logits: Float32Array): void {
   const { dim, table, rows: size } = wide;
-  if (dim === 2) {
-    addWide2(wide, rows, logits);
-    return;
-  }
   const acc = new Float64Array(dim);
   for (let r = 0; r < rows.length; r++) {
     acc.fill(0);
@@ -382,25 +379,6 @@ function addWide(wide: BagSpec, rows: ScoringRows, logits: Float32Array): void {
       for (let d = 0; d < dim; d++) acc[d] = (acc[d] ?? 0) + (table[base + d] ?? 0);
     }
     for (let d = 0; d < dim; d++) logits[r * dim + d] = (logits[r * dim + d] ?? 0) + Math.fround(acc[d] ?? 0);
-  }
-}
-
-/** addWide for two logits (the Wide&Deep ranker's click and engagement): the sums in locals. */
-function addWide2(wide: BagSpec, rows: ScoringRows, logits: Float32Array): void {
-  const { table, rows: size } = wide;
-  const { wideOffsets, wideIds } = rows;
-  for (let r = 0; r < rows.length; r++) {
-    let a = 0;
-    let b = 0;
-    const w1 = wideOffsets[r + 1] ?? 0;
-    for (let k = wideOffsets[r] ?? 0; k < w1; k++) {
-      const id = wideIds[k] ?? 0;
-      if (!(id >= 0 && id < size)) throw outsideWide(wide, id, r, k - (wideOffsets[r] ?? 0));
-      a += table[2 * id] ?? 0;
-      b += table[2 * id + 1] ?? 0;
-    }
-    logits[2 * r] = (logits[2 * r] ?? 0) + Math.fround(a);
-    logits[2 * r + 1] = (logits[2 * r + 1] ?? 0) + Math.fround(b);
   }
 }
 

@@ -39,9 +39,29 @@ export function scoredOf(candidates: Candidates): Scored[] {
   return Array.from(candidates.items, (item, k) => ({ item, score: candidates.scores[k] ?? 0 }));
 }
 
-/** The first `size` entries of two columns a source filled as Candidates (views, no copy). */
-function candidatesOf(items: Int32Array, scores: Float64Array, size: number): Candidates {
-  return { items: items.subarray(0, size), scores: scores.subarray(0, size) };
+/**
+ * The n best of the (score, item) pairs offered to it (scores not NaN), ties to the lower item: a
+ * k-entry heap (offerTopK), read back best first as Candidates.
+ */
+class TopN {
+  private readonly scores: Float64Array;
+  private readonly items: Int32Array;
+  private size = 0;
+
+  constructor(private readonly n: number) {
+    this.scores = new Float64Array(n);
+    this.items = new Int32Array(n);
+  }
+
+  offer(score: number, item: number): void {
+    this.size = offerTopK(this.scores, this.items, this.size, this.n, score, item);
+  }
+
+  /** The kept pairs, best first (call once). */
+  best(): Candidates {
+    sortTopK(this.scores, this.items, this.size);
+    return { items: this.items.subarray(0, this.size), scores: this.scores.subarray(0, this.size) };
+  }
 }
 
 export interface RetrievalContext {
@@ -331,7 +351,7 @@ export function twoTowerSource(index: VectorIndex): RetrievalSource {
         items[size] = i;
         scores[size++] = hit.score;
       }
-      return candidatesOf(items, scores, size);
+      return { items: items.subarray(0, size), scores: scores.subarray(0, size) };
     },
   };
 }
@@ -378,17 +398,14 @@ export const coVisitationSource: RetrievalSource = {
         sums[j] = (sums[j] ?? 0) + recency * (weights[e] ?? 0);
       }
     }
-    // The n best by a heap (ties to the lower item), then the scratch zeroed again.
-    const heapScores = new Float64Array(n);
-    const heapItems = new Int32Array(n);
-    let size = 0;
+    // The n best, then the scratch zeroed again.
+    const top = new TopN(n);
     for (const j of touched) {
-      size = offerTopK(heapScores, heapItems, size, n, sums[j] ?? 0, j);
+      top.offer(sums[j] ?? 0, j);
       sums[j] = 0;
       seen[j] = 0;
     }
-    sortTopK(heapScores, heapItems, size);
-    return candidatesOf(heapItems, heapScores, size);
+    return top.best();
   },
 };
 
@@ -435,13 +452,12 @@ export const contentSource: RetrievalSource = {
         sums[i] = before + w * (norm[i] ?? 0);
       }
     }
-    const heapScores = new Float64Array(n);
-    const heapItems = new Int32Array(n);
-    let size = 0;
-    for (const i of touched) size = offerTopK(heapScores, heapItems, size, n, sums[i] ?? 0, i);
-    sortTopK(heapScores, heapItems, size);
-    for (const i of touched) sums[i] = 0;
-    return candidatesOf(heapItems, heapScores, size);
+    const top = new TopN(n);
+    for (const i of touched) {
+      top.offer(sums[i] ?? 0, i);
+      sums[i] = 0;
+    }
+    return top.best();
   },
 };
 
@@ -498,19 +514,16 @@ function byCategoryOrAll(context: RetrievalContext, all: Int32Array, byCategory:
   if (n <= 0) return NONE;
   // Each category's first n, merged: the n best of them (ties to the lower item), an item once.
   const merged = new Set<number>();
-  const heapScores = new Float64Array(n);
-  const heapItems = new Int32Array(n);
-  let size = 0;
+  const top = new TopN(n);
   for (const c of context.categories) {
     const { items } = fromList(byCategory[c] ?? new Int32Array(0), score, n, context.excluded);
     for (const item of items) {
       if (merged.has(item)) continue;
       merged.add(item);
-      size = offerTopK(heapScores, heapItems, size, n, score[item] ?? 0, item);
+      top.offer(score[item] ?? 0, item);
     }
   }
-  sortTopK(heapScores, heapItems, size);
-  return candidatesOf(heapItems, heapScores, size);
+  return top.best();
 }
 
 /** Rejects with a message naming the source when `work` outlasts `ms`. */
