@@ -86,6 +86,26 @@ export function referenceScores(query: ArrayLike<number>, items: ArrayLike<numbe
 }
 
 /**
+ * Worst error of float32 dot-product scores against the float64 ones, each item's error divided
+ * by Σ|query_j·item_j|. A float32 dot of d terms is off by at most about d·2⁻²⁴ of that sum
+ * (the standard forward bound), however much the terms cancel, so a tolerance on this measure
+ * holds for every seed; ‖got − want‖/‖want‖ does not when a handful of scores sit near zero.
+ */
+export function scoreError(got: ArrayLike<number>, query: ArrayLike<number>, items: ArrayLike<number>, dim: number): number {
+  const want = referenceScores(query, items, dim);
+  if (got.length !== want.length) throw new RangeError(`length mismatch: got ${got.length}, want ${want.length}`);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    let magnitude = 0;
+    for (let j = 0; j < dim; j++) magnitude += Math.abs((query[j] ?? 0) * (items[i * dim + j] ?? 0));
+    const d = Math.abs((got[i] ?? 0) - (want[i] ?? 0));
+    const e = magnitude === 0 ? (d === 0 ? 0 : Number.POSITIVE_INFINITY) : d / magnitude;
+    if (!(e <= worst)) worst = e;
+  }
+  return worst;
+}
+
+/**
  * Relative L2 error ‖got − want‖₂ / ‖want‖₂ (0 when both are all zeros; Infinity when only
  * `want` is). Throws when the lengths differ.
  */
