@@ -1,5 +1,8 @@
 // InteractionStore on SQLite: idempotent append, queries, per-item counts, unknown users/items,
 // tombstones, and erasure through eraseUser.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERASE_USER_EVENT_TYPE } from '../../core/domain/catalog.ts';
 import type { Event } from '../../core/domain/event.ts';
@@ -135,5 +138,74 @@ describe('SQLite InteractionStore', () => {
       timed.close();
     }
     expect(await cat.interactions.count()).toBe(0);
+  }));
+});
+
+// append remembers, from one batch to the next, which users and items exist and each user's
+// tombstone; these would fail if it remembered past a write it did not make itself.
+describe('SQLite InteractionStore append across batches', () => {
+  /** Two connections to one file: the projector's (`cat`) and the API's (`api`). */
+  async function withTwoConnections(fn: (cat: SqliteCatalog, api: SqliteCatalog) => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'kestrel-append-memo-'));
+    const cat = openSqliteCatalog(join(dir, 'catalog.db'));
+    const api = openSqliteCatalog(join(dir, 'catalog.db'));
+    try {
+      await fn(cat, api);
+    } finally {
+      api.close();
+      cat.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('creates a user or item again when it was deleted between batches, through either connection', () => withTwoConnections(async (cat, api) => {
+    expect(await cat.interactions.append([ev('e1', 'u1', 'i1')])).toMatchObject({ createdUsers: 1, createdItems: 1 });
+    expect(await cat.interactions.append([ev('e2', 'u1', 'i1')])).toMatchObject({ inserted: 1, createdUsers: 0, createdItems: 0 });
+    await api.items.delete('i1');
+    expect(await cat.interactions.append([ev('e3', 'u1', 'i1')])).toMatchObject({ createdUsers: 0, createdItems: 1 });
+    await cat.items.delete('i1');
+    expect(await cat.interactions.append([ev('e4', 'u1', 'i1')])).toMatchObject({ createdUsers: 0, createdItems: 1 });
+    await api.users.delete('u1');
+    expect(await cat.interactions.append([ev('e5', 'u1', 'i1')])).toMatchObject({ createdUsers: 1, createdItems: 0 });
+    expect(await api.users.get('u1')).toBeDefined();
+    expect(await api.items.get('i1')).toMatchObject({ stub: true });
+  }));
+
+  it('with createUnknown off, drops events of a user deleted since the last batch', () => withTwoConnections(async (cat, api) => {
+    await api.users.upsert({ id: 'known' });
+    await api.items.upsert({ id: 'book' });
+    expect(await cat.interactions.append([ev('a', 'known', 'book')], { createUnknown: false })).toMatchObject({ inserted: 1, unknown: 0 });
+    await api.users.delete('known');
+    expect(await cat.interactions.append([ev('b', 'known', 'book')], { createUnknown: false })).toMatchObject({ inserted: 0, unknown: 1 });
+  }));
+
+  it('honours a tombstone another connection wrote since the last batch', () => withTwoConnections(async (cat, api) => {
+    expect(await cat.interactions.append([ev('e1', 'u1', 'i1', 'click', T0)])).toMatchObject({ inserted: 1, erased: 0 });
+    await api.interactions.markErased('u1', T0 + 10);
+    expect(await cat.interactions.append([ev('e2', 'u1', 'i1', 'click', T0 + 5), ev('e3', 'u1', 'i1', 'click', T0 + 20)]))
+      .toMatchObject({ inserted: 1, erased: 1 });
+  }));
+
+  it('forgets what a failed batch created: the rolled-back user and item are created by the next one', () => withCatalog(async (cat) => {
+    // A context that cannot be written (a BigInt) throws inside the transaction, after u9 and i9 were created.
+    const bad = ev('bad', 'u8', 'i8', 'click', T0, { context: { n: 1n } as unknown as Record<string, number> });
+    await expect(cat.interactions.append([ev('a', 'u9', 'i9'), bad])).rejects.toThrow(/BigInt/);
+    expect(await cat.users.get('u9')).toBeUndefined();
+    expect(await cat.interactions.append([ev('b', 'u9', 'i9')])).toMatchObject({ inserted: 1, createdUsers: 1, createdItems: 1 });
+    expect(await cat.items.get('i9')).toMatchObject({ stub: true });
+  }));
+
+  it('counts an item\'s repeated events once per type per batch, and takes an erased user\'s out in log order', () => withCatalog(async (cat) => {
+    await cat.interactions.append([
+      ev('a1', 'ann', 'i1', 'click', T0), ev('a2', 'ann', 'i1', 'click', T0 + 1), ev('b1', 'ben', 'i1', 'click', T0 + 2),
+      ev('b2', 'ben', 'i1', 'view', T0 + 3), ev('b3', 'ben', 'i2', 'view', T0 + 4), ev('a1', 'ann', 'i1', 'click', T0),
+    ]);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 3, view: 1 });
+    // Ann clicks again, is erased, and Ben clicks after: the counts keep only Ben's.
+    await cat.interactions.append([
+      ev('a3', 'ann', 'i1', 'click', T0 + 5), ev('x', 'ann', '', ERASE_USER_EVENT_TYPE, T0 + 6), ev('b4', 'ben', 'i1', 'click', T0 + 7),
+    ]);
+    expect(await cat.interactions.itemCounts('i1')).toEqual({ click: 2, view: 1 });
+    expect(await cat.interactions.itemCounts('i2')).toEqual({ view: 1 });
   }));
 });

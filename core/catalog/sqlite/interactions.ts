@@ -28,12 +28,63 @@ function fromRow(r: EventRow): Event {
   return e;
 }
 
+/** Entries past which the memo starts afresh rather than grow: ~100 MB of ids at the most. */
+const MEMO_LIMIT = 500_000;
+
+/**
+ * What `append` learned of the file, kept from one batch to the next: users and items known to
+ * exist, and each user's tombstone (or that there is none). Looking them up again in every batch
+ * (a user and an item stub insert and a tombstone read per event) took the projector's catch-up
+ * from 17 to 23-25 ms per 1,000 events over 10,000 users and 50,000 items. It holds only
+ * while nothing but `append` wrote: another connection's commit moves `PRAGMA data_version`, any
+ * other write on this connection moves `total_changes()` past what the last append left, and
+ * either empties the memo.
+ */
+class AppendMemo {
+  readonly users = new Set<string>();
+  readonly items = new Set<string>();
+  readonly erasedAt = new Map<string, number | undefined>();
+  #changes = -1;
+  #version = -1;
+
+  begin({ changes, version }: { changes: number; version: number }): void {
+    if (changes !== this.#changes || version !== this.#version) this.clear();
+    this.#version = version;
+  }
+
+  end(changes: number): void {
+    this.#changes = changes;
+  }
+
+  clear(): void {
+    this.users.clear();
+    this.items.clear();
+    this.erasedAt.clear();
+    this.#changes = -1;
+  }
+
+  noteUser(id: string): void {
+    if (this.users.size >= MEMO_LIMIT) this.users.clear();
+    this.users.add(id);
+  }
+
+  noteItem(id: string): void {
+    if (this.items.size >= MEMO_LIMIT) this.items.clear();
+    this.items.add(id);
+  }
+
+  noteErasedAt(userId: string, at: number | undefined): void {
+    if (this.erasedAt.size >= MEMO_LIMIT) this.erasedAt.clear();
+    this.erasedAt.set(userId, at);
+  }
+}
+
 export function sqliteInteractionStore(db: Database.Database): InteractionStore {
   const s = {
     insert: db.prepare(`INSERT OR IGNORE INTO interactions (id, type, user_id, item_id, value, timestamp, request_id, position, context)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    bump: db.prepare(`INSERT INTO item_counts (item_id, type, count) VALUES (?, ?, 1)
-      ON CONFLICT (item_id, type) DO UPDATE SET count = count + 1`),
+    bump: db.prepare(`INSERT INTO item_counts (item_id, type, count) VALUES (?, ?, ?)
+      ON CONFLICT (item_id, type) DO UPDATE SET count = count + excluded.count`),
     erasedAt: db.prepare<[string], { erased_at: number }>('SELECT erased_at FROM erased_users WHERE user_id = ?'),
     markErased: db.prepare(`INSERT INTO erased_users (user_id, erased_at) VALUES (?, ?)
       ON CONFLICT (user_id) DO UPDATE SET erased_at = max(erased_at, excluded.erased_at)`),
@@ -76,30 +127,41 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
     s.deleteProfile.run(userId, at);
   }
 
+  const memo = new AppendMemo();
+  const memoState = db.prepare<[], { changes: number; version: number }>(
+    'SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version');
+
   const append = db.transaction((events: readonly Event[], createUnknown: boolean): AppendReport => {
+    // Inside the write transaction: no other connection can commit until it ends.
+    memo.begin(memoState.get() as { changes: number; version: number });
     const report: AppendReport = { inserted: 0, duplicates: 0, erased: 0, unknown: 0, erasures: 0, createdUsers: 0, createdItems: 0 };
-    // Tombstones are few; one lookup per distinct user per batch.
-    const erased = new Map<string, number | undefined>();
-    // Users and items known to exist within this batch (an erasure record clears its user).
-    const present = new Set<string>();
+    const { users, items, erasedAt } = memo;
+    // Per (item, type): the inserted events' share of item_counts, written once per pair, and
+    // before an erasure, which takes the user's events back out of the counts.
+    const bumps = new Map<string, { itemId: string; type: string; n: number }>();
+    const writeBumps = (): void => {
+      for (const { itemId, type, n } of bumps.values()) s.bump.run(itemId, type, n);
+      bumps.clear();
+    };
     for (const e of events) {
       if (e.type === ERASE_USER_EVENT_TYPE) {
+        writeBumps();
         erase(e.userId, e.timestamp);
-        present.delete(`u:${e.userId}`);
-        erased.set(e.userId, s.erasedAt.get(e.userId)?.erased_at);
+        users.delete(e.userId);
+        erasedAt.set(e.userId, s.erasedAt.get(e.userId)?.erased_at);
         report.erasures++;
         continue;
       }
-      let at = erased.get(e.userId);
-      if (!erased.has(e.userId)) {
+      let at = erasedAt.get(e.userId);
+      if (at === undefined && !erasedAt.has(e.userId)) {
         at = s.erasedAt.get(e.userId)?.erased_at;
-        erased.set(e.userId, at);
+        memo.noteErasedAt(e.userId, at);
       }
       if (at !== undefined && e.timestamp <= at) {
         report.erased++;
         continue;
       }
-      if (!createUnknown && (s.userExists.get(e.userId) === undefined || s.itemExists.get(e.itemId) === undefined)) {
+      if (!createUnknown && !(userExists(e.userId) && itemExists(e.itemId))) {
         report.unknown++;
         continue;
       }
@@ -110,20 +172,52 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
         continue;
       }
       report.inserted++;
-      s.bump.run(e.itemId, e.type);
+      const key = `${e.itemId}\u0000${e.type}`;
+      const bump = bumps.get(key);
+      if (bump === undefined) bumps.set(key, { itemId: e.itemId, type: e.type, n: 1 });
+      else bump.n++;
       if (createUnknown) {
-        if (!present.has(`u:${e.userId}`)) {
+        if (!users.has(e.userId)) {
           report.createdUsers += s.createUser.run(e.userId, e.timestamp, e.timestamp).changes;
-          present.add(`u:${e.userId}`);
+          memo.noteUser(e.userId);
         }
-        if (!present.has(`i:${e.itemId}`)) {
+        if (!items.has(e.itemId)) {
           report.createdItems += s.createItem.run(e.itemId, e.timestamp, e.timestamp, e.timestamp).changes;
-          present.add(`i:${e.itemId}`);
+          memo.noteItem(e.itemId);
         }
       }
     }
+    writeBumps();
     return report;
   });
+
+  // Through the memo: a row found once stays found while the memo holds.
+  function userExists(id: string): boolean {
+    if (memo.users.has(id)) return true;
+    if (s.userExists.get(id) === undefined) return false;
+    memo.noteUser(id);
+    return true;
+  }
+
+  function itemExists(id: string): boolean {
+    if (memo.items.has(id)) return true;
+    if (s.itemExists.get(id) === undefined) return false;
+    memo.noteItem(id);
+    return true;
+  }
+
+  function appendEvents(events: readonly Event[], createUnknown: boolean): AppendReport {
+    try {
+      const report = append.immediate(events, createUnknown);
+      memo.end((memoState.get() as { changes: number }).changes);
+      return report;
+    } catch (error) {
+      // Rolled back: what the memo learned inside the transaction may be gone from the file (the
+      // changes count moved too, so the next batch would forget it anyway; this says so here).
+      memo.clear();
+      throw error;
+    }
+  }
 
   /** One prepared statement per combination of filters, made on first use. */
   const queries = new Map<string, Database.Statement<unknown[], EventRow>>();
@@ -151,7 +245,7 @@ export function sqliteInteractionStore(db: Database.Database): InteractionStore 
   }
 
   return {
-    append: async (events, options: AppendOptions = {}) => append.immediate(events, options.createUnknown ?? true),
+    append: async (events, options: AppendOptions = {}) => appendEvents(events, options.createUnknown ?? true),
     userEvents: async (userId, q = {}) => query(userId, q).map(fromRow),
     async userEventsSince(userId, since, limit) {
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit ${limit} is out of range: use a whole number from 1`);
