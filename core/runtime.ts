@@ -5,11 +5,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApiKey } from './api/auth.ts';
 import { parseApiKeys } from './api/auth.ts';
+import { openIngestPool } from './api/ingest-pool.ts';
 import type { CoreServices, ReadinessCheck } from './api/app.ts';
 import { DEFAULT_CHECKPOINT_PAGES, createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
 import type { BusPositions, Projector, SqliteCatalog } from './catalog/index.ts';
 import { openAppendWorker } from './catalog/sqlite/append-worker.ts';
 import type { AppendWorker } from './catalog/sqlite/append-worker.ts';
+import { storedEventIds } from './catalog/sqlite/interactions.ts';
 import type { EventBus } from './events/bus.ts';
 import { openKafkaBus } from './events/kafka.ts';
 import type { KafkaBus } from './events/kafka.ts';
@@ -42,6 +44,12 @@ export interface RuntimeConfig {
   eventTypes?: readonly EventTypeConfig[];
   /** Serve recommendations from this model registry (issue 5); without it, the data plane only. */
   serving?: ServingConfig;
+  /**
+   * Threads that prepare POST /v1/events batches for the embedded log (core/api/ingest-pool.ts);
+   * 0 leaves the work on the event loop. Default: the cores the process may use, at most 4.
+   * Kafka takes no framed records: there the route does the work itself.
+   */
+  ingestThreads?: number;
 }
 
 export interface CoreRuntime {
@@ -111,15 +119,22 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     throw error;
   }
 
-  // Ids in one JSON parameter: one statement for up to 10,000 ids, no variable-count limit.
-  const knownIds = catalog.db.prepare<[string], { id: string }>('SELECT id FROM interactions WHERE id IN (SELECT value FROM json_each(?))');
+  const knownIds = storedEventIds(catalog.db);
+  const ingest = config.kafka === undefined && config.ingestThreads !== 0
+    ? openIngestPool({
+      ...(config.ingestThreads === undefined ? {} : { threads: config.ingestThreads }), ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
+      catalog: paths.catalog,
+      onError: (error) => log(`kestrel core: ${error.message}`),
+    })
+    : undefined;
   const services: CoreServices = {
     items: catalog.items,
     users: catalog.users,
     interactions: catalog.interactions,
     bus,
-    storedEventIds: async (ids) => new Set(knownIds.all(JSON.stringify(ids)).map((r) => r.id)),
+    storedEventIds: async (ids) => knownIds(ids),
     ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
+    ...(ingest ? { ingest } : {}),
   };
 
   const readiness: ReadinessCheck[] = [
@@ -148,6 +163,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       });
     } catch (error) {
       closed = true;
+      await ingest?.close().catch(() => undefined);
       await projector.stop().catch(() => undefined);
       await bus.close().catch(() => undefined);
       await writer?.close().catch(() => undefined);
@@ -192,6 +208,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       closed = true;
       try {
         await serving?.close();
+        await ingest?.close();
         await projector.stop();
         await bus.close();
         await writer?.close();

@@ -12,7 +12,7 @@ import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.1] [--data DIR] [--milvus ADDRESS]
                      [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--engine-threads N] [--api-keys FILE]
-                     [--event-types FILE]
+                     [--event-types FILE] [--ingest-threads N]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
@@ -36,6 +36,11 @@ Options:
       --serving-config <file>
                           Engine settings, JSON: per-source quotas and fusion weights, maxCandidates,
                           mmrLambda, freshnessWeight, consumedTypes, business rules (see README, "Serving").
+      --ingest-threads <n>
+                          Prepare POST /v1/events batches (JSON parse, validation, the log's
+                          framing) on n worker threads, so concurrent batches use more than one
+                          core; 0 does it on the main thread. Default: the cores, at most 4.
+                          Embedded log only: with --kafka the main thread does it.
       --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
       --topic <name>      Kafka topic (default events).
       --event-types <file>
@@ -60,6 +65,7 @@ export interface CoreConfigFlags {
   milvus?: string;
   servingConfig?: string;
   engineThreads?: string;
+  ingestThreads?: string;
 }
 
 /** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
@@ -68,7 +74,13 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
   checkOpenApi(apiKeys, flags.host, log);
   const brokers = flags.kafka?.split(',').map((b) => b.trim()).filter((b) => b !== '');
   if (brokers !== undefined && brokers.length === 0) throw new UsageError('--kafka needs host:port[,host:port...]');
+  let ingestThreads: number | undefined;
+  if (flags.ingestThreads !== undefined) {
+    ingestThreads = Number(flags.ingestThreads);
+    if (!/^\d+$/.test(flags.ingestThreads) || ingestThreads > 64) throw new UsageError(`--ingest-threads must be a whole number from 0 to 64, not '${flags.ingestThreads}'`);
+  }
   const runtime = await openRuntime({
+    ...(ingestThreads === undefined ? {} : { ingestThreads }),
     dataDir: flags.data,
     kafka: brokers === undefined ? undefined : { brokers, topic: flags.topic },
     eventTypes: loadEventTypes(flags.eventTypes),
@@ -171,6 +183,7 @@ export const serveCommand: Command = {
       milvus: { type: 'string' },
       'serving-config': { type: 'string' },
       'engine-threads': { type: 'string' },
+      'ingest-threads': { type: 'string' },
     }, false);
     const running = await startFullCore({
       port: parsePort(values.port, 8080, '--port'),
@@ -185,6 +198,7 @@ export const serveCommand: Command = {
       milvus: values.milvus,
       servingConfig: values['serving-config'],
       engineThreads: values['engine-threads'],
+      ingestThreads: values['ingest-threads'],
     });
     console.log([
       `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,

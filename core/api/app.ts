@@ -13,6 +13,7 @@ import { requireApiKey } from './auth.ts';
 import type { ApiKey } from './auth.ts';
 import { ApiError } from './errors.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import type { IngestPool } from './ingest-pool.ts';
 import { registerItemRoutes } from './routes/items.ts';
 import { registerUserRoutes } from './routes/users.ts';
 import { registerRecommendationRoutes } from './routes/recommendations.ts';
@@ -38,6 +39,11 @@ export interface CoreServices {
   serving?: ServingServices;
   /** Derived state erasure must also remove (DELETE /v1/users/{id}), by name. */
   erasureHooks?: Record<string, ErasureHook>;
+  /**
+   * Threads that prepare POST /v1/events batches (ingest-pool.ts), used when the bus takes framed
+   * records (the embedded log); they validate with `eventTypes` and the wall clock, not `now`.
+   */
+  ingest?: IngestPool;
 }
 
 export interface CoreOptions {

@@ -166,6 +166,16 @@ export function validationHook<E extends Env>(
 }
 
 /**
+ * Whether Hono's JSON validator would read a body with this Content-Type: `application/json` or
+ * `application/<anything>+json`, parameters aside. A path that reads the body before the
+ * validator does (the ingest threads) goes by the same rule, so both treat a request alike.
+ */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  return /^application\/([\w.-]+\+)?json$/i.test((contentType.split(';')[0] ?? '').trim().toLowerCase());
+}
+
+/**
  * Maps what Hono's validators throw before a schema runs (malformed JSON 400, a body without a
  * JSON Content-Type 415, bodyLimit's 413) to an ApiError; anything else is returned as is, for
  * the app's `onError` to log as a 500.

@@ -51,6 +51,12 @@ export interface EventBus {
    * resolve in the order they were made per user.
    */
   publish(events: readonly Event[]): Promise<void>;
+  /**
+   * The embedded log's `publish` for events framed already, elsewhere (the API's ingest threads):
+   * `records` holds them back to back as its `publish` would frame them (`frameTexts` of each
+   * event's JSON), record i ending at `ends[i]`. Kafka has no such shortcut and leaves it out.
+   */
+  publishFramed?(records: Uint8Array, ends: ArrayLike<number>): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Stops every subscription and releases files and connections; pending publishes settle first. */
   close(): Promise<void>;

@@ -17,10 +17,15 @@ export interface TestCore {
   close(): Promise<void>;
 }
 
-export async function openTestCore(options: { apiKeys?: ApiKey[]; kafka?: RuntimeConfig['kafka']; maxBodyBytes?: number } = {}): Promise<TestCore> {
+/**
+ * `ingestThreads` defaults to 0 here (the route prepares batches on the event loop; no threads to
+ * start per test); with more, the core is returned once they are ready, so batches go to them.
+ */
+export async function openTestCore(options: { apiKeys?: ApiKey[]; kafka?: RuntimeConfig['kafka']; maxBodyBytes?: number; ingestThreads?: number } = {}): Promise<TestCore> {
   const dir = await mkdtemp(join(tmpdir(), 'kestrel-api-'));
   const logged: string[] = [];
-  const runtime = await openRuntime({ dataDir: dir, kafka: options.kafka, log: (l) => logged.push(l) });
+  const runtime = await openRuntime({ dataDir: dir, kafka: options.kafka, log: (l) => logged.push(l), ingestThreads: options.ingestThreads ?? 0 });
+  await runtime.services.ingest?.whenReady();
   const app = createCoreApp({
     version: 'test', services: runtime.services, readiness: runtime.readiness, apiKeys: options.apiKeys,
     maxBodyBytes: options.maxBodyBytes, log: (l) => logged.push(l),

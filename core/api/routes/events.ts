@@ -4,53 +4,42 @@
 // or one already stored, is reported as `duplicate` and not published again (the projector
 // dedupes by id anyway, so one that slips through, e.g. still in flight to the store, is stored
 // once). Types starting with '$' are Kestrel's own (the erasure record): the schema accepts only
-// configured types, and configured names cannot start with '$'.
+// configured types, and configured names cannot start with '$'. With an ingest pool and the
+// embedded log, a `{ "events": [...] }` body is validated, checked for stored ids and framed on an
+// ingest thread (core/api/ingest-pool.ts), to the same answer.
 import { createRoute } from '@hono/zod-openapi';
 import type { Event } from '../../domain/event.ts';
 import { EventsBodySchema, eventEntries, eventFastPath } from '../../domain/schemas.ts';
-import type { EventFastPath, EventInputSchema } from '../../domain/schemas.ts';
+import type { EventInputSchema } from '../../domain/schemas.ts';
 import type { CoreApp, CoreServices } from '../app.ts';
-import { batchStatus, issuesToDetails, parseOrThrow, renderBatchResult, validateBatch } from '../validate.ts';
-import type { BatchResult, RejectedEntry } from '../validate.ts';
+import { duplicatesOf, validateEvents } from '../event-batch.ts';
+import { batchStatus, isJsonMediaType, parseOrThrow, renderBatchResult } from '../validate.ts';
+import type { BatchResult } from '../validate.ts';
 import { errorResponses, jsonBody } from './params.ts';
-
-/**
- * validateBatch for events, with the schema's fast path (core/domain/schemas.ts) first: an
- * entry it does not vouch for goes through the schema, which accepts it or words its errors
- * exactly as validateBatch would.
- */
-function validateEvents(entries: readonly unknown[], schema: EventInputSchema, fast: EventFastPath | undefined): BatchResult<Event> {
-  if (fast === undefined) return validateBatch(entries, schema, { field: 'events' });
-  const result: BatchResult<Event> = { accepted: [], acceptedIndices: [], rejected: [] };
-  for (let index = 0; index < entries.length; index++) {
-    const entry = entries[index];
-    const event = fast(entry);
-    if (event !== undefined) {
-      result.accepted.push(event);
-      result.acceptedIndices.push(index);
-      continue;
-    }
-    const parsed = schema.safeParse(entry);
-    if (parsed.success) {
-      result.accepted.push(parsed.data);
-      result.acceptedIndices.push(index);
-    } else {
-      const prefix = `events[${index}]`;
-      const rejected: RejectedEntry = { index, errors: issuesToDetails(parsed.error.issues, prefix, prefix) };
-      const id = typeof entry === 'object' && entry !== null ? (entry as { id?: unknown }).id : undefined;
-      if (typeof id === 'string') rejected.id = id;
-      result.rejected.push(rejected);
-    }
-  }
-  return result;
-}
 
 export function registerEventRoutes(
   app: CoreApp,
-  { bus, storedEventIds }: Pick<CoreServices, 'bus' | 'storedEventIds'>,
+  { bus, storedEventIds, ingest }: Pick<CoreServices, 'bus' | 'storedEventIds' | 'ingest'>,
   eventSchema: EventInputSchema,
 ): void {
   const fast = eventFastPath(eventSchema);
+  const publishFramed = bus.publishFramed?.bind(bus);
+  if (ingest !== undefined && publishFramed !== undefined) {
+    // A JSON batch is prepared on an ingest thread (ingest-pool.ts); anything else, or a batch the
+    // thread hands back, goes on to the route below, which reads the body Hono kept.
+    app.post('/v1/events', async (c, next) => {
+      if (!isJsonMediaType(c.req.header('Content-Type'))) return next();
+      const prepared = await ingest.prepare(new Uint8Array(await c.req.arrayBuffer()));
+      if (prepared === undefined) return next();
+      const { ids, acceptedIndices, rejected, records, ends } = prepared;
+      const duplicates = new Set(prepared.duplicates);
+      if (ends.length > 0) await publishFramed(records, ends);
+      const body = renderBatchResult<string>({ accepted: ids, acceptedIndices, rejected }, {
+        idOf: (id) => id, isDuplicate: (_, index) => duplicates.has(index),
+      });
+      return c.json(body, batchStatus(body));
+    });
+  }
   app.openapi(createRoute({
     method: 'post', path: '/v1/events', tags: ['events'], summary: 'Ingest one event or up to 10,000',
     request: { body: jsonBody(EventsBodySchema, 'one event, or { "events": [...] }') },
@@ -68,17 +57,10 @@ export function registerEventRoutes(
     } else {
       batch = validateEvents(entries, eventSchema, fast);
     }
-    const stored = storedEventIds === undefined || batch.accepted.length === 0
-      ? new Set<string>()
-      : await storedEventIds(batch.accepted.map((e) => e.id));
-    const seen = new Set<string>();
-    const fresh: Event[] = [];
-    const duplicateIndices = new Set<number>();
-    batch.accepted.forEach((e, k) => {
-      if (stored.has(e.id) || seen.has(e.id)) duplicateIndices.add(batch.acceptedIndices[k] ?? k);
-      else fresh.push(e);
-      seen.add(e.id);
-    });
+    const ids = batch.accepted.map((e) => e.id);
+    const stored = storedEventIds === undefined || ids.length === 0 ? new Set<string>() : await storedEventIds(ids);
+    const duplicateIndices = duplicatesOf(ids, batch.acceptedIndices, stored);
+    const fresh = batch.accepted.filter((_, k) => !duplicateIndices.has(batch.acceptedIndices[k] ?? k));
     if (fresh.length > 0) await bus.publish(fresh);
     const body = renderBatchResult(batch, { isDuplicate: (_, index) => duplicateIndices.has(index) });
     return c.json(body, batchStatus(body));

@@ -28,6 +28,16 @@ function fromRow(r: EventRow): Event {
   return e;
 }
 
+/**
+ * The ids among `ids` already stored, for POST /v1/events to report re-sent events as duplicates:
+ * one statement for up to 10,000 ids (one JSON parameter, no variable-count limit). Any
+ * connection to the catalog file will do, a read-only one included.
+ */
+export function storedEventIds(db: Database.Database): (ids: readonly string[]) => Set<string> {
+  const known = db.prepare<[string], string>('SELECT id FROM interactions WHERE id IN (SELECT value FROM json_each(?))').pluck();
+  return (ids) => new Set(ids.length === 0 ? [] : known.all(JSON.stringify(ids)));
+}
+
 /** Entries past which the memo starts afresh rather than grow: ~100 MB of ids at the most. */
 const MEMO_LIMIT = 500_000;
 

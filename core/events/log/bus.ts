@@ -6,7 +6,7 @@
 import type { Event } from '../../domain/event.ts';
 import { EncodedDelivery, commitPositions } from '../bus.ts';
 import type { Delivery, EventBus, SubscribeOptions, Subscription } from '../bus.ts';
-import { SegmentLog, frameTexts } from './segment-log.ts';
+import { HEADER_BYTES, SegmentLog, frameTexts } from './segment-log.ts';
 import type { SegmentLogOptions } from './segment-log.ts';
 
 /** How a decode error names a record of the log in `dir` (`whereEncoded` adds the byte offset). */
@@ -22,7 +22,7 @@ export interface LogBusOptions extends SegmentLogOptions {
   onError?: (error: unknown) => void;
 }
 
-export async function openLogBus(dir: string, options: LogBusOptions = {}): Promise<EventBus & { log: SegmentLog }> {
+export async function openLogBus(dir: string, options: LogBusOptions = {}): Promise<EventBus & { log: SegmentLog; publishFramed: NonNullable<EventBus['publishFramed']> }> {
   const log = await SegmentLog.open(dir, options);
   const subscriptions = new Set<Subscription>();
 
@@ -74,6 +74,21 @@ export async function openLogBus(dir: string, options: LogBusOptions = {}): Prom
         frames = frameTexts(events.map((e) => JSON.stringify(e)));
       } catch (error) {
         return Promise.reject(error);
+      }
+      return log.appendFramed(frames);
+    },
+    publishFramed: (records: Uint8Array, ends: ArrayLike<number>) => {
+      const block = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+      const frames: Buffer[] = [];
+      let start = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i] as number;
+        // A record that does not hold what its header says would read back as a torn tail.
+        if (end - start <= HEADER_BYTES || block.readUInt32LE(start) !== end - start - HEADER_BYTES) {
+          return Promise.reject(new Error(`publishFramed: record ${i} (bytes ${start} to ${end}) is not one framed record`));
+        }
+        frames.push(block.subarray(start, end));
+        start = end;
       }
       return log.appendFramed(frames);
     },
