@@ -87,6 +87,9 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
     log,
     ...servingConfig(flags),
   });
+  // The ingest threads load meanwhile (they would otherwise start with the first batch, and load
+  // while the first batches are served on the event loop).
+  void runtime.services.ingest?.whenReady();
   let core: RunningCore;
   try {
     core = await startCore({
