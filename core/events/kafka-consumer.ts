@@ -66,7 +66,7 @@ export async function runConsumer(
   // to 5 s between tries keeps an outage from becoming a busy loop of reconnects, and costs at
   // most that much delay once the broker is back.
   const consumer = kafka.consumer({
-    groupId: group, maxWaitTimeInMs: 500, maxBytes: fetchMaxBytes, maxBytesPerPartition: fetchMaxBytes,
+    groupId: group, maxWaitTimeInMs: 500, maxBytes: fetchMaxBytes, maxBytesPerPartition: Math.min(fetchMaxBytes, 1024 * 1024),
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
   });
   let failed = false;

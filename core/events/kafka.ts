@@ -63,9 +63,12 @@ export interface KafkaBusOptions {
   /** Pause between the drainer's attempts while Kafka is away. Default 1,000 ms. */
   retryMs?: number;
   /**
-   * Most bytes a subscription's consumer asks for per fetch, all partitions together: what
-   * kafkajs decodes in one go, and so how long a consumer on the event loop holds requests up.
-   * Default 256 KiB (~1,000 events of ~230 bytes).
+   * Most bytes a subscription's consumer asks for per fetch, all partitions together (and at most
+   * 1 MiB of them from one partition): what kafkajs decodes in one go. On the event loop that is
+   * how long it holds requests up: default 256 KiB there (~1,000 events of ~230 bytes). On its
+   * own thread, default 6 MiB: a partition's batch is one projector transaction, and SQLite
+   * stores ~180 events (what 256 KiB over 6 partitions came to) at twice the cost per event of
+   * ~4,500 (1 MiB).
    */
   fetchMaxBytes?: number;
   /**
@@ -369,7 +372,8 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
 
   async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
     await ensureTopic();
-    const settings: ConsumerSettings = { topic, group, fetchMaxBytes: options.fetchMaxBytes ?? 256 * 1024 };
+    const threadClient = options.consumerThread === false ? undefined : cloneableClient();
+    const settings: ConsumerSettings = { topic, group, fetchMaxBytes: options.fetchMaxBytes ?? (threadClient === undefined ? 256 * 1024 : 6 * 1024 * 1024) };
     // Decoded when read: the projector hands the bytes to its worker thread as they are.
     const onRecords = async ({ partition, bytes, ends, offsets }: PartitionRecords): Promise<void> => {
       const source = `topic ${topic} partition ${partition} offset`;
@@ -382,7 +386,6 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       }
       await onBatch(deliveries);
     };
-    const threadClient = options.consumerThread === false ? undefined : cloneableClient();
     const consumer = threadClient === undefined ? await consumerHere(settings, onRecords) : await consumerThread(threadClient, settings, onRecords, onError);
     consumers.add(consumer);
     return {
