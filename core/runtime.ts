@@ -45,9 +45,10 @@ export interface RuntimeConfig {
   /** Serve recommendations from this model registry (issue 5); without it, the data plane only. */
   serving?: ServingConfig;
   /**
-   * Threads that prepare POST /v1/events batches for the embedded log (core/api/ingest-pool.ts);
-   * 0 leaves the work on the event loop. Default: the cores the process may use, at most 4.
-   * Kafka takes no framed records: there the route does the work itself.
+   * Threads that prepare POST /v1/events batches (core/api/ingest-pool.ts); 0 leaves the work
+   * on the event loop. Default with the embedded log: the cores the process may use, at most 4;
+   * with Kafka, 0 (on 2 cores they measured slower there: kafkajs, its threads and the broker
+   * fill the cores already).
    */
   ingestThreads?: number;
 }
@@ -120,9 +121,10 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
   }
 
   const knownIds = storedEventIds(catalog.db);
-  const ingest = config.kafka === undefined && config.ingestThreads !== 0
+  const ingestThreads = config.ingestThreads ?? (config.kafka === undefined ? undefined : 0);
+  const ingest = ingestThreads !== 0
     ? openIngestPool({
-      ...(config.ingestThreads === undefined ? {} : { threads: config.ingestThreads }), ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
+      ...(ingestThreads === undefined ? {} : { threads: ingestThreads }), ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
       catalog: paths.catalog,
       onError: (error) => log(`kestrel core: ${error.message}`),
     })

@@ -39,8 +39,8 @@ Options:
       --ingest-threads <n>
                           Prepare POST /v1/events batches (JSON parse, validation, the log's
                           framing) on n worker threads, so concurrent batches use more than one
-                          core; 0 does it on the main thread. Default: the cores, at most 4.
-                          Embedded log only: with --kafka the main thread does it.
+                          core; 0 does it on the main thread. Default: the cores, at most 4,
+                          with the embedded log; 0 with --kafka (slower there on 2 cores).
       --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
       --topic <name>      Kafka topic (default events).
       --event-types <file>

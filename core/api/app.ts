@@ -40,8 +40,8 @@ export interface CoreServices {
   /** Derived state erasure must also remove (DELETE /v1/users/{id}), by name. */
   erasureHooks?: Record<string, ErasureHook>;
   /**
-   * Threads that prepare POST /v1/events batches (ingest-pool.ts), used when the bus takes framed
-   * records (the embedded log); they validate with `eventTypes` and the wall clock, not `now`.
+   * Threads that prepare POST /v1/events batches (ingest-pool.ts), used when the bus takes
+   * encoded records (`publishFramed`); they validate with `eventTypes` and the wall clock, not `now`.
    */
   ingest?: IngestPool;
 }

@@ -1,6 +1,7 @@
 // Validating a batch of events, shared by POST /v1/events (routes/events.ts) and the ingest
 // threads (ingest-worker.thread.ts), which prepare a whole `{ "events": [...] }` body off the
-// event loop: parsed, validated, and the accepted events framed as the embedded log's records.
+// event loop: parsed, validated, and the fresh events encoded as the embedded log frames its
+// records (Kafka sends the same records' payloads).
 import type { Event } from '../domain/event.ts';
 import { EventsBodySchema, eventEntries } from '../domain/schemas.ts';
 import type { EventFastPath, EventInputSchema } from '../domain/schemas.ts';
@@ -53,7 +54,7 @@ export function duplicatesOf(ids: readonly string[], acceptedIndices: readonly n
   return duplicates;
 }
 
-/** A batch body validated and checked for duplicates, its fresh events ready for the embedded log. */
+/** A batch body validated and checked for duplicates, its fresh events ready for the bus (`publishFramed`). */
 export interface PreparedEvents {
   /** The accepted events' ids, in request order, and their indices in the request. */
   ids: string[];
@@ -67,6 +68,8 @@ export interface PreparedEvents {
    */
   records: Uint8Array;
   ends: Uint32Array;
+  /** Record i's user id (Kafka's key). */
+  userIds: string[];
 }
 
 /**
@@ -102,5 +105,5 @@ export function prepareEventBatch(
   // frameTexts puts them in one block already: hand over exactly that range.
   const first = frames[0];
   const records = first === undefined ? new Uint8Array(0) : new Uint8Array(first.buffer, first.byteOffset, total);
-  return { ids, acceptedIndices: batch.acceptedIndices, duplicates: [...duplicates], rejected: batch.rejected, records, ends };
+  return { ids, acceptedIndices: batch.acceptedIndices, duplicates: [...duplicates], rejected: batch.rejected, records, ends, userIds: fresh.map((e) => e.userId) };
 }

@@ -1,5 +1,5 @@
 // Threads that prepare POST /v1/events batches (ingest-worker.thread.ts): JSON parse, validation
-// and the log's framing, ~9 ms of the ~12 ms a 1,000-event batch cost the event loop, which did
+// and the encoding for the bus (the log's framing; Kafka takes the same records' payloads), ~9 ms of the ~12 ms a 1,000-event batch cost the event loop, which did
 // nothing else meanwhile; with two threads, concurrent batches use both cores. The route hands a
 // body to the ready thread with the fewest batches in hand, which also looks up the ids already
 // stored, and with what comes back only appends and answers. The threads start with the first batch, and until one is

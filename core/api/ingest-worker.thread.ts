@@ -1,5 +1,5 @@
 // An ingest thread (ingest-pool.ts): prepares POST /v1/events batch bodies with the same schema
-// the route validates with, and sends back the accepted events framed for the embedded log.
+// the route validates with, and sends back the fresh events encoded for the bus (publishFramed).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { storedEventIds } from '../catalog/sqlite/interactions.ts';

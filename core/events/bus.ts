@@ -52,11 +52,12 @@ export interface EventBus {
    */
   publish(events: readonly Event[]): Promise<void>;
   /**
-   * The embedded log's `publish` for events framed already, elsewhere (the API's ingest threads):
-   * `records` holds them back to back as its `publish` would frame them (`frameTexts` of each
-   * event's JSON), record i ending at `ends[i]`. Kafka has no such shortcut and leaves it out.
+   * `publish` for events encoded already, elsewhere (the API's ingest threads): `records` holds
+   * them back to back as the embedded log frames them (`frameTexts` of each event's UTF-8 JSON,
+   * the bytes `encodeEvent` makes), record i ending at `ends[i]`, its event's user id at
+   * `userIds[i]` (Kafka's key). Resolves as `publish` does.
    */
-  publishFramed?(records: Uint8Array, ends: ArrayLike<number>): Promise<void>;
+  publishFramed?(records: Uint8Array, ends: ArrayLike<number>, userIds: readonly string[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Stops every subscription and releases files and connections; pending publishes settle first. */
   close(): Promise<void>;

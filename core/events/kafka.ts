@@ -35,7 +35,7 @@ import type { ConsumerSettings, PartitionRecords, RunningConsumer } from './kafk
 import { KeyPartitioner, murmur2 } from './kafka-partitioner.ts';
 import { producerThread } from './kafka-producer.ts';
 import type { SecondProducer } from './kafka-producer.ts';
-import { SegmentLog } from './log/segment-log.ts';
+import { HEADER_BYTES, SegmentLog, framedRecords } from './log/segment-log.ts';
 
 /** The spool's consumer group: its committed position is where the drainer resumes. */
 const DRAIN_GROUP = 'kafka-drainer';
@@ -111,7 +111,8 @@ interface Link {
 }
 
 interface PendingPublish {
-  events: readonly Event[];
+  /** Keyed by user id, valued with the event's UTF-8 JSON (encodeEvent). */
+  messages: readonly Message[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -241,11 +242,11 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     secondProducer?.drop();
   }
 
-  async function send(messages: Message[]): Promise<void> {
+  async function send(messages: readonly Message[]): Promise<void> {
     const { producer: p, second, partitions } = await connected();
     const what = `sending ${messages.length} events to topic ${topic}`;
     if (second === undefined || partitions === undefined) {
-      await withTimeout(p.send({ topic, acks: -1, messages }), sendTimeoutMs, what);
+      await withTimeout(p.send({ topic, acks: -1, messages: [...messages] }), sendTimeoutMs, what);
       return;
     }
     // Each partition always goes through the same producer: even ones here, odd ones there.
@@ -268,10 +269,19 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     ]), sendTimeoutMs, what);
   }
 
+  function enqueue(messages: Message[]): Promise<void> {
+    if (closed) return Promise.reject(new Error('the Kafka event bus is closed'));
+    if (messages.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      pending.push({ messages, resolve, reject });
+      flushing ??= flushLoop();
+    });
+  }
+
   async function flushLoop(): Promise<void> {
     while (pending.length > 0) {
       const batch = pending.splice(0);
-      const events = batch.flatMap((p) => p.events);
+      const messages = batch.length === 1 ? (batch[0] as PendingPublish).messages : batch.flatMap((p) => p.messages);
       // The flusher is the only appender, so here nothing is being appended: with the spool
       // drained to its end, Kafka can take publishes directly again. (Under a steady stream of
       // publishes, the drainer would rarely see a moment without an append in flight.)
@@ -279,7 +289,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       try {
         if (!spooling) {
           try {
-            await send(events.map((e) => toMessage(e)));
+            await send(messages);
             for (const p of batch) p.resolve();
             continue;
           } catch (error) {
@@ -291,7 +301,7 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
         }
         appending = true;
         try {
-          await spool.append(events.map(encodeEvent));
+          await spool.append(messages.map((m) => m.value as Buffer));
         } finally {
           appending = false;
         }
@@ -422,12 +432,17 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       return spool.end - drained;
     },
     publish(events) {
-      if (closed) return Promise.reject(new Error('the Kafka event bus is closed'));
-      if (events.length === 0) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        pending.push({ events, resolve, reject });
-        flushing ??= flushLoop();
-      });
+      return enqueue(events.map((e) => toMessage(e)));
+    },
+    publishFramed(records, ends, userIds) {
+      let messages: Message[];
+      try {
+        if (userIds.length !== ends.length) throw new Error(`${ends.length} records but ${userIds.length} user ids`);
+        messages = framedRecords(records, ends).map((frame, i) => ({ key: userIds[i] as string, value: frame.subarray(HEADER_BYTES) }));
+      } catch (error) {
+        return Promise.reject(new Error(`publishFramed: ${error instanceof Error ? error.message : String(error)}`));
+      }
+      return enqueue(messages);
     },
     subscribe,
     async close() {

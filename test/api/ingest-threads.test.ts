@@ -90,8 +90,9 @@ describe('log bus publishFramed', () => {
     const frames = frameTexts(texts);
     const block = Buffer.concat(frames);
     const ends = [frames[0]?.length ?? 0, block.length];
-    await expect(bus.publishFramed?.(block, [ends[0] as number - 1, block.length])).rejects.toThrow(/record 0 .* is not one framed record/);
-    await bus.publishFramed?.(block, ends);
+    const users = ['u1', 'u1'];
+    await expect(bus.publishFramed?.(block, [ends[0] as number - 1, block.length], users)).rejects.toThrow(/record 0 .* is not one framed record/);
+    await bus.publishFramed?.(block, ends, users);
     expect(await logTexts(core)).toEqual(texts);
   });
 });

@@ -5,18 +5,22 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { event, openTestCore, range } from './harness.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-const topic = `kestrel-api-test-${process.pid}-${Date.now()}`;
+const topicBase = `kestrel-api-test-${process.pid}-${Date.now()}`;
+const topics: string[] = [];
 
 afterAll(async () => {
   const admin = new Kafka({ clientId: 'kestrel-api-test-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic], timeout: 30_000 }).catch(() => undefined);
+  await admin.deleteTopics({ topics, timeout: 30_000 }).catch(() => undefined);
   await admin.disconnect();
 });
 
-describe('POST /v1/events on the Kafka bus', () => {
+// Batches prepared on the event loop, and on an ingest thread (which hands Kafka the encoded records).
+describe.each([0, 1])('POST /v1/events on the Kafka bus, %i ingest threads', (ingestThreads) => {
   it('publishes through Kafka, the projector stores each event once, /readyz is ready', async () => {
-    const core = await openTestCore({ kafka: { brokers, topic } });
+    const topic = `${topicBase}-${ingestThreads}`;
+    topics.push(topic);
+    const core = await openTestCore({ kafka: { brokers, topic }, ingestThreads });
     try {
       const batch = await core.call('POST', '/v1/events', { events: range(500, (i) => event(i, `u${i % 20}`, `i${i % 30}`)) });
       expect(batch.status).toBe(200);
@@ -31,6 +35,8 @@ describe('POST /v1/events on the Kafka bus', () => {
 
       const ready = await core.call('GET', '/readyz');
       expect(ready.status).toBe(200);
+      // Two of the three batches went through the thread when there was one (the single event does not).
+      expect(core.runtime.services.ingest?.prepared ?? 0).toBe(ingestThreads === 0 ? 0 : 2);
     } finally {
       await core.close();
     }

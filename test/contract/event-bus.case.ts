@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Event } from '../../core/domain/event.ts';
 import type { Delivery, EventBus, Subscription } from '../../core/events/bus.ts';
+import { frameTexts } from '../../core/events/log/segment-log.ts';
 
 export type ContractCase =
-  | 'publish-consume' | 'per-user-order' | 'two-groups' | 'resume' | 'batch-10k' | 'round-trip';
+  | 'publish-consume' | 'per-user-order' | 'two-groups' | 'resume' | 'batch-10k' | 'round-trip' | 'framed';
 
 export interface EventBusContract {
   name: string;
@@ -259,6 +260,39 @@ export function runEventBusContract({ name, newBus, skip = {}, timeoutMs = 120_0
         expect(byId.get(full.id)).toEqual(full);
         expect(byId.get(bare.id)).toEqual(bare);
         expect(byId.get(negative.id)).toEqual(negative);
+      } finally {
+        await bus.close();
+      }
+    });
+
+    test('framed', 'publishFramed (where the bus has it) delivers what publish would, in each user\'s order across both', async () => {
+      const bus = await newBus(`framed-${run}`);
+      try {
+        const { publishFramed } = bus;
+        if (publishFramed === undefined) return;
+        const events = Array.from({ length: 600 }, (_, i) => makeEvent(`framed-${run}`, i, 13));
+        events[5] = { ...(events[5] as Event), context: { emoji: '🦅', page: 2 }, requestId: 'r-1', position: 4 };
+        const framed = async (batch: Event[]): Promise<void> => {
+          const frames = frameTexts(batch.map((e) => JSON.stringify(e)));
+          const records = Buffer.concat(frames);
+          let end = 0;
+          await publishFramed.call(bus, records, frames.map((f) => (end += f.length)), batch.map((e) => e.userId));
+        };
+        // Halves by turns: a user's events go through both calls, and keep their order.
+        for (let b = 0; b < 6; b++) {
+          const batch = events.slice(b * 100, (b + 1) * 100);
+          await (b % 2 === 0 ? framed(batch) : bus.publish(batch));
+        }
+        const frames = frameTexts([JSON.stringify(events[0])]);
+        const torn = Buffer.concat(frames);
+        await expect(publishFramed.call(bus, torn, [torn.length - 1], ['user-0'])).rejects.toThrow(/not one framed record/);
+        const { got, sub } = await consume(bus, `g-framed-${run}`);
+        await got.atLeast(events.length, timeoutMs);
+        await settle();
+        await sub.close();
+        expect(got.deliveries).toHaveLength(events.length);
+        expect(userSequences(got.deliveries)).toEqual(userSequences(events.map((event) => ({ event, partition: 0, offset: 0, next: 0 }))));
+        expect(got.deliveries.find((d) => d.event.id === events[5]?.id)?.event).toEqual(events[5]);
       } finally {
         await bus.close();
       }

@@ -4,9 +4,9 @@
 // or one already stored, is reported as `duplicate` and not published again (the projector
 // dedupes by id anyway, so one that slips through, e.g. still in flight to the store, is stored
 // once). Types starting with '$' are Kestrel's own (the erasure record): the schema accepts only
-// configured types, and configured names cannot start with '$'. With an ingest pool and the
-// embedded log, a `{ "events": [...] }` body is validated, checked for stored ids and framed on an
-// ingest thread (core/api/ingest-pool.ts), to the same answer.
+// configured types, and configured names cannot start with '$'. With an ingest pool, a
+// `{ "events": [...] }` body is validated, checked for stored ids and encoded on an ingest thread
+// (core/api/ingest-pool.ts), to the same answer.
 import { createRoute } from '@hono/zod-openapi';
 import type { Event } from '../../domain/event.ts';
 import { EventsBodySchema, eventEntries, eventFastPath } from '../../domain/schemas.ts';
@@ -31,9 +31,9 @@ export function registerEventRoutes(
       if (!isJsonMediaType(c.req.header('Content-Type'))) return next();
       const prepared = await ingest.prepare(new Uint8Array(await c.req.arrayBuffer()));
       if (prepared === undefined) return next();
-      const { ids, acceptedIndices, rejected, records, ends } = prepared;
+      const { ids, acceptedIndices, rejected, records, ends, userIds } = prepared;
       const duplicates = new Set(prepared.duplicates);
-      if (ends.length > 0) await publishFramed(records, ends);
+      if (ends.length > 0) await publishFramed(records, ends, userIds);
       const body = renderBatchResult<string>({ accepted: ids, acceptedIndices, rejected }, {
         idOf: (id) => id, isDuplicate: (_, index) => duplicates.has(index),
       });

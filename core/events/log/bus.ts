@@ -6,7 +6,7 @@
 import type { Event } from '../../domain/event.ts';
 import { EncodedDelivery, commitPositions } from '../bus.ts';
 import type { Delivery, EventBus, SubscribeOptions, Subscription } from '../bus.ts';
-import { HEADER_BYTES, SegmentLog, frameTexts } from './segment-log.ts';
+import { SegmentLog, frameTexts, framedRecords } from './segment-log.ts';
 import type { SegmentLogOptions } from './segment-log.ts';
 
 /** How a decode error names a record of the log in `dir` (`whereEncoded` adds the byte offset). */
@@ -78,17 +78,11 @@ export async function openLogBus(dir: string, options: LogBusOptions = {}): Prom
       return log.appendFramed(frames);
     },
     publishFramed: (records: Uint8Array, ends: ArrayLike<number>) => {
-      const block = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
-      const frames: Buffer[] = [];
-      let start = 0;
-      for (let i = 0; i < ends.length; i++) {
-        const end = ends[i] as number;
-        // A record that does not hold what its header says would read back as a torn tail.
-        if (end - start <= HEADER_BYTES || block.readUInt32LE(start) !== end - start - HEADER_BYTES) {
-          return Promise.reject(new Error(`publishFramed: record ${i} (bytes ${start} to ${end}) is not one framed record`));
-        }
-        frames.push(block.subarray(start, end));
-        start = end;
+      let frames: Buffer[];
+      try {
+        frames = framedRecords(records, ends);
+      } catch (error) {
+        return Promise.reject(new Error(`publishFramed: ${error instanceof Error ? error.message : String(error)}`));
       }
       return log.appendFramed(frames);
     },

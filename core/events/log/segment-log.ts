@@ -102,6 +102,26 @@ export function frameTexts(texts: readonly string[]): Buffer[] {
 }
 
 /**
+ * The records of a block `frameTexts` made (or one like it, from another thread), record i ending
+ * at `ends[i]`, as views into it. Throws when a record does not hold what its header says: appended
+ * as it is, it would read back as a torn tail.
+ */
+export function framedRecords(records: Uint8Array, ends: ArrayLike<number>): Buffer[] {
+  const block = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+  const frames: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i] as number;
+    if (end > block.length || end - start <= HEADER_BYTES || block.readUInt32LE(start) !== end - start - HEADER_BYTES) {
+      throw new Error(`record ${i} (bytes ${start} to ${end}) is not one framed record`);
+    }
+    frames.push(block.subarray(start, end));
+    start = end;
+  }
+  return frames;
+}
+
+/**
  * How many bytes of `buf` (which starts at a record boundary) hold whole, valid records, with
  * the records themselves. Stops at the first record that is incomplete or fails its checks.
  */
