@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { Kafka } from 'kafkajs';
 import type { ISocketFactory, KafkaConfig } from 'kafkajs';
+import { mendKafkaRequestQueue } from './kafka-request-queue.ts';
 
 export interface KafkaClientSettings {
   config: KafkaConfig;
@@ -38,5 +39,6 @@ function socketsVia(address: string): ISocketFactory {
 }
 
 export function kafkaClient({ config, connectVia }: KafkaClientSettings): Kafka {
+  mendKafkaRequestQueue();
   return new Kafka(connectVia === undefined ? config : { ...config, socketFactory: socketsVia(connectVia) });
 }
