@@ -8,7 +8,7 @@
 // delete acknowledged before it, which the contract (and a caller that deletes what a user
 // consumed) relies on, at the price of waiting for the server's clock to pass the write.
 import { ConsistencyLevelEnum, DataType, ErrorCode, MilvusClient } from '@zilliz/milvus2-sdk-node';
-import type { ResStatus } from '@zilliz/milvus2-sdk-node';
+import type { ClientConfig, ResStatus } from '@zilliz/milvus2-sdk-node';
 import {
   MAX_ID_LENGTH, checkDim, checkItems, checkK, checkQuery, lastPerId, resolveHnswParams, searchEf,
 } from './vector-index.ts';
@@ -79,6 +79,20 @@ const POLL_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A MilvusClient whose connection handshake cannot end the process. The SDK (2.3.5) starts a
+ * `Connect` call in its constructor and keeps the promise for later, unhandled: with no server
+ * answering it rejects before anything awaits it, and Node stops on the unhandled rejection (as
+ * `kestrel serve --milvus` did with Milvus stopped, printing only a gRPC stack). Handling it here
+ * loses nothing: the client's next call fails with the same UNAVAILABLE, where its caller handles it.
+ */
+export function milvusClient(config: ClientConfig): MilvusClient {
+  const client = new MilvusClient(config);
+  const handshake = (client as unknown as { connectPromise?: unknown }).connectPromise;
+  if (handshake instanceof Promise) handshake.catch(() => undefined);
+  return client;
+}
+
 export async function openMilvusIndex(options: MilvusIndexOptions): Promise<MilvusVectorIndex> {
   const { address, collection, dim } = options;
   checkDim(dim);
@@ -86,10 +100,9 @@ export async function openMilvusIndex(options: MilvusIndexOptions): Promise<Milv
     throw new RangeError(`Milvus collection name '${collection}' must start with a letter or _ and hold only letters, digits and _`);
   }
   const params = resolveHnswParams(options.params);
-  const client = new MilvusClient({ address, timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, logLevel: 'error' });
+  const client = milvusClient({ address, timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, logLevel: 'error' });
   try {
-    const health = await client.checkHealth();
-    if (!health.isHealthy) throw new Error(`Milvus at ${address} is not healthy: ${health.reasons.join('; ')}`);
+    await checkHealthy(client, address);
     const exists = await client.hasCollection({ collection_name: collection });
     ensureOk(exists.status, 'hasCollection');
     if (exists.value === true) await checkSchema(client, collection, dim);
@@ -160,12 +173,38 @@ function literal(text: string): string {
 }
 
 
+/** Throws, saying what to do, unless Milvus at `address` answers and says it is healthy. */
+async function checkHealthy(client: MilvusClient, address: string): Promise<void> {
+  let health: Awaited<ReturnType<MilvusClient['checkHealth']>>;
+  try {
+    health = await client.checkHealth();
+  } catch (error) {
+    throw new Error(
+      `Milvus at ${address} does not answer (${error instanceof Error ? error.message : String(error)}): start it (npx kestrel infra up milvus starts this project's) or fix the address`,
+    );
+  }
+  if (!health.isHealthy) throw new Error(`Milvus at ${address} is not healthy: ${health.reasons.join('; ')}`);
+}
+
+/**
+ * Resolves when Milvus at `address` answers and is healthy; else throws, saying what to do. A
+ * cheap check for callers about to do expensive work whose result needs Milvus.
+ */
+export async function checkMilvusReachable(address: string, timeoutMs = 10_000): Promise<void> {
+  const client = milvusClient({ address, timeout: timeoutMs, logLevel: 'error' });
+  try {
+    await checkHealthy(client, address);
+  } finally {
+    await client.closeConnection();
+  }
+}
+
 /**
  * Drops those of the collections `names` that exist; returns the names dropped. The serving host
  * calls it after a model swap, for the collections of registry versions it no longer serves.
  */
 export async function dropMilvusCollections(address: string, names: readonly string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string[]> {
-  const client = new MilvusClient({ address, timeout: timeoutMs, logLevel: 'error' });
+  const client = milvusClient({ address, timeout: timeoutMs, logLevel: 'error' });
   try {
     const listed = await client.showCollections();
     ensureOk(listed.status, 'showCollections');

@@ -24,7 +24,7 @@ import { FactoredRanker } from '../ranking/factored.ts';
 import { openRanker } from '../ranking/ranker.ts';
 import type { Ranker, RankerKind } from '../ranking/ranker.ts';
 import { openHnswIndex } from '../retrieval/hnsw-index.ts';
-import { dropMilvusCollections, openMilvusIndex } from '../retrieval/milvus-index.ts';
+import { checkMilvusReachable, dropMilvusCollections, openMilvusIndex } from '../retrieval/milvus-index.ts';
 import type { IndexedItem, VectorIndex } from '../retrieval/vector-index.ts';
 import { exportNetwork, networkFeeds, readNetwork } from '../../training/onnx/network.ts';
 import { checkNetworkSpec } from '../../training/models/forward.ts';
@@ -118,6 +118,11 @@ export class ServingHost {
   private closed = false;
   private readonly log: (line: string) => void;
 
+  /** How often the registry is checked for a new current model (and a failed load tried again); 0: never. */
+  private get pollMs(): number {
+    return this.options.modelPollMs ?? 2000;
+  }
+
   private constructor(private readonly options: ServingHostOptions, private readonly registry: ModelRegistry) {
     this.log = options.log ?? console.error;
     this.watch = new CatalogWatch(options.dataDir);
@@ -127,7 +132,7 @@ export class ServingHost {
   static async open(options: ServingHostOptions): Promise<ServingHost> {
     const host = new ServingHost(options, await openRegistry(options.registryRoot));
     await host.checkNow();
-    const poll = options.modelPollMs ?? 2000;
+    const poll = host.pollMs;
     const refresh = options.refreshMs ?? 30_000;
     if (poll > 0) host.timers.push(setInterval(() => void host.checkNow(), poll));
     if (refresh > 0) host.timers.push(setInterval(() => void host.refreshNow(), refresh));
@@ -165,8 +170,10 @@ export class ServingHost {
         this.log(`kestrel core: serving model ${version} (${describeLine(next.engine.snapshot)})`);
         if (previous) void this.retire(previous).then(() => this.dropRetiredCollections(version, previous.engine.version));
       } catch (error) {
-        this.error = `loading model ${version} failed: ${error instanceof Error ? error.message : String(error)}`;
-        this.log(`kestrel core: ${this.error}`);
+        const message = `loading model ${version} failed: ${error instanceof Error ? error.message : String(error)}`;
+        // Tried again at every poll: the same failure is logged once, not every few seconds.
+        if (message !== this.error) this.log(`kestrel core: ${message}${this.pollMs > 0 ? ` (trying again every ${this.pollMs / 1000} s)` : ''}`);
+        this.error = message;
       } finally {
         this.loading = undefined;
       }
@@ -231,6 +238,8 @@ export class ServingHost {
   private async load(version: string): Promise<Loaded> {
     const model = await this.registry.load(version);
     if (!model.ranker) throw new Error(`model ${version} has no ranker.onnx: it is not a two-stage model`);
+    // Before the snapshot: seconds of CPU, and a failed load is tried again at every poll.
+    if (this.options.index.kind === 'milvus') await checkMilvusReachable(this.options.index.address);
     const opened: { close(): Promise<void> }[] = [];
     try {
       const userTower = readNetwork(model.userTower);

@@ -3,15 +3,16 @@
 // --models answers /v1/recommendations, /v1/candidates, /similar, /popular and /metrics over HTTP,
 // picks up new events per request, hides hidden items after a refresh, and swaps models live.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
 import type { Event } from '../../core/domain/event.ts';
 import { decodeSlate, SLATE_CONTENT_TYPE, slateFromJson } from '../../core/domain/slate.ts';
-import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { openRegistry, VERSIONS_DIR } from '../../core/models/index.ts';
-import { dropMilvusCollections, openMilvusIndex } from '../../core/retrieval/milvus-index.ts';
+import { dropMilvusCollections, milvusClient, openMilvusIndex } from '../../core/retrieval/milvus-index.ts';
 import { openRuntime } from '../../core/runtime.ts';
 import type { CoreRuntime } from '../../core/runtime.ts';
 import { startCore } from '../../core/server.ts';
@@ -310,6 +311,33 @@ describe('serving on Milvus', () => {
   }, 120_000);
 });
 
+describe('Milvus not answering', () => {
+  it('keeps the core up without a model, says what to do once, and keeps trying', async () => {
+    // A port nothing listens on: the SDK's connection handshake fails at once.
+    const free = createServer();
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise((resolve) => free.close(resolve));
+    const logs: string[] = [];
+    const host = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
+      index: { kind: 'milvus', address: `127.0.0.1:${port}` }, config: DEFAULT_ENGINE_CONFIG, modelPollMs: 50, refreshMs: 0,
+      log: (line) => logs.push(line),
+    });
+    try {
+      // Several polls' worth: every one tries again and fails the same way.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(host.engine).toBeUndefined();
+      expect(host.status().error).toContain(`Milvus at 127.0.0.1:${port} does not answer`);
+      expect(logs).toHaveLength(1);
+      expect(logs[0]).toContain('npx kestrel infra up milvus');
+      expect(logs[0]).toContain('trying again every 0.05 s');
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe('model versions on Milvus', () => {
   it("drops the collections of the registry's retired versions after a swap, keeping the serving and the replaced one", async () => {
     const address = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
@@ -330,7 +358,7 @@ describe('model versions on Milvus', () => {
       config: DEFAULT_ENGINE_CONFIG,
     });
     const collections = async () => {
-      const client = new MilvusClient({ address, logLevel: 'error' });
+      const client = milvusClient({ address, logLevel: 'error' });
       try {
         return new Set((await client.showCollections()).data.map((c) => c.name).filter((n) => n.startsWith(`${prefix}_`)));
       } finally {
