@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
 import { cpuSeconds, startCoreProcess } from '../core-process.ts';
-import { quantile } from '../harness.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
-import { load, stageMeans } from './serve.ts';
+import { load, loadGenerator, stageMeans } from './serve.ts';
 
 const ITEMS = Number(process.env.KESTREL_SCALE_SERVE_ITEMS ?? 1_000_000);
 const USERS = 2_000;
@@ -69,20 +68,20 @@ export const suite: BenchSuite = {
     try {
       const rss = rssMiB(core.child.pid);
       if (rss !== undefined) rows.push({ name: 'startup', metric: 'server_rss', value: rss, unit: 'MiB' });
-      await load(core.url, 4, 3, (n) => users[(n * 7919) % USERS] ?? 'u0');
+      await load(core.url, 4, 3, (n) => users[(n * 7919) % USERS] ?? 'u0', USERS);
       for (const c of LEVELS) {
         const before = cpuSeconds(core.child.pid);
-        const r = await load(core.url, c, SECONDS_PER_LEVEL, (n) => users[(n * 7919) % USERS] ?? 'u0');
+        const r = await load(core.url, c, SECONDS_PER_LEVEL, (n) => users[(n * 7919) % USERS] ?? 'u0', USERS);
         const after = cpuSeconds(core.child.pid);
         const name = `c${c}`;
         rows.push(
-          { name, metric: 'p50_ms', value: quantile(r.latencies, 0.5), unit: 'ms' },
-          { name, metric: 'p99_ms', value: quantile(r.latencies, 0.99), unit: 'ms' },
-          { name, metric: 'requests_per_s', value: r.latencies.length / r.seconds, unit: 'req/s' },
+          { name, metric: 'p50_ms', value: r.p50, unit: 'ms' },
+          { name, metric: 'p99_ms', value: r.p99, unit: 'ms' },
+          { name, metric: 'requests_per_s', value: r.requests / r.seconds, unit: 'req/s' },
           { name, metric: 'errors', value: r.errors, unit: 'requests' },
         );
-        if (before !== undefined && after !== undefined && r.latencies.length > 0) {
-          rows.push({ name, metric: 'server_cpu_ms_per_request', value: ((after - before) * 1000) / r.latencies.length, unit: 'ms' });
+        if (before !== undefined && after !== undefined && r.requests > 0) {
+          rows.push({ name, metric: 'server_cpu_ms_per_request', value: ((after - before) * 1000) / r.requests, unit: 'ms' });
         }
         if (c === 1) notes.candidates_per_request = Math.round(r.candidates.reduce((s, v) => s + v, 0) / Math.max(1, r.candidates.length));
       }
@@ -93,7 +92,7 @@ export const suite: BenchSuite = {
       await core.stop();
     }
     notes.dataset = `kestrel generate --users ${USERS} --items ${ITEMS} --events ${EVENTS} --seed ${SEED}, imported and trained with --from-bus --epochs ${EPOCHS}; data in ${DATA}`;
-    notes.request = `GET /v1/recommendations/{user}?n=20, the ${USERS} users round robin, keep-alive fetch, closed loop, ${SECONDS_PER_LEVEL} s per level`;
+    notes.request = `GET /v1/recommendations/{user}?n=20, the ${USERS} users round robin, keep-alive, closed loop, load from ${loadGenerator()}, ${SECONDS_PER_LEVEL} s per level`;
     notes.serving_config = JSON.stringify(CONFIG);
     notes.startup = `start_to_ready_s: from spawning kestrel serve to /readyz 200 (catalog snapshot, item tower for items the model has no rows for, ${built ? 'HNSW build of every item vector' : 'HNSW graph loaded from the data folder, built by an earlier start'})`;
     return rows;
