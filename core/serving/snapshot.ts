@@ -274,7 +274,25 @@ export function embeddingOf(snapshot: ServingSnapshot, item: number): Float32Arr
 }
 
 /** The item's category names. */
+/** Per dataset, each item's category names as categoriesOf built them (filled as items come up). */
+const categoryLists = new WeakMap<Dataset, (readonly string[] | undefined)[]>();
+
+/**
+ * The item's category names. One array per item and dataset, built once and shared by every
+ * answer that lists the item (a request names ~60 items' categories): callers must not change it.
+ */
 export function categoriesOf(dataset: Dataset, item: number): string[] {
-  return Array.from(row(dataset.itemCategories, item), (c) => dataset.categoryNames[c] ?? '');
+  let lists = categoryLists.get(dataset);
+  if (lists === undefined) {
+    lists = new Array<readonly string[] | undefined>(dataset.itemIds.length);
+    categoryLists.set(dataset, lists);
+  }
+  let names = lists[item];
+  if (names === undefined) {
+    names = Object.freeze(Array.from(row(dataset.itemCategories, item), (c) => dataset.categoryNames[c] ?? ''));
+    if (item >= 0 && item < lists.length) lists[item] = names;
+  }
+  // Frozen: a caller that tried to change the shared list would throw, not corrupt other answers.
+  return names as string[];
 }
 
