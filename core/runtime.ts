@@ -78,6 +78,17 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
   const catalog = openSqliteCatalog(paths.catalog, config.inlineProjector === true ? {} : { checkpointPages: 2 * DEFAULT_CHECKPOINT_PAGES });
   let busError: unknown;
   const logBusError = (error: unknown) => log(`kestrel core: event bus: ${error instanceof Error ? error.message : String(error)}`);
+  // While Kafka is away the spool's drainer fails every second, all with the same words: each
+  // message is logged at most once a minute.
+  const lastLogged = new Map<string, number>();
+  const logTransient = (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    const now = Date.now();
+    if (now - (lastLogged.get(message) ?? -Infinity) < TRANSIENT_LOG_MS) return;
+    if (lastLogged.size > 100) lastLogged.clear();
+    lastLogged.set(message, now);
+    log(`kestrel core: event bus: ${message} (the same message again is logged at most once a minute)`);
+  };
   const onError = (error: unknown) => {
     busError = error;
     logBusError(error);
@@ -98,7 +109,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
         brokers, topic, spoolDir: join(paths.dir, 'spool'), onError, ...(connectVia === undefined ? {} : { connectVia }),
         // Kafka away: the spool holds the events and the 'event-bus' check says so until it drains.
         // Not the projector's failure, which would keep /readyz at 503 after Kafka returned.
-        onTransientError: logBusError,
+        onTransientError: logTransient,
       });
       bus = kafka;
     }
@@ -146,6 +157,8 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
       check: async () => {
         if (closed) throw new Error('the event bus is closed');
         if (kafka?.spooling === true) throw new Error(`Kafka unreachable; ${kafka.spooledBytes()} bytes of accepted events wait in the local spool`);
+        const connecting = kafka?.connecting() ?? [];
+        if (connecting.length > 0) throw new Error(`Kafka unreachable; the consumer of ${connecting.map((g) => `'${g}'`).join(', ')} keeps trying to connect`);
       },
     },
     {
@@ -288,6 +301,9 @@ function parseJson(text: string, source: string): unknown {
     throw new Error(`${source} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
+
+/** The same transient event-bus message (Kafka away) is logged at most this often. */
+const TRANSIENT_LOG_MS = 60_000;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 

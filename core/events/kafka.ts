@@ -19,7 +19,9 @@
 // Each subscription's kafkajs consumer runs on a thread of its own (kafka-consumer.thread.ts) and
 // hands its records here undecoded; the subscriber's handler and commits run on this thread.
 //
-// Subscribers read Kafka only: spooled events become visible once drained. An offset commit that
+// A subscription made while Kafka does not answer starts its consumer in the background, trying
+// again until Kafka answers, so a core can start (and take events into the spool) during an
+// outage. Subscribers read Kafka only: spooled events become visible once drained. An offset commit that
 // fails because Kafka is away resolves anyway (reported to `onTransientError`), unlike the port's
 // "resolves once durable": rejecting would stop the subscription for good, and an uncommitted
 // batch is only delivered again, which at-least-once allows.
@@ -40,6 +42,8 @@ import { HEADER_BYTES, SegmentLog, framedRecords } from './log/segment-log.ts';
 /** The spool's consumer group: its committed position is where the drainer resumes. */
 const DRAIN_GROUP = 'kafka-drainer';
 const DRAIN_CHUNK_BYTES = 1024 * 1024;
+/** Longest pause between a waiting subscription's attempts to start its consumer. */
+const CONNECT_RETRY_MAX_MS = 10_000;
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -99,6 +103,8 @@ export interface KafkaBus extends EventBus {
   spooledBytes(): number;
   /** True while publishes go to the spool. */
   readonly spooling: boolean;
+  /** The consumer groups subscribed while Kafka did not answer, still trying to connect. */
+  connecting(): string[];
   /** Resolves once nothing waits in the spool and publishes go straight to Kafka again. */
   drained(): Promise<void>;
 }
@@ -160,6 +166,11 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
   let draining: Promise<void> | undefined;
   let wakeDrainer: (() => void) | undefined;
   const consumers = new Set<RunningConsumer>();
+  /** Groups subscribed while Kafka did not answer, whose consumer is still trying to start. */
+  const waiting = new Set<string>();
+  /** Their background attempts, and how to stop each (close waits for them). */
+  const connectings = new Set<Promise<void>>();
+  const stoppers = new Set<() => Promise<void>>();
   const drainedWaiters: (() => void)[] = [];
   /** The drainer's last send to Kafka succeeded. */
   let kafkaUp = false;
@@ -380,8 +391,14 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     return runConsumer(kafka, settings, onRecords, onError);
   }
 
+  /**
+   * Subscribes `group`. When Kafka does not answer (a retriable error: the broker down or
+   * unreachable), the subscription is made anyway and its consumer started in the background,
+   * tried again with a growing pause up to CONNECT_RETRY_MAX_MS until Kafka answers: a core
+   * started while Kafka is away takes events into the spool meanwhile, and projects them once
+   * both are back. Other errors (a bad setting, no permission) reject as before.
+   */
   async function subscribe({ group, onBatch }: SubscribeOptions): Promise<Subscription> {
-    await ensureTopic();
     const threadClient = options.consumerThread === false ? undefined : cloneableClient();
     const settings: ConsumerSettings = { topic, group, fetchMaxBytes: options.fetchMaxBytes ?? (threadClient === undefined ? 256 * 1024 : 6 * 1024 * 1024) };
     // Decoded when read: the projector hands the bytes to its worker thread as they are.
@@ -396,12 +413,61 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       }
       await onBatch(deliveries);
     };
-    const consumer = threadClient === undefined ? await consumerHere(settings, onRecords) : await consumerThread(threadClient, settings, onRecords, onError);
-    consumers.add(consumer);
+    const startConsumer = async (): Promise<RunningConsumer> => {
+      await ensureTopic();
+      return threadClient === undefined ? consumerHere(settings, onRecords) : consumerThread(threadClient, settings, onRecords, onError);
+    };
+    let consumer: RunningConsumer | undefined;
+    let unsubscribed = false;
+    let connecting: Promise<void> | undefined;
+    let wake: (() => void) | undefined;
+    try {
+      consumer = await startConsumer();
+      consumers.add(consumer);
+    } catch (error) {
+      if (!retriable(error)) throw error;
+      onTransientError(new Error(`the consumer of group '${group}' cannot reach Kafka (${error instanceof Error ? error.message : String(error)}); trying again in the background`));
+      waiting.add(group);
+      connecting = (async () => {
+        for (let pause = retryMs; !closed && !unsubscribed; pause = Math.min(pause * 2, CONNECT_RETRY_MAX_MS)) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, pause);
+            wake = () => { clearTimeout(timer); resolve(); };
+          });
+          if (closed || unsubscribed) break;
+          try {
+            const started = await startConsumer();
+            if (closed || unsubscribed) {
+              await started.close().catch(() => undefined);
+              break;
+            }
+            consumer = started;
+            consumers.add(started);
+            break;
+          } catch (again) {
+            // Reported once above; the next tries stay quiet unless the error is not Kafka's absence.
+            if (!retriable(again)) {
+              onError(again);
+              break;
+            }
+          }
+        }
+        waiting.delete(group);
+      })();
+      connectings.add(connecting);
+      void connecting.finally(() => connectings.delete(connecting as Promise<void>));
+    }
+    const stopConnecting = async (): Promise<void> => {
+      unsubscribed = true;
+      wake?.();
+      await connecting;
+    };
+    stoppers.add(stopConnecting);
     return {
       async commit(deliveries) {
         const positions = commitPositions(deliveries);
-        if (positions.size === 0) return;
+        // Deliveries come only from a running consumer; without one there is nothing to commit.
+        if (positions.size === 0 || consumer === undefined) return;
         try {
           await consumer.commit(positions);
         } catch (error) {
@@ -414,6 +480,9 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
         }
       },
       async close() {
+        stoppers.delete(stopConnecting);
+        await stopConnecting();
+        if (consumer === undefined) return;
         consumers.delete(consumer);
         await consumer.close();
       },
@@ -430,6 +499,9 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
     },
     spooledBytes() {
       return spool.end - drained;
+    },
+    connecting() {
+      return [...waiting];
     },
     publish(events) {
       return enqueue(events.map((e) => toMessage(e)));
@@ -451,6 +523,8 @@ export async function openKafkaBus(options: KafkaBusOptions): Promise<KafkaBus> 
       await flushing;
       wakeDrainer?.();
       await draining;
+      for (const stop of [...stoppers]) await stop();
+      await Promise.all([...connectings]);
       for (const c of [...consumers]) await c.close().catch(() => undefined);
       consumers.clear();
       const link = producer;

@@ -15,6 +15,7 @@ import type { TestCore } from './harness.ts';
 
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const topic = `kestrel-api-outage-${randomUUID().slice(0, 8)}`;
+const startTopic = `kestrel-api-start-outage-${randomUUID().slice(0, 8)}`;
 const USERS = 20;
 const BATCH = 100;
 /** Every event's time: an hour ago plus its sequence number, so time order is send order. */
@@ -32,7 +33,7 @@ afterAll(async () => {
   await proxy.close();
   const admin = new Kafka({ clientId: 'kestrel-api-outage-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic], timeout: 30_000 }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [topic, startTopic], timeout: 30_000 }).catch(() => undefined);
   await admin.disconnect();
 });
 
@@ -134,6 +135,36 @@ describe('POST /v1/events on Kafka while the broker is unreachable', () => {
         status: 'ready', checks: ['catalog', 'event-bus', 'projector'].map((name) => ({ name, ok: true })),
       });
     } finally {
+      await core.close();
+    }
+  });
+});
+
+describe('a core started while Kafka is unreachable', () => {
+  it('starts, takes events into the spool, and projects them once Kafka answers', { timeout: 120_000 }, async () => {
+    proxy.cut();
+    const core = await openTestCore({ kafka: { brokers: [`127.0.0.1:${proxy.port}`], topic: startTopic, connectVia: proxy.address } });
+    const ingest = new Ingest(core);
+    try {
+      const before = await readyz(core);
+      expect(before.status).toBe(503);
+      expect(before.body.checks.find((c) => c.name === 'event-bus')).toMatchObject({
+        ok: false, reason: "Kafka unreachable; the consumer of 'catalog-projector' keeps trying to connect",
+      });
+      for (let b = 0; b < 3; b++) expect(await ingest.batch(b === 1 ? 2 : 0)).toBe(b === 1 ? 207 : 200);
+      expect(core.runtime.services.bus).toHaveProperty('spooling', true);
+      expect(await core.runtime.catalog.interactions.count()).toBe(0);
+
+      proxy.restore();
+      await expect.poll(() => core.runtime.catalog.interactions.count(), { timeout: 60_000, interval: 250 }).toBe(ingest.accepted.length);
+      const rows = core.runtime.catalog.db.prepare<[], { id: string; userId: string }>('SELECT id, user_id AS userId FROM interactions ORDER BY seq').all();
+      expect(new Set(rows.map((r) => r.id))).toEqual(new Set(ingest.accepted.map((e) => e.id)));
+      expect(perUser(rows)).toEqual(perUser(ingest.accepted));
+      await expect.poll(async () => (await readyz(core)).body, { timeout: 30_000, interval: 250 }).toEqual({
+        status: 'ready', checks: ['catalog', 'event-bus', 'projector'].map((name) => ({ name, ok: true })),
+      });
+    } finally {
+      proxy.restore();
       await core.close();
     }
   });
