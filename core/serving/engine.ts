@@ -34,7 +34,7 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingTop, exactTwoTower, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { Candidates, RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
@@ -143,7 +143,45 @@ export interface RecommendedItem {
 export interface SourceReport {
   candidates: number;
   ms: number;
+  /** Why the source gave nothing (or only its fallback): its error, a timeout, or that it is skipped while failing. */
   error?: string;
+  /** What answered instead of the failed source, when something could. */
+  fallback?: string;
+}
+
+/** Failures in a row after which a source is skipped for a while. */
+const BREAKER_FAILURES = 3;
+/** The first pause; each failure of the try after it doubles it, up to BREAKER_MAX_MS. */
+const BREAKER_MIN_MS = 1_000;
+const BREAKER_MAX_MS = 30_000;
+
+/**
+ * Per source, failures in a row (errors and timeouts). After BREAKER_FAILURES a source is skipped
+ * for a pause (1 s, doubling to 30 s while the try after it fails too): while Milvus is away, a
+ * request then does not wait out the two-tower source's deadline (50 ms) each time. One success
+ * forgets the failures.
+ */
+class SourceBreaker {
+  private readonly failing = new Map<string, { failures: number; until: number; last: string }>();
+
+  /** Why `source` is skipped at time `t` (ms, performance.now), or undefined when it runs. */
+  skips(source: string, t: number): string | undefined {
+    const state = this.failing.get(source);
+    if (state === undefined || t >= state.until) return undefined;
+    return `skipped after ${state.failures} failures in a row (the last: ${state.last}); tried again in ${Math.ceil((state.until - t) / 1000)} s`;
+  }
+
+  failed(source: string, message: string, t: number): void {
+    const state = this.failing.get(source) ?? { failures: 0, until: 0, last: '' };
+    state.failures++;
+    state.last = message;
+    if (state.failures >= BREAKER_FAILURES) state.until = t + Math.min(BREAKER_MAX_MS, BREAKER_MIN_MS * 2 ** (state.failures - BREAKER_FAILURES));
+    this.failing.set(source, state);
+  }
+
+  succeeded(source: string): void {
+    if (this.failing.size > 0) this.failing.delete(source);
+  }
 }
 
 export interface RecommendResponse {
@@ -218,6 +256,7 @@ export class ServingEngine {
   private idle: (() => void) | undefined;
   /** The ranker's item parts per snapshot (its vocabulary and item categories), filled as items are ranked. */
   private readonly itemParts = new WeakMap<ServingSnapshot, ItemParts>();
+  private readonly breaker = new SourceBreaker();
 
   constructor(private readonly parts: EngineParts, snapshot: ServingSnapshot) {
     this.snapshotRef = snapshot;
@@ -477,24 +516,38 @@ export class ServingEngine {
       const quota = quotas[source.name] ?? 0;
       if (quota <= 0) return undefined;
       const t = now();
-      const work = withTimeout(source.retrieve(context, quota), this.parts.config.sourceTimeoutMs, `source ${source.name}`);
-      return { source, work, syncMs: now() - t };
+      const skipped = this.breaker.skips(source.name, t);
+      const work = skipped !== undefined
+        ? Promise.reject(new Error(skipped))
+        : withTimeout(source.retrieve(context, quota), this.parts.config.sourceTimeoutMs, `source ${source.name}`);
+      return { source, quota, work, syncMs: now() - t, tried: skipped === undefined };
     });
     const allStarted = now();
     const lists = await Promise.all(started.map(async (entry) => {
       if (entry === undefined) return undefined;
-      const { source, work, syncMs } = entry;
+      const { source, quota, work, syncMs, tried } = entry;
       try {
         const found = await work;
         const ms = syncMs + Math.max(0, now() - allStarted);
+        this.breaker.succeeded(source.name);
         reports[source.name] = { candidates: found.items.length, ms: round(ms) };
         timer?.stage(`retrieval:${source.name}`, ms / 1000);
         timer?.candidates(source.name, found.items.length);
         return toColumns(source.name, found);
       } catch (error) {
-        reports[source.name] = { candidates: 0, ms: round(syncMs + Math.max(0, now() - allStarted)), error: error instanceof Error ? error.message : String(error) };
+        const message = error instanceof Error ? error.message : String(error);
+        if (tried) this.breaker.failed(source.name, message, now());
         timer?.sourceError(source.name);
-        return undefined;
+        // The vector index failing (Milvus away): the request's exact scores give the same list.
+        const exact = source.name === 'two-tower' ? exactTwoTower(context, quota) : undefined;
+        const ms = round(syncMs + Math.max(0, now() - allStarted));
+        if (exact === undefined) {
+          reports[source.name] = { candidates: 0, ms, error: message };
+          return undefined;
+        }
+        reports[source.name] = { candidates: exact.items.length, ms, error: message, fallback: 'exact scores of every item' };
+        timer?.candidates(source.name, exact.items.length);
+        return toColumns(source.name, exact);
       }
     }));
     const tFusion = now();

@@ -311,6 +311,48 @@ describe('serving on Milvus', () => {
   }, 120_000);
 });
 
+describe('Milvus failing while the core serves', () => {
+  it('answers two-tower from the exact scores, and skips the failing search after three failures', async () => {
+    const address = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
+    const prefix = `kestrel_fail_${process.pid}`;
+    const milvus = await ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx',
+      index: { kind: 'milvus', address, collectionPrefix: prefix }, config: { ...DEFAULT_ENGINE_CONFIG, sourceTimeoutMs: 10_000 },
+      modelPollMs: 0, refreshMs: 0, log: () => undefined,
+    });
+    try {
+      const version = milvus.status().version ?? '';
+      await runtime.serving?.host.refreshNow(true);
+      // The collection goes away under the core: every search now fails on the real server.
+      await dropMilvusCollections(address, [`${prefix}_${version.replace(/[^A-Za-z0-9_]/g, '_')}`]);
+      // The proxy may answer from its cache for a moment after the drop.
+      const index = milvus.engine?.index;
+      const probe = new Float32Array(milvus.engine?.snapshot.dim ?? 1).fill(0.1);
+      await expect.poll(() => index?.search(probe, 1).then(() => 'answers', () => 'fails'), { timeout: 30_000, interval: 250 }).toBe('fails');
+      // Users served personally (a test above erases some of the most active).
+      const users: string[] = [];
+      for (const user of activeUsers(30)) {
+        if (users.length < 5 && (await runtime.serving?.host.engine?.recommend(user, { n: 1, requestId: 'mode' }))?.response.mode === 'personal') users.push(user);
+      }
+      expect(users).toHaveLength(5);
+      for (const [k, user] of users.entries()) {
+        const got = (await milvus.engine?.recommend(user, { n: 10, requestId: `fail-${k}` }))?.response;
+        const want = (await runtime.serving?.host.engine?.recommend(user, { n: 10, requestId: `embedded-${k}` }))?.response;
+        const report = got?.sources['two-tower'];
+        expect(report?.fallback).toBe('exact scores of every item');
+        expect(report?.candidates).toBeGreaterThan(0);
+        if (k < 3) expect(report?.error).not.toMatch(/^skipped/);
+        else expect(report?.error).toMatch(/^skipped after \d+ failures in a row \(the last: .+\); tried again in \d+ s$/);
+        // The exact top n is what the embedded index's requests take too.
+        expect(got?.items.map((i) => i.id)).toEqual(want?.items.map((i) => i.id));
+      }
+    } finally {
+      await milvus.close();
+      await dropMilvusCollections(address, [`${prefix}_${(milvus.status().version ?? '').replace(/[^A-Za-z0-9_]/g, '_')}`]).catch(() => undefined);
+    }
+  }, 120_000);
+});
+
 describe('Milvus not answering', () => {
   it('keeps the core up without a model, says what to do once, and keeps trying', async () => {
     // A port nothing listens on: the SDK's connection handshake fails at once.
