@@ -112,6 +112,17 @@ export async function load(url: string, concurrency: number, seconds: number, us
   }
 }
 
+/** Failed, timed-out or skipped retrievals per source so far, from /metrics (sources with none left out). */
+export async function retrievalErrors(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^kestrel_retrieval_errors_total\{source="([^"]+)"\} (\S+)$/gm)) {
+    const n = Number(m[2]);
+    if (n > 0) out.set(m[1] ?? '', n);
+  }
+  return out;
+}
+
 /** Mean seconds per stage from the Prometheus histogram sums and counts. */
 export async function stageMeans(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -169,6 +180,8 @@ export const suite: BenchSuite = {
           if (c === LEVELS[0]) notes[`${index.name}_candidates_per_request`] = Math.round(r.candidates.reduce((s, v) => s + v, 0) / Math.max(1, r.candidates.length));
         }
         for (const [stage, mean] of await stageMeans(url)) rows.push({ name: `${index.name}-stage:${stage}`, metric: 'mean_ms', value: mean * 1000, unit: 'ms' });
+        // A two-tower search that failed or ran late was answered from the exact scores instead.
+        for (const [source, n] of await retrievalErrors(url)) rows.push({ name: `${index.name}-source:${source}`, metric: 'retrieval_errors', value: n, unit: 'requests' });
       } finally {
         await core.stop();
       }
