@@ -34,7 +34,7 @@ import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 import {
-  coVisitationSource, contentSource, descendingTop, exactTwoTower, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
+  coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { Candidates, RetrievalContext, RetrievalSource, Scored } from './sources.ts';
 
@@ -538,16 +538,16 @@ export class ServingEngine {
         const message = error instanceof Error ? error.message : String(error);
         if (tried) this.breaker.failed(source.name, message, now());
         timer?.sourceError(source.name);
-        // The vector index failing (Milvus away): the request's exact scores give the same list.
-        const exact = source.name === 'two-tower' ? exactTwoTower(context, quota) : undefined;
+        const fallback = source.fallback;
+        const found = fallback?.retrieve(context, quota);
         const ms = round(syncMs + Math.max(0, now() - allStarted));
-        if (exact === undefined) {
+        if (fallback === undefined || found === undefined) {
           reports[source.name] = { candidates: 0, ms, error: message };
           return undefined;
         }
-        reports[source.name] = { candidates: exact.items.length, ms, error: message, fallback: 'exact scores of every item' };
-        timer?.candidates(source.name, exact.items.length);
-        return toColumns(source.name, exact);
+        reports[source.name] = { candidates: found.items.length, ms, error: message, fallback: fallback.name };
+        timer?.candidates(source.name, found.items.length);
+        return toColumns(source.name, found);
       }
     }));
     const tFusion = now();

@@ -93,6 +93,11 @@ export interface RetrievalSource {
   readonly name: string;
   /** Up to `n` candidates, best first, none of them excluded. */
   retrieve(context: RetrievalContext, n: number): Promise<Candidates>;
+  /**
+   * What the source can answer without the dependency that failed (or is skipped while failing),
+   * synchronously from the request's own data; undefined when nothing. Its name goes in the report.
+   */
+  readonly fallback?: { name: string; retrieve(context: RetrievalContext, n: number): Candidates | undefined };
 }
 
 /**
@@ -346,6 +351,8 @@ export function exactTwoTower(context: RetrievalContext, n: number): Candidates 
 export function twoTowerSource(index: VectorIndex): RetrievalSource {
   return {
     name: 'two-tower',
+    // The vector index failing (Milvus away): the request's exact scores give the same list.
+    fallback: { name: 'exact scores of every item', retrieve: exactTwoTower },
     async retrieve(context, n) {
       if (context.vector === undefined || n <= 0) return NONE;
       if (index.kind === 'hnsw') {
