@@ -54,6 +54,8 @@ class TopN {
   }
 
   offer(score: number, item: number): void {
+    // Full: a score below the worst kept cannot enter (a tie may, by item order).
+    if (this.size === this.n && !(score >= (this.scores[0] ?? -Infinity))) return;
     this.size = offerTopK(this.scores, this.items, this.size, this.n, score, item);
   }
 
@@ -114,17 +116,68 @@ export function topScored(score: Float32Array, n: number, excluded: Uint8Array, 
   if (n <= 0) return NONE;
   const count = among === undefined ? score.length : among.length;
   if (score.length <= PACKED_ITEMS && count <= Math.max(PACKED_SORT_UP_TO, 4 * n)) return topScoredBySort(score, n, excluded, count, among);
+  if (score.length <= PACKED_ITEMS && among === undefined) {
+    const above = aboveSampledThreshold(score, n, excluded);
+    if (above !== undefined) return topScoredBySort(score, n, excluded, above.length, above);
+  }
   const heapScores = new Float32Array(n);
   const top = new Int32Array(n);
   let size = 0;
+  // Once the heap is full, most items fall below its worst: one comparison with that score in a
+  // local skips them (a tie still goes to offerTopK, which orders ties by item).
+  let floor = -Infinity;
   for (let k = 0; k < count; k++) {
     const i = among === undefined ? k : (among[k] ?? 0);
+    const raw = score[i] ?? -Infinity;
+    if (!(raw >= floor)) continue;
     const s = eligibleScore(score, excluded, i);
-    if (s > -Infinity) size = offerTopK(heapScores, top, size, n, s, i);
+    if (s > -Infinity) {
+      size = offerTopK(heapScores, top, size, n, s, i);
+      if (size === n) floor = heapScores[0] ?? -Infinity;
+    }
   }
   sortTopK(heapScores, top, size);
   return { items: top.slice(0, size), scores: Float64Array.from(top.subarray(0, size), (item) => score[item] ?? 0) };
 }
+
+/**
+ * The items of `score` at or above a threshold that at least `n` eligible items reach, found from
+ * a strided sample: a superset of the top n, about 1.5 n long. Two passes that mostly compare,
+ * where a heap of n would take every item above its worst through a sift. Undefined when the
+ * sample's guess leaves fewer than n (the caller then takes the heap).
+ */
+function aboveSampledThreshold(score: Float32Array, n: number, excluded: Uint8Array): Int32Array | undefined {
+  const total = score.length;
+  const stride = Math.max(1, Math.floor(total / SAMPLE_SIZE));
+  // Negated, so that the partial ascending sort below puts the best first.
+  const sample = new Float64Array(Math.ceil(total / stride));
+  let sampled = 0;
+  for (let i = 0; i < total; i += stride) {
+    const s = eligibleScore(score, excluded, i);
+    if (s > -Infinity) sample[sampled++] = -s;
+  }
+  // The sample's rank that n of `total` would have, with a margin for the sample's error.
+  const rank = Math.ceil((n * sampled * SAMPLE_MARGIN) / total) + 8;
+  if (rank >= sampled) return undefined;
+  const threshold = -(sortKeys(sample.subarray(0, sampled), rank + 1)[rank] ?? Infinity);
+  let out = new Int32Array(Math.ceil(n * SAMPLE_MARGIN * 1.5) + 64);
+  let size = 0;
+  for (let i = 0; i < total; i++) {
+    if (!((score[i] ?? -Infinity) >= threshold) || excluded[i] === 1) continue;
+    if (size === out.length) {
+      const grown = new Int32Array(out.length * 2);
+      grown.set(out);
+      out = grown;
+    }
+    out[size++] = i;
+  }
+  return size >= n ? out.subarray(0, size) : undefined;
+}
+
+/** Items sampled to guess topScored's threshold. */
+const SAMPLE_SIZE = 2_048;
+/** The threshold is guessed at this many times n's share of the sample. */
+const SAMPLE_MARGIN = 1.5;
 
 /** Item i's score if topScored may return it (not excluded, > −∞, not NaN), else −∞: both of its ways use this rule. */
 function eligibleScore(score: Float32Array, excluded: Uint8Array, i: number): number {
@@ -190,7 +243,8 @@ export function descendingOrder(scores: Float32Array): Int32Array {
 }
 
 /**
- * Sorts packed keys (exact float64 integers, no NaN, no −0) ascending in place and returns them.
+ * Sorts packed keys (exact float64 integers, no NaN, no −0) ascending in place and returns them
+ * (any float64s but NaN come out in order too: topScored's sample is negated scores).
  * A quicksort on the typed array itself: V8's own `Float64Array#sort` boxes every element to
  * compare it and took ~140 µs for 1,682 keys where this takes ~60. Median-of-three pivots,
  * insertion sort below 16 keys, and past 2·log₂(n) levels the native sort (introsort's guard).

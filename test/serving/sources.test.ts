@@ -1,7 +1,8 @@
 // The two-tower source: with the embedded index and the request's scores of every item, it answers
 // the exact top n by inner product (filters and exclusions kept) without walking the graph; without
 // those scores it asks the index. topScored, under every source: the n best, best first, ties to
-// the lower item, by either of its two ways (a native sort of packed keys, or a heap).
+// the lower item, by each of its ways (a sort of packed keys, of all or of those above a threshold
+// guessed from a sample, or a heap).
 import { describe, expect, it } from 'vitest';
 import { Xoshiro128 } from '../../core/domain/random.ts';
 import { openHnswIndex } from '../../core/retrieval/hnsw-index.ts';
@@ -106,13 +107,17 @@ describe('topScored', () => {
   const cases = [
     { label: 'a small catalog (native sort of packed keys)', items: 2000, n: 1000, among: false },
     { label: 'a subset of a small catalog', items: 2000, n: 300, among: true },
-    { label: 'a large catalog and a small n (heap)', items: 40_000, n: 50, among: false },
+    { label: 'a large catalog and a small n (threshold from a sample)', items: 40_000, n: 50, among: false },
+    { label: 'a large catalog and n = 1,000 (threshold from a sample)', items: 100_000, n: 1000, among: false },
+    // Every 48th item (the sample's stride at 100,000 items) scores 10: the sample's threshold
+    // leaves fewer than n, and the heap answers.
+    { label: 'a large catalog whose sample misleads (heap)', items: 100_000, n: 3000, among: false, misleading: true },
     { label: 'a subset of a large catalog (heap)', items: 40_000, n: 20, among: true },
   ];
-  it.each(cases)('$label: the n best, best first, ties to the lower item, nothing excluded', ({ items, n, among }) => {
+  it.each(cases)('$label: the n best, best first, ties to the lower item, nothing excluded', ({ items, n, among, misleading }) => {
     const seed = freshSeed();
     const rng = mulberry32(seed);
-    const score = Float32Array.from({ length: items }, () => (rng() < 0.5 ? (VALUES[Math.floor(rng() * VALUES.length)] ?? 0) : rng() * 4 - 2));
+    const score = Float32Array.from({ length: items }, (_, i) => (misleading === true ? (i % 48 === 0 ? 10 : rng() * 4 - 2) : rng() < 0.5 ? (VALUES[Math.floor(rng() * VALUES.length)] ?? 0) : rng() * 4 - 2));
     const excluded = Uint8Array.from({ length: items }, () => (rng() < 0.2 ? 1 : 0));
     const subset = among ? Int32Array.from({ length: items }, (_, i) => i).filter(() => rng() < 0.5) : undefined;
     for (const k of [1, n, items]) {
