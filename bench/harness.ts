@@ -23,6 +23,8 @@ export interface BenchReport {
 export interface BenchSuite {
   description: string;
   run(notes: Record<string, string | number>): Promise<BenchRow[]>;
+  /** The results file's name (without `.json`) when a setting makes a variant of the suite; default the suite's. */
+  resultName?: string;
 }
 
 export interface Timing {
@@ -90,9 +92,9 @@ export function makeReport(suite: string, rows: BenchRow[], notes: Record<string
   };
 }
 
-export function writeReport(report: BenchReport, dir: URL): string {
+export function writeReport(report: BenchReport, dir: URL, name = report.suite): string {
   mkdirSync(dir, { recursive: true });
-  const file = new URL(`${report.suite}.json`, dir);
+  const file = new URL(`${name}.json`, dir);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   return file.pathname;
 }

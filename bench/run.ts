@@ -12,7 +12,7 @@ function available(): string[] {
 export async function main(argv: string[]): Promise<number> {
   const [name] = argv;
   if (name === undefined || name === '--help' || name === '-h') {
-    console.log(`Usage: npm run bench -- <suite>\n\nRuns a benchmark suite, prints its table and writes bench/results/<suite>.json.\n\nSuites: ${available().join(', ')}`);
+    console.log(`Usage: npm run bench -- <suite>\n\nRuns a benchmark suite, prints its table and writes bench/results/<suite>.json\n(scale-serve with KESTREL_SCALE_SERVE_ITEMS other than 1000000: scale-serve-<N>k.json).\n\nSuites: ${available().join(', ')}`);
     return name === undefined ? 2 : 0;
   }
   if (!/^[a-z0-9-]+$/.test(name) || !existsSync(new URL(`${name}.ts`, suitesDir))) {
@@ -26,6 +26,6 @@ export async function main(argv: string[]): Promise<number> {
   const report = makeReport(name, rows, notes);
   console.log(`\n${formatTable(rows)}\n`);
   for (const [k, v] of Object.entries(notes)) console.log(`  ${k}: ${v}`);
-  console.log(`\nwrote ${writeReport(report, resultsDir)}`);
+  console.log(`\nwrote ${writeReport(report, resultsDir, suite.resultName)}`);
   return 0;
 }

@@ -55,6 +55,8 @@ function rssMiB(pid: number | undefined): number | undefined {
 
 export const suite: BenchSuite = {
   description: `GET /v1/recommendations end to end on a synthetic catalog of ${ITEMS.toLocaleString('en')} items (embedded HNSW, ≈1,000 candidates ranked)`,
+  // The 1M run is the suite's own file; a smaller catalog's goes beside it (scale-serve-100k.json).
+  ...(ITEMS === 1_000_000 ? {} : { resultName: `scale-serve-${ITEMS % 1000 === 0 ? `${ITEMS / 1000}k` : ITEMS}` }),
   async run(notes) {
     await ensureModel(notes);
     const config = join(DATA, 'bench-serving.json');
