@@ -65,7 +65,8 @@ export interface EngineConfig {
   /**
    * Catalogs up to this many items get the model's scores of every item per request; larger ones
    * score only the candidates, z-scored with statistics from the embeddings' moments (the same
-   * values, see scores.ts). Default 50,000.
+   * values, see scores.ts). Default 150,000 with the embedded index, 50,000 with Milvus
+   * (snapshot.ts says why).
    */
   exactScoresUpTo?: number;
 }

@@ -35,7 +35,9 @@ import type { Dataset } from '../../training/data/dataset.ts';
 import { float32FromBytes } from '../models/model-dir.ts';
 import { consumedTypes, ServingEngine } from './engine.ts';
 import type { EngineConfig, StageTimer } from './engine.ts';
-import { CatalogWatch, assembleSnapshot, catalogFingerprint, categoriesOf, embeddingOf } from './snapshot.ts';
+import {
+  CatalogWatch, DEFAULT_EXACT_SCORES_UP_TO, DEFAULT_EXACT_SCORES_UP_TO_MILVUS, assembleSnapshot, catalogFingerprint, categoriesOf, embeddingOf,
+} from './snapshot.ts';
 import { readCatalogDataInWorker } from './snapshot-worker.ts';
 import type { ServingSnapshot } from './snapshot.ts';
 
@@ -289,7 +291,7 @@ export class ServingHost {
     return assembleSnapshot(data, {
       model, pipeline, itemItemWeights: weights,
       embedItems: (dataset, items) => embedItems(itemTower, model, pipeline, dataset, items),
-    }, t0, this.options.config.exactScoresUpTo);
+    }, t0, this.options.config.exactScoresUpTo ?? (this.options.index.kind === 'milvus' ? DEFAULT_EXACT_SCORES_UP_TO_MILVUS : DEFAULT_EXACT_SCORES_UP_TO));
   }
 
   private async openIndex(version: string, dim: number, dir: string | undefined): Promise<VectorIndex> {
