@@ -89,8 +89,13 @@ export interface ServingStatus {
   /** Why the last load or refresh failed, if it did. */
   error?: string;
   snapshot?: { items: number; users: number; events: number; clock: number; buildMs: number };
-  /** The vector index: its kind, items, and how many came back from disk rather than being upserted at load. */
-  index?: { kind: 'hnsw' | 'milvus'; restored: number };
+  /**
+   * The vector index: its kind, how many items came back from disk rather than being upserted at
+   * load, and how many this host put in it or found there (`held`). An engine thread puts none:
+   * on Milvus the owner fills the collection, and its embedded index stays empty while the
+   * catalog is scored whole.
+   */
+  index?: { kind: 'hnsw' | 'milvus'; restored: number; held: number };
 }
 
 interface Loaded {
@@ -154,7 +159,7 @@ export class ServingHost {
       ...(this.loading ? { loading: this.loading } : {}),
       ...(this.error ? { error: this.error } : {}),
       ...(snapshot ? { snapshot: describe(snapshot) } : {}),
-      ...(this.loaded ? { index: { kind: this.loaded.index.kind, restored: this.loaded.restored } } : {}),
+      ...(this.loaded ? { index: { kind: this.loaded.index.kind, restored: this.loaded.restored, held: this.loaded.indexed.size } } : {}),
     };
   }
 
@@ -199,7 +204,9 @@ export class ServingHost {
       try {
         const snapshot = await this.snapshotFor(loaded.model, loaded.itemTower);
         // A follower on Milvus reads what the owner upserts.
-        if (!(this.options.follower === true && loaded.index.kind === 'milvus')) await syncIndex(loaded.index, loaded.indexed, snapshot);
+        if (!(this.options.follower === true && loaded.index.kind === 'milvus') && this.indexSearched(loaded.index, snapshot)) {
+          await syncIndex(loaded.index, loaded.indexed, snapshot);
+        }
         loaded.engine.replaceSnapshot(snapshot);
         // Commits after the snapshot's read changed data_version again, so the next check reads them.
         this.snapshotCurrent = true;
@@ -229,6 +236,17 @@ export class ServingHost {
     this.watch.close();
     if (this.loaded) await this.retire(this.loaded, true);
     this.loaded = undefined;
+  }
+
+  /**
+   * Whether the engine on `snapshot` may search `index`. An engine thread's embedded index is
+   * searched only by the two-tower source, and only when the catalog is too large to score whole
+   * (`exactScoresUpTo`; /similar stays on the main thread): below that, a thread leaves its index
+   * empty (at 100,000 items a build of ~40 s of CPU and tens of MB per thread), and fills it
+   * (`indexed` says what it holds) with the first snapshot that has outgrown the limit.
+   */
+  private indexSearched(index: VectorIndex, snapshot: ServingSnapshot): boolean {
+    return !(this.options.follower === true && index.kind === 'hnsw' && snapshot.moments === undefined);
   }
 
   private serialise(work: () => Promise<void>): Promise<void> {
@@ -262,7 +280,7 @@ export class ServingHost {
       const indexed = indexDir === undefined ? new Map<string, string>() : await readIndexed(indexDir, (await index.stats()).count);
       const restored = indexed.size;
       if (follower && index.kind === 'milvus') await this.awaitFilled(index, snapshot);
-      else await syncIndex(index, indexed, snapshot);
+      else if (this.indexSearched(index, snapshot)) await syncIndex(index, indexed, snapshot);
       const kernels = await compileWasmKernels();
       const reranker = new WasmReranker(instantiateKernelsSync(kernels));
       const engine = new ServingEngine({

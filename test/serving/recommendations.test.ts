@@ -491,6 +491,36 @@ describe('engine settings', () => {
     }
   });
 
+  it('leaves an engine thread\'s embedded index empty while the catalog is scored whole, and fills it when not', async () => {
+    const follower = (exactScoresUpTo?: number) => ServingHost.open({
+      registryRoot: models, dataDir, interactions: runtime.catalog.interactions, eventTypes: DEFAULT_EVENT_TYPES, ranker: 'onnx', index: { kind: 'hnsw' },
+      config: { ...DEFAULT_ENGINE_CONFIG, ...(exactScoresUpTo !== undefined ? { exactScoresUpTo } : {}) }, modelPollMs: 0, refreshMs: 0, follower: true, log: () => undefined,
+    });
+    await runtime.serving?.host.refreshNow(true);
+    const main = runtime.serving?.host.engine;
+    const whole = await follower();
+    const walking = await follower(0);
+    try {
+      expect(whole.status().index?.held).toBe(0);
+      const items = walking.status().snapshot?.items ?? 0;
+      expect(items).toBeGreaterThan(0);
+      expect(walking.status().index?.held).toBe(items);
+      for (const user of activeUsers(3)) {
+        const request = { n: 10, requestId: 'f' };
+        const want = (await main?.recommend(user, request))?.response.items.map((i) => i.id);
+        expect((await whole.engine?.recommend(user, request))?.response.items.map((i) => i.id)).toEqual(want);
+        // The walk over the graph may order the tail of two-tower's list differently: the top is the same.
+        expect((await walking.engine?.recommend(user, request))?.response.items.length).toBe(want?.length);
+      }
+      // A refresh keeps it empty while the catalog is still scored whole.
+      await whole.refreshNow(true);
+      expect(whole.status().index?.held).toBe(0);
+    } finally {
+      await whole.close();
+      await walking.close();
+    }
+  });
+
   it('answers on engine threads as the main thread\'s engine does; stage timings and erasures reach across', async () => {
     const stages: string[] = [];
     const timer = { stage: (stage: string) => void stages.push(stage), candidates: () => undefined, sourceError: () => undefined };
