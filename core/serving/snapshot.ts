@@ -209,7 +209,6 @@ export async function readCatalogData(inputs: CatalogDataInputs): Promise<Catalo
   return { dataset, fingerprint, clock, lastSeq, recommendable, attributes, erasedAt, positives, histories, consumed, signals };
 }
 
-/** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
 /**
  * Catalogs up to this many items get the model's scores of every item per request (exact, as in
  * training), with the embedded index: the two-tower source then takes the exact top n of those
@@ -225,6 +224,7 @@ export const DEFAULT_EXACT_SCORES_UP_TO = 150_000;
  */
 export const DEFAULT_EXACT_SCORES_UP_TO_MILVUS = 50_000;
 
+/** The model's part: embeddings (the item tower for new items), retrieval scores and frozen features. */
 export async function assembleSnapshot(
   data: CatalogData, inputs: Omit<SnapshotInputs, 'dataDir' | 'eventTypes' | 'signals' | 'consumedTypes'>, startedAt = performance.now(),
   exactScoresUpTo = DEFAULT_EXACT_SCORES_UP_TO,
