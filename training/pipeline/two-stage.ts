@@ -258,12 +258,15 @@ export class CandidateGenerator {
   private moments: EmbeddingMoments | undefined;
   /** The item-item model's kept items, as positions in its subset, in item index order (topK's tie order). */
   private readonly subsetByIndex: Int32Array;
+  /** The item-item model's kept items, in item index order. */
+  private readonly subsetItems: Int32Array;
 
   /** `backend` runs `retrieveMany`'s catalog scan (default: the TypeScript GEMM). */
   constructor(readonly itemVectors: Float32Array, readonly dim: number, readonly coVisitation: ItemItemModel, private readonly backend: MatmulBackend = typescriptMatmul) {
     const n = itemVectors.length / dim;
     const { subset } = coVisitation;
     this.subsetByIndex = Int32Array.from(subset.items.keys()).sort((a, b) => (subset.items[a] ?? 0) - (subset.items[b] ?? 0));
+    this.subsetItems = Int32Array.from(this.subsetByIndex, (l) => subset.items[l] ?? 0);
     this.coVisitationScorer = itemItemRecommender('co-visitation', coVisitation);
     this.tt = new Float32Array(n);
     this.innerProducts = new Float32Array(n);
@@ -325,7 +328,9 @@ export class CandidateGenerator {
     this.excluded.fill(0);
     for (let k = 0; k < history.length; k++) this.excluded[history[k] ?? 0] = 1;
     standardise(this.tt, this.excluded);
-    standardise(this.cv, this.excluded);
+    // Only the item-item model's items have a score (−∞ elsewhere, which z-scoring keeps): the
+    // same values as standardise over the catalog, in the same order, without reading the rest.
+    standardiseItems(this.cv, this.excluded, this.subsetItems);
     const chosen = new Set<number>();
     // Serving asks for the scores alone (n = 0): no top lists to build.
     if (n <= 0) return [];
@@ -457,6 +462,27 @@ function standardise(scores: Float32Array, excluded: Uint8Array): void {
   const mean = n > 0 ? sum / n : 0;
   const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
   for (let i = 0; i < length; i++) scores[i] = ((scores[i] as number) - mean) / std;
+}
+
+/** standardise when only `items` (ascending) can hold finite scores: the others stay as they are. */
+function standardiseItems(scores: Float32Array, excluded: Uint8Array, items: Int32Array): void {
+  let n = 0;
+  let sum = 0;
+  let sq = 0;
+  for (let k = 0; k < items.length; k++) {
+    const i = items[k] as number;
+    const v = scores[i] as number;
+    if (v - v !== 0 || excluded[i] === 1) continue;
+    n++;
+    sum += v;
+    sq += v * v;
+  }
+  const mean = n > 0 ? sum / n : 0;
+  const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
+  for (let k = 0; k < items.length; k++) {
+    const i = items[k] as number;
+    scores[i] = ((scores[i] as number) - mean) / std;
+  }
 }
 
 function fitItemItem(dataset: Dataset, rows: Int32Array, kind: 'ease' | 'item-knn'): ItemItemModel {
