@@ -330,7 +330,7 @@ export class CandidateGenerator {
     standardise(this.tt, this.excluded);
     // Only the item-item model's items have a score (−∞ elsewhere, which z-scoring keeps): the
     // same values as standardise over the catalog, in the same order, without reading the rest.
-    standardiseItems(this.cv, this.excluded, this.subsetItems);
+    standardise(this.cv, this.excluded, this.subsetItems);
     const chosen = new Set<number>();
     // Serving asks for the scores alone (n = 0): no top lists to build.
     if (n <= 0) return [];
@@ -443,16 +443,19 @@ export class CandidateGenerator {
 /**
  * Scores as z-scores over the items the user could be shown: raw dot products and co-visitation
  * sums differ in scale from user to user (a long history sums more), and the ranker is pointwise,
- * so it needs scores that mean the same for everyone. Unscorable items (−∞) stay −∞.
+ * so it needs scores that mean the same for everyone. Unscorable items (−∞) stay −∞. With
+ * `items` (ascending), only those can hold finite scores: the rest is neither read nor written,
+ * and the values are those of the whole pass (the same sums, in the same order).
  */
-function standardise(scores: Float32Array, excluded: Uint8Array): void {
+function standardise(scores: Float32Array, excluded: Uint8Array, items?: Int32Array): void {
   let n = 0;
   let sum = 0;
   let sq = 0;
   // Serving runs this on every item per request: indexes in range (no `?? 0`), and v − v ≠ 0 for
   // "not finite" (∞ − ∞ and NaN − NaN are NaN): ~25% faster over 100,000 items, the same values.
-  const length = scores.length;
-  for (let i = 0; i < length; i++) {
+  const count = items === undefined ? scores.length : items.length;
+  for (let k = 0; k < count; k++) {
+    const i = items === undefined ? k : (items[k] as number);
     const v = scores[i] as number;
     if (v - v !== 0 || excluded[i] === 1) continue;
     n++;
@@ -461,26 +464,8 @@ function standardise(scores: Float32Array, excluded: Uint8Array): void {
   }
   const mean = n > 0 ? sum / n : 0;
   const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
-  for (let i = 0; i < length; i++) scores[i] = ((scores[i] as number) - mean) / std;
-}
-
-/** standardise when only `items` (ascending) can hold finite scores: the others stay as they are. */
-function standardiseItems(scores: Float32Array, excluded: Uint8Array, items: Int32Array): void {
-  let n = 0;
-  let sum = 0;
-  let sq = 0;
-  for (let k = 0; k < items.length; k++) {
-    const i = items[k] as number;
-    const v = scores[i] as number;
-    if (v - v !== 0 || excluded[i] === 1) continue;
-    n++;
-    sum += v;
-    sq += v * v;
-  }
-  const mean = n > 0 ? sum / n : 0;
-  const std = Math.sqrt(Math.max(n > 0 ? sq / n - mean * mean : 0, 0)) || 1;
-  for (let k = 0; k < items.length; k++) {
-    const i = items[k] as number;
+  for (let k = 0; k < count; k++) {
+    const i = items === undefined ? k : (items[k] as number);
     scores[i] = ((scores[i] as number) - mean) / std;
   }
 }
