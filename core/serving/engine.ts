@@ -244,6 +244,15 @@ interface Ranked {
 
 const now = () => performance.now();
 
+/** Users whose user-tower vector an engine keeps (the oldest goes first): ~0.5 KB each. */
+const VECTOR_MEMO_USERS = 20_000;
+
+function sameInts(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** The user's latest events read per request, on top of the snapshot. */
 const RECENT_EVENTS = 200;
 
@@ -258,6 +267,8 @@ export class ServingEngine {
   /** The ranker's item parts per snapshot (its vocabulary and item categories), filled as items are ranked. */
   private readonly itemParts = new WeakMap<ServingSnapshot, ItemParts>();
   private readonly breaker = new SourceBreaker();
+  /** User-tower vectors of the current snapshot's users, kept with the history they came from. */
+  private vectors: { snapshot: ServingSnapshot; byUser: Map<number, { recent: Int32Array; vector: Float32Array }> } | undefined;
 
   constructor(private readonly parts: EngineParts, snapshot: ServingSnapshot) {
     this.snapshotRef = snapshot;
@@ -290,6 +301,8 @@ export class ServingEngine {
   forget(userId: string, at: number): number {
     this.erasedLive.set(userId, at);
     const u = this.snapshotRef.dataset.userIndex.get(userId);
+    const kept = this.vectors?.snapshot.dataset.userIndex.get(userId);
+    if (kept !== undefined) this.vectors?.byUser.delete(kept);
     return u === undefined ? 0 : row(this.snapshotRef.consumed, u).length;
   }
 
@@ -664,8 +677,20 @@ export class ServingEngine {
    */
   private userVector(snapshot: ServingSnapshot, user: number, history: Int32Array): Float32Array {
     const { dataset, pipeline } = snapshot;
+    // The vector reads the user's id and features (fixed per snapshot) and the last historyLength
+    // items: a user asking again with the same ones gets the vector computed before.
+    const recent = history.subarray(Math.max(0, history.length - pipeline.towerInputs.historyLength));
+    if (this.vectors?.snapshot !== snapshot) this.vectors = { snapshot, byUser: new Map() };
+    const { byUser } = this.vectors;
+    const known = user >= 0 ? byUser.get(user) : undefined;
+    if (known !== undefined && sameInts(known.recent, recent)) return known.vector;
     const inputs = new UserInputs(dataset, pipeline.towerInputs, 1).fill(Int32Array.of(user >= 0 ? user : dataset.userIds.length), [history]);
-    return forwardNetwork(this.parts.userTower, inputs).slice(0, snapshot.dim);
+    const vector = forwardNetwork(this.parts.userTower, inputs).slice(0, snapshot.dim);
+    if (user >= 0) {
+      if (byUser.size >= VECTOR_MEMO_USERS) byUser.delete(byUser.keys().next().value as number);
+      byUser.set(user, { recent: recent.slice(), vector });
+    }
+    return vector;
   }
 
   /**

@@ -157,6 +157,31 @@ describe('serving recommendations from the current model', () => {
     expect(after.items.map((i) => i.id)).not.toContain(first);
   });
 
+  it('computes the user-tower vector again once a new event changes the history', async () => {
+    const user = activeUsers(3)[2] ?? '';
+    const twoTower = async (): Promise<Map<string, number>> => {
+      const { body } = await get<RecommendResponse>(`/v1/recommendations/${user}?n=50&explain=true`);
+      return new Map(body.items.flatMap((i) => {
+        const score = i.explain?.retrieval['two-tower'];
+        return score === undefined ? [] : [[i.id, score] as [string, number]];
+      }));
+    };
+    const before = await twoTower();
+    // Asked again with nothing new: the same vector, so the same inner products.
+    expect(await twoTower()).toEqual(before);
+    const [clicked] = [...before.keys()];
+    const post = await fetch(`${core.url}/v1/events`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: `vector-test-${user}`, type: 'click', userId: user, itemId: clicked, timestamp: Date.now() }),
+    });
+    expect(post.status).toBe(200);
+    await runtime.projector.drained();
+    const after = await twoTower();
+    const common = [...after.keys()].filter((id) => before.has(id));
+    expect(common.length).toBeGreaterThan(0);
+    for (const id of common) expect(after.get(id), id).not.toBe(before.get(id));
+  });
+
   it('never recommends an item hidden since the snapshot, once refreshed', async () => {
     const user = activeUsers(3)[2] ?? '';
     const top = (await get<RecommendResponse>(`/v1/recommendations/${user}?n=3`)).body.items[0]?.id ?? '';
