@@ -282,6 +282,19 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
       }
     }
     console.info(`factored ranker parity (seed ${seed}): max relative difference to the whole network ${worst.toExponential(2)}`);
+    // An adapter that reads its input later (as an asynchronous one may) keeps the first layer's
+    // kept buffer to itself: a call meanwhile writes its rows elsewhere.
+    const late: Ranker = {
+      kind: 'wasm', outputs: 2, close: async () => {},
+      score: async (inputs) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return forwardNetwork(factored.spec, inputs);
+      },
+    };
+    const calls = ([[17, 300], [300, 200]] as const).map(([user, count]) => [userRows(rng, user, count, snapshotItems), factored.userPart(vocabulary, user)] as const);
+    const alone: Float32Array[] = [];
+    for (const [rows, userPart] of calls) alone.push(await factored.score(late, rows, parts, userPart));
+    expect(await Promise.all(calls.map(([rows, userPart]) => factored.score(late, rows, parts, userPart)))).toEqual(alone);
     const mixed = userRows(rng, 5, 3, snapshotItems);
     mixed.user[2] = 6;
     expect(() => factored.inputs(mixed, parts, factored.userPart(vocabulary, 5))).toThrow(/one user's: row 2 has user 6/);
