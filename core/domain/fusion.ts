@@ -126,27 +126,26 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
   const slotOf = dense === undefined ? new Map<K, number>() : undefined;
   const slotItems: K[] = [];
   const slotScore = new Float64Array(most);
-  const listed = new Uint8Array(most * sources);
-  const sourceScore = new Float64Array(most * sources);
+  // Per slot and source, 1 + the rank where the source first lists the item (0: not listed); its
+  // score is read from the list when a candidate is built.
+  const listedAt = new Int32Array(most * sources);
   for (let s = 0; s < sources; s++) {
-    const { source, items: listItems, scores: listScores } = lists[s] as SourceColumns<K>;
+    const { source, items: listItems } = lists[s] as SourceColumns<K>;
     const w = Object.prototype.hasOwnProperty.call(weights, source) ? (weights[source] as number) : 1;
     if (!(w >= 0 && w < Infinity)) throw new RangeError(`RRF weight of source '${source}' must be a finite number >= 0, got ${w}`);
     for (let r = 0; r < listItems.length; r++) {
       const item = listItems[r] as K;
-      const score = listScores[r] as number;
-      let slot = dense === undefined ? slotOf?.get(item) : (dense[item as number] ?? -1);
+      let slot = dense === undefined ? slotOf?.get(item) : (dense[item as number] ?? 0) - 1;
       if (slot === undefined || slot < 0) {
         slot = slotItems.length;
         if (dense === undefined) slotOf?.set(item, slot);
-        else dense[item as number] = slot;
+        else dense[item as number] = slot + 1;
         slotItems.push(item);
       }
       const at = slot * sources + s;
       // A source counts an item once, at its better (first) rank.
-      if (listed[at] === 1) continue;
-      listed[at] = 1;
-      sourceScore[at] = score;
+      if (listedAt[at] !== 0) continue;
+      listedAt[at] = r + 1;
       slotScore[slot] = (slotScore[slot] as number) + w / (k + r + 1);
     }
   }
@@ -171,8 +170,9 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
       if (slot === undefined) throw new RangeError(`rank ${rank} is outside 0..${order.length - 1}`);
       const fused = newFused(slotItems[slot] as K);
       fused.score = slotScore[slot] as number;
-      lists.forEach(({ source }, s) => {
-        if (listed[slot * sources + s] === 1) recordSource(fused, source, sourceScore[slot * sources + s] as number);
+      lists.forEach(({ source, scores: listScores }, s) => {
+        const at = listedAt[slot * sources + s] as number;
+        if (at !== 0) recordSource(fused, source, listScores[at - 1] as number);
       });
       return fused;
     },
@@ -182,7 +182,7 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
 /** Slots of items up to this index go in a typed array (larger ones in a Map). */
 const DENSE_SLOT_ITEMS = 1 << 24;
 
-/** A slot index per item, all −1, when every item of the lists is an integer in [0, DENSE_SLOT_ITEMS); else undefined. */
+/** 1 + the slot index per item, all 0 (none yet), when every item of the lists is an integer in [0, DENSE_SLOT_ITEMS); else undefined. */
 function denseSlots<K>(lists: readonly SourceColumns<K>[]): Int32Array | undefined {
   let max = -1;
   for (const { items } of lists) {
@@ -192,7 +192,7 @@ function denseSlots<K>(lists: readonly SourceColumns<K>[]): Int32Array | undefin
       if (item > max) max = item;
     }
   }
-  return new Int32Array(max + 1).fill(-1);
+  return new Int32Array(max + 1);
 }
 
 /** Whether slot a goes before slot b: the higher score, then the earlier slot. */

@@ -190,6 +190,21 @@ const PACKED_ITEMS = 2 ** 21;
 /** Up to this many items (or 4 n) a full sort beats the heap. */
 const PACKED_SORT_UP_TO = 16_384;
 
+let sharedKeys = new Float64Array(0);
+/** Up to this many keys (512 KB) the shared array is kept. */
+const SHARED_KEYS = 1 << 16;
+
+/**
+ * Room for `count` packed keys, shared by every call: each fills and sorts them and is done with
+ * them before it returns. A fresh ~13 KB array per list (two lists a request) was memory outside
+ * V8's heap, which under load brings on full collections.
+ */
+function keyScratch(count: number): Float64Array {
+  if (count > SHARED_KEYS) return new Float64Array(count);
+  if (sharedKeys.length < count) sharedKeys = new Float64Array(Math.min(SHARED_KEYS, Math.max(count, 2 * sharedKeys.length)));
+  return sharedKeys.subarray(0, count);
+}
+
 /** A Float32Array's bits, to make keys from without converting each score. */
 function bitsOf(scores: Float32Array): Uint32Array {
   return new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
@@ -221,7 +236,7 @@ export function descendingOrder(scores: Float32Array): Int32Array {
   const nans: number[] = [];
   let size = 0;
   if (n <= PACKED_ITEMS) {
-    const keys = new Float64Array(n);
+    const keys = keyScratch(n);
     const bits = bitsOf(scores);
     for (let k = 0; k < n; k++) {
       const s = scores[k] ?? 0;
@@ -333,7 +348,7 @@ export function descendingTop(scores: Float32Array, k: number): Int32Array {
  * ascending items; every key is an exact float64 integer < 2^53.
  */
 function topScoredBySort(score: Float32Array, n: number, excluded: Uint8Array, count: number, among?: Int32Array): Candidates {
-  const keys = new Float64Array(count);
+  const keys = keyScratch(count);
   const bits = bitsOf(score);
   let size = 0;
   for (let k = 0; k < count; k++) {
