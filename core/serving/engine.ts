@@ -687,7 +687,8 @@ export class ServingEngine {
     const inputs = new UserInputs(dataset, pipeline.towerInputs, 1).fill(Int32Array.of(user >= 0 ? user : dataset.userIds.length), [history]);
     const vector = forwardNetwork(this.parts.userTower, inputs).slice(0, snapshot.dim);
     if (user >= 0) {
-      if (byUser.size >= VECTOR_MEMO_USERS) byUser.delete(byUser.keys().next().value as number);
+      // A user already kept is replaced in place; only a new one makes room.
+      if (known === undefined && byUser.size >= VECTOR_MEMO_USERS) byUser.delete(byUser.keys().next().value as number);
       byUser.set(user, { recent: recent.slice(), vector });
     }
     return vector;
