@@ -175,6 +175,8 @@ export function runVectorIndexContract(contract: VectorIndexContract): void {
         ['publishedAfter', { publishedAfter: 1_700_000_500_000 }],
         ['excludeIds', { excludeIds: ['item-1', 'item-2', 'item-10', 'quote"id', 'no-such'] }],
         ['everything', { categoriesAny: ['sport', 'news'], categoriesNone: ['100%'], publishedAfter: 1_700_000_200_000, excludeIds: ['item-4'], excludeHidden: false }],
+        // Over the 1,024 ids that the Milvus adapter drops from its answer itself: the list goes to the server.
+        ['excludeIds, 1,500 of them', { excludeIds: [...items.slice(0, 300).map((i) => i.id), ...Array.from({ length: 1_200 }, (_, n) => `gone-${n}`)] }],
         ['attributes: one value', { attributes: { brand: ['acme'] } }],
         ['attributes: two names, values of both types', { attributes: { brand: ['acme', 'zeta'], price: [10, '10'] } }],
         ['attributes: a number does not match its text', { attributes: { price: [20] } }],
@@ -220,6 +222,30 @@ export function runVectorIndexContract(contract: VectorIndexContract): void {
         }
         expect(await ready().searchMany([], 7)).toEqual([]);
         expect(await ready().search(queries[0] as Float32Array, 0)).toEqual([]);
+      });
+
+      run('search-many')('searches sent together, each with its own k and filter, answer as one at a time', async () => {
+        // Milvus sends searches that wait together, one request for those of the same filter and
+        // about the same k: each must get back its own hits, k of them, with its own ids excluded.
+        const asks = Array.from({ length: 48 }, (_, n) => {
+          const q = queries[n % queries.length] as Float32Array;
+          const k = [3, 10, 11, 40][n % 4] ?? 3;
+          const filters: (VectorFilter | undefined)[] = [
+            undefined,
+            { categoriesAny: ['sport'] },
+            { excludeIds: exactSearch(items, q, 1 + (n % 5), undefined).map((h) => h.id) },
+          ];
+          return { q, k, filter: filters[n % 3] };
+        });
+        const alone: VectorHit[][] = [];
+        for (const ask of asks) alone.push(await ready().search(ask.q, ask.k, ask.filter));
+        const together = await Promise.all(asks.map((ask) => ready().search(ask.q, ask.k, ask.filter)));
+        expect(together).toEqual(alone);
+        asks.forEach((ask, n) => {
+          const want = exactSearch(items, ask.q, ask.k, ask.filter);
+          expect(together[n], `search ${n}`).toHaveLength(want.length);
+          expect(recallAt(ask.k, [together[n] ?? []], [want]), `search ${n}`).toBe(1);
+        });
       });
     });
 
