@@ -1,16 +1,19 @@
 // Milvus searches on the serving path, sent without the SDK's search(). Measured against Milvus
-// 2.3.5 on the 2-core machine (1,682 64-d items, k = 1,000, eight searches at a time), CPU per
-// query, this process / Milvus's:
-//  - SDK 2.3.5's search(): ~1.9 / ~3.0 ms. Its retry interceptor JSON-encodes every request and
-//    answer for a debug line that the log level then drops, and each hit becomes an object
+// 2.3.5 on the 2-core machine (1,682 64-d items, k = 1,000, eight searches at a time, warm),
+// CPU per query in this process / in Milvus:
+//  - SDK 2.3.5's search(): 1.9-2.4 / 3.0-3.2 ms. Its retry interceptor JSON-encodes every request
+//    and answer for a debug line that the log level then drops, and each hit becomes an object
 //    carrying every output field. Encoding the request here and reading ids and scores straight
-//    from the decoded answer: ~1.1 ms in this process.
+//    from the decoded answer: 1.0-1.6 ms in this process.
 //  - No output fields: a hit's primary key comes back as its id anyway, and asking for the key
-//    again as a field cost both sides ~15% more.
+//    again as a field cost more on both sides (four queries a request: 0.9-1.2 / 1.9-2.7 ms
+//    against the 0.5-0.9 / 1.5-2.1 below).
 //  - Queries that arrive while MAX_IN_FLIGHT requests wait on Milvus go together, several query
 //    vectors in one request (Milvus takes one filter expression and one limit per request, so
 //    only queries with the same expression and about the same k): four a request cost
-//    ~0.6 / ~1.7 ms a query. A lone query is sent at once, so a quiet server waits for nothing.
+//    0.5-0.9 / 1.5-2.1 ms a query. A lone query is sent at once, so a quiet server waits for
+//    nothing. These calls skip the SDK's retries: a failed search is reported, and serving
+//    answers it from the request's exact scores (core/serving/sources.ts).
 import { createRequire } from 'node:module';
 import { getMetaInterceptor } from '@zilliz/milvus2-sdk-node';
 import type { MilvusClient } from '@zilliz/milvus2-sdk-node';
@@ -18,9 +21,9 @@ import protobuf from 'protobufjs';
 import type { VectorHit } from './vector-index.ts';
 
 /** Requests of one searcher waiting on Milvus at once; later queries queue and go together. */
-export const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 2;
 /** Query vectors in one request, at most. */
-export const MAX_BATCH = 16;
+const MAX_BATCH = 16;
 /**
  * Queries whose k differ by up to ~19% (a quarter octave) share a request, asking for the
  * larger k: the extra hits cost less than a request of their own.
@@ -114,7 +117,7 @@ export class MilvusSearcher {
     });
   }
 
-  /** Several query vectors in one request, each answered with up to `k` hits. */
+  /** Several query vectors in one request, sent at once, each answered with up to `k` hits. */
   searchMany(vectors: readonly Float32Array[], k: number, expr: string, selective: boolean): Promise<VectorHit[][]> {
     return this.request(vectors, k, expr, this.options.efFor(k, selective));
   }
