@@ -25,6 +25,12 @@ const MAX_IN_FLIGHT = 2;
 /** Query vectors in one request, at most. */
 const MAX_BATCH = 16;
 /**
+ * A request out longer than this stops holding its place among the MAX_IN_FLIGHT, so that one
+ * Milvus leaves unanswered (it runs to its deadline, a minute by default) does not hold back the
+ * searches queued behind it; serving gave up on it long before (its sources' deadline is 50 ms).
+ */
+const STALLED_MS = 1_000;
+/**
  * Queries whose k differ by up to ~19% (a quarter octave) share a request, asking for the
  * larger k: the extra hits cost less than a request of their own.
  */
@@ -133,20 +139,27 @@ export class MilvusSearcher {
       this.#groups.delete(key);
       if (group.waiting.length > 0) this.#groups.set(key, group);
       this.#inFlight++;
+      let held = true;
+      const release = (): void => {
+        if (!held) return;
+        held = false;
+        clearTimeout(stalled);
+        this.#inFlight--;
+        this.pump();
+      };
+      const stalled = setTimeout(release, STALLED_MS);
+      stalled.unref();
       const k = batch.reduce((most, w) => Math.max(most, w.k), 0);
       this.request(batch.map((w) => w.vector), k, group.expr, this.options.efFor(k, group.selective))
         .then(
           (lists) => batch.forEach((w, q) => w.resolve((lists[q] ?? []).slice(0, w.k))),
           (error: unknown) => batch.forEach((w) => w.reject(error)),
         )
-        .finally(() => {
-          this.#inFlight--;
-          this.pump();
-        });
+        .finally(release);
     }
   }
 
-  private request(vectors: readonly Float32Array[], k: number, expr: string, ef: number): Promise<VectorHit[][]> {
+  private async request(vectors: readonly Float32Array[], k: number, expr: string, ef: number): Promise<VectorHit[][]> {
     const { request, results, placeholders } = this.#codec;
     const { collection } = this.options;
     const message = {
