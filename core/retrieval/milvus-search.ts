@@ -67,7 +67,7 @@ interface DecodedResults {
   results?: {
     scores?: number[];
     topks?: Array<number | { toString(): string }>;
-    ids?: { strId?: { data?: string[] }; intId?: { data?: unknown[] } };
+    ids?: { strId?: { data?: string[] } };
   };
 }
 
@@ -118,7 +118,8 @@ export class MilvusSearcher {
         group = { expr, selective, waiting: [] };
         this.#groups.set(key, group);
       }
-      group.waiting.push({ vector, k, resolve, reject });
+      // A copy: a caller may reuse its array once this returns, before the query leaves the queue.
+      group.waiting.push({ vector: vector.slice(), k, resolve, reject });
       this.pump();
     });
   }

@@ -241,6 +241,14 @@ export function runVectorIndexContract(contract: VectorIndexContract): void {
         for (const ask of asks) alone.push(await ready().search(ask.q, ask.k, ask.filter));
         const together = await Promise.all(asks.map((ask) => ready().search(ask.q, ask.k, ask.filter)));
         expect(together).toEqual(alone);
+        // A caller may reuse its query array as soon as search() returns, while the query waits.
+        const reused = new Float32Array(SMALL_DIM);
+        const pending = asks.map((ask) => {
+          reused.set(ask.q);
+          return ready().search(reused, ask.k, ask.filter);
+        });
+        reused.fill(0);
+        expect(await Promise.all(pending)).toEqual(alone);
         asks.forEach((ask, n) => {
           const want = exactSearch(items, ask.q, ask.k, ask.filter);
           expect(together[n], `search ${n}`).toHaveLength(want.length);
