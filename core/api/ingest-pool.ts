@@ -23,6 +23,8 @@ export interface IngestPool {
   readonly size: number;
   /** Batches the threads prepared so far. */
   readonly prepared: number;
+  /** The same, per thread (empty until the threads start). */
+  readonly preparedByThread: readonly number[];
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export interface IngestPoolOptions {
 interface Lane {
   worker: Worker;
   pending: Map<number, { resolve: (p: PreparedEvents | undefined) => void }>;
+  prepared: number;
   ready: boolean;
   gone: boolean;
   /** Resolves when the thread is ready or gone. */
@@ -65,7 +68,7 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
   function startLane(): Lane {
     const worker = typescriptWorker(new URL('./ingest-worker.thread.ts', import.meta.url), data);
     let settle: () => void = () => undefined;
-    const lane: Lane = { worker, pending: new Map(), ready: false, gone: false, settled: new Promise((resolve) => { settle = resolve; }), exited: Promise.resolve() };
+    const lane: Lane = { worker, pending: new Map(), prepared: 0, ready: false, gone: false, settled: new Promise((resolve) => { settle = resolve; }), exited: Promise.resolve() };
     // A thread that dies hands its batches back undone: the route prepares them itself.
     const retire = (): void => {
       lane.gone = true;
@@ -86,7 +89,10 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
         (options.onError ?? console.error)(Object.assign(new Error(`ingest thread: ${reply.error.message}`), reply.error.stack === undefined ? {} : { stack: reply.error.stack }));
         p.resolve(undefined);
       } else {
-        if (reply.prepared !== undefined) prepared++;
+        if (reply.prepared !== undefined) {
+          prepared++;
+          lane.prepared++;
+        }
         p.resolve(reply.prepared);
       }
     });
@@ -109,8 +115,15 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
     size,
     prepare(body) {
       if (closing) return Promise.resolve(undefined);
+      // Ties go round the threads: under one client at a time every thread takes its share and
+      // stays warm, rather than the first taking all and the others meeting load cold (their
+      // first batches under four clients were among the slowest of a run).
+      const all = start();
       let lane: Lane | undefined;
-      for (const l of start()) if (l.ready && !l.gone && (lane === undefined || l.pending.size < lane.pending.size)) lane = l;
+      for (let n = 0; n < all.length; n++) {
+        const l = all[(nextId + n) % all.length];
+        if (l !== undefined && l.ready && !l.gone && (lane === undefined || l.pending.size < lane.pending.size)) lane = l;
+      }
       if (lane === undefined) return Promise.resolve(undefined);
       const id = nextId++;
       const target = lane;
@@ -122,6 +135,9 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
     },
     get prepared() {
       return prepared;
+    },
+    get preparedByThread() {
+      return (lanes ?? []).map((l) => l.prepared);
     },
     async whenReady() {
       await Promise.all(start().map((l) => l.settled));

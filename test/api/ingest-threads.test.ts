@@ -72,6 +72,17 @@ describe('POST /v1/events on ingest threads', () => {
     expect(await logTexts(threaded)).toEqual(logged);
   });
 
+  it('shares batches sent one at a time among its threads', async () => {
+    // Each thread takes its share even under one client, so none meets a burst cold.
+    const core = await open(2);
+    await core.runtime.services.ingest?.whenReady();
+    for (let b = 0; b < 6; b++) {
+      const res = await post(core, JSON.stringify({ events: range(10, (i) => event(`b${b}-${i}`)) }));
+      expect(res.status).toBe(200);
+    }
+    expect(core.runtime.services.ingest?.preparedByThread).toEqual([3, 3]);
+  });
+
   it('leaves batches to the route once its threads are gone', async () => {
     const core = await open(2);
     await core.runtime.services.ingest?.close();
