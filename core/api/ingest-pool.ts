@@ -63,7 +63,6 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
   let lanes: Lane[] | undefined;
   let nextId = 0;
   let closing = false;
-  let prepared = 0;
 
   function startLane(): Lane {
     const worker = typescriptWorker(new URL('./ingest-worker.thread.ts', import.meta.url), data);
@@ -89,10 +88,7 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
         (options.onError ?? console.error)(Object.assign(new Error(`ingest thread: ${reply.error.message}`), reply.error.stack === undefined ? {} : { stack: reply.error.stack }));
         p.resolve(undefined);
       } else {
-        if (reply.prepared !== undefined) {
-          prepared++;
-          lane.prepared++;
-        }
+        if (reply.prepared !== undefined) lane.prepared++;
         p.resolve(reply.prepared);
       }
     });
@@ -134,7 +130,7 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
       });
     },
     get prepared() {
-      return prepared;
+      return (lanes ?? []).reduce((sum, l) => sum + l.prepared, 0);
     },
     get preparedByThread() {
       return (lanes ?? []).map((l) => l.prepared);
