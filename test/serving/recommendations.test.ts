@@ -561,12 +561,12 @@ describe('engine settings', () => {
       // The threads read the catalog as it is now; the main engine's snapshot is brought to the same state.
       await runtime.serving?.host.refreshNow(true);
       const request = { n: 10, requestId: 'pool', explain: true };
+      // As JSON, as the route sends and logs them (−0 reads back as 0).
+      const json = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
       for (const user of activeUsers(3)) {
         // Two at once: one on each thread (the least busy gets the next).
         const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
         const local = await main?.recommend(user, request);
-        // As JSON, as the route sends and logs them (−0 reads back as 0).
-        const json = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
         for (const answer of answers) {
           const { items } = JSON.parse(answer?.body ?? '{}') as RecommendResponse;
           expect(items).toEqual(json(local?.response.items));
@@ -587,7 +587,7 @@ describe('engine settings', () => {
       const local = await main?.recommend(user, request);
       expect(local?.response.items).not.toEqual((JSON.parse(before?.body ?? '{}') as RecommendResponse).items);
       const answers = await Promise.all([pool.recommend(user, request), pool.recommend(user, request)]);
-      for (const answer of answers) expect((JSON.parse(answer?.body ?? '{}') as RecommendResponse).items).toEqual(local?.response.items);
+      for (const answer of answers) expect((JSON.parse(answer?.body ?? '{}') as RecommendResponse).items).toEqual(json(local?.response.items));
     } finally {
       await pool.close();
     }
