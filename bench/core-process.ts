@@ -2,7 +2,7 @@
 // CPU is not the load generator's: started from this checkout's CLI, with no API keys, and handed
 // back once `ready(url)` says it serves.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -54,10 +54,53 @@ export async function startCoreProcess(args: readonly string[], ready: (url: str
 /** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */
 export function cpuSeconds(pid: number | undefined): number | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command name), in ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return statSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds from a /proc stat line: utime + stime, fields 14 and 15 (11 and 12 after the name), in ticks of 1/100 s. */
+function statSeconds(line: string): number {
+  const fields = line.replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds the process has used, split by thread: `main` (the event loop), each role Kestrel
+ * names its worker threads by (`kestrel-engine`, `kestrel-ingest`, ... summed over the threads of a
+ * role, core/threads.ts), and `other`: the rest of the process's time, V8's and libuv's helper
+ * threads (garbage collection, compilation, file I/O) and threads that have exited. Linux only;
+ * undefined elsewhere or once the process is gone.
+ */
+export function threadCpuSeconds(pid: number | undefined): Record<string, number> | undefined {
+  const total = cpuSeconds(pid);
+  if (pid === undefined || total === undefined) return undefined;
+  const split: Record<string, number> = { main: 0 };
+  let named = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let name: string;
+      let seconds: number;
+      try {
+        name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        seconds = statSeconds(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+      } catch {
+        continue; // the thread ended meanwhile: its time is in the process's
+      }
+      const group = tid === String(pid) ? 'main' : name.startsWith('kestrel-') ? name : undefined;
+      if (group === undefined) continue;
+      split[group] = (split[group] ?? 0) + seconds;
+      named += seconds;
+    }
+  } catch {
+    return undefined;
+  }
+  split.other = Math.max(0, total - named);
+  return split;
+}
+
+/** `after` − `before` per thread group, in ms per `per` (a group new in `after` counts from 0). */
+export function threadCpuMsPer(before: Record<string, number>, after: Record<string, number>, per: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([group, seconds]) => [group, ((seconds - (before[group] ?? 0)) * 1000) / per]));
 }

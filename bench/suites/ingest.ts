@@ -17,7 +17,7 @@ import type { Event } from '../../core/domain/event.ts';
 import type { EventBus } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import { openLogBus } from '../../core/events/log/index.ts';
-import { cpuSeconds, startCoreProcess } from '../core-process.ts';
+import { cpuSeconds, startCoreProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import { send } from '../http-load.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
@@ -86,14 +86,18 @@ async function measureHttp(name: string, dataDir: string, concurrency: number, s
   const endpoint = new URL('/v1/events', core.url);
   try {
     let cpu0: number | undefined;
+    let threads0: Record<string, number> | undefined;
     const rows = await measureWith((batch) => ({
       body: JSON.stringify({ events: batch }),
       expect: `{"accepted":${batch.length},"duplicate":0,"rejected":0,`,
     }), async ({ body, expect }) => {
-      cpu0 ??= cpuSeconds(core.child.pid);
+      if (cpu0 === undefined) {
+        threads0 = threadCpuSeconds(core.child.pid);
+        cpu0 = cpuSeconds(core.child.pid);
+      }
       const res = await send(agent, endpoint, 'POST', body);
       if (res.status !== 200 || !res.body.startsWith(expect)) throw new Error(`POST /v1/events answered ${res.status}: ${res.body.slice(0, 300)}`);
-    }, name, concurrency, salt, () => { cpu0 = undefined; });
+    }, name, concurrency, salt, () => { cpu0 = undefined; threads0 = undefined; });
     const cpu1 = cpuSeconds(core.child.pid);
     // The projector stores the events after they were acknowledged, and under load falls behind:
     // its share of the CPU comes after the last answer. Wait until the server idles.
@@ -101,6 +105,14 @@ async function measureHttp(name: string, dataDir: string, concurrency: number, s
     if (cpu0 !== undefined && cpu1 !== undefined && cpu2 !== undefined) {
       rows.push({ name: `${name}-c${concurrency}`, metric: 'server_cpu_ms_per_batch', value: ((cpu1 - cpu0) * 1000) / BATCHES, unit: 'ms' });
       rows.push({ name: `${name}-c${concurrency}`, metric: 'server_cpu_ms_per_batch_stored', value: ((cpu2 - cpu0) * 1000) / BATCHES, unit: 'ms' });
+    }
+    // The stored CPU split by thread: the event loop, the ingest threads, the projector's SQLite
+    // writer, Kafka's threads, V8's and libuv's helpers.
+    const threads2 = threadCpuSeconds(core.child.pid);
+    if (threads0 !== undefined && threads2 !== undefined) {
+      for (const [group, ms] of Object.entries(threadCpuMsPer(threads0, threads2, BATCHES))) {
+        if (ms > 0) rows.push({ name: `${name}-c${concurrency}-thread:${group}`, metric: 'cpu_ms_per_batch_stored', value: ms, unit: 'ms' });
+      }
     }
     return rows;
   } finally {
@@ -145,7 +157,7 @@ export const suite: BenchSuite = {
     Object.assign(notes, {
       protocol: `${BATCHES} batches of ${BATCH} events after ${WARMUP_BATCHES} warm-up batches; cN = N publishers in flight`,
       event: 'JSON Event with requestId, position and a 2-key context (~230 bytes)',
-      http: 'http-* rows: POST /v1/events { events: [1,000] } to a kestrel serve process on 127.0.0.1 (fresh data folder; validation, duplicate check, publish, projector consuming alongside) from node:http clients in the bench process (bodies JSON-encoded before the clock starts, answers checked by their leading counts); latency is request to 2xx; server_cpu_ms_per_batch: CPU of the server process, every thread, per batch, from the first measured request to the last answer; server_cpu_ms_per_batch_stored: the same until the server idles after it, the projector having stored every event',
+      http: 'http-* rows: POST /v1/events { events: [1,000] } to a kestrel serve process on 127.0.0.1 (fresh data folder; validation, duplicate check, publish, projector consuming alongside) from node:http clients in the bench process (bodies JSON-encoded before the clock starts, answers checked by their leading counts); latency is request to 2xx; server_cpu_ms_per_batch: CPU of the server process, every thread, per batch, from the first measured request to the last answer; server_cpu_ms_per_batch_stored: the same until the server idles after it, the projector having stored every event; <row>-thread:<group> rows split that by thread (/proc/<pid>/task/*: main = the event loop, kestrel-* = the worker threads of that role, other = V8 and libuv helper threads and threads that ended)',
     });
     const rows: BenchRow[] = [];
     const dir = await mkdtemp(join(tmpdir(), 'kestrel-bench-ingest-'));

@@ -65,7 +65,7 @@ export function openIngestPool(options: IngestPoolOptions = {}): IngestPool {
   let closing = false;
 
   function startLane(): Lane {
-    const worker = typescriptWorker(new URL('./ingest-worker.thread.ts', import.meta.url), data);
+    const worker = typescriptWorker(new URL('./ingest-worker.thread.ts', import.meta.url), data, 'kestrel-ingest');
     let settle: () => void = () => undefined;
     const lane: Lane = { worker, pending: new Map(), prepared: 0, ready: false, gone: false, settled: new Promise((resolve) => { settle = resolve; }), exited: Promise.resolve() };
     // A thread that dies hands its batches back undone: the route prepares them itself.

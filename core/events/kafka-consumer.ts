@@ -123,7 +123,7 @@ export function consumerThread(
   client: KafkaClientSettings, settings: ConsumerSettings, onRecords: (records: PartitionRecords) => Promise<void>, onError: (error: unknown) => void,
 ): Promise<RunningConsumer> {
   const data: ConsumerThreadData = { client, settings };
-  const worker = typescriptWorker(new URL('./kafka-consumer.thread.ts', import.meta.url), data);
+  const worker = typescriptWorker(new URL('./kafka-consumer.thread.ts', import.meta.url), data, 'kestrel-kafka-c');
   const commits = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
   let nextCommit = 0;
   let running = false;

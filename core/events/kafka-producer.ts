@@ -21,7 +21,7 @@ export interface SecondProducer {
 /** Starts the second producer's thread; it connects on its first send. */
 export function producerThread(client: KafkaClientSettings, topic: string): SecondProducer {
   const data: ProducerThreadData = { client, topic };
-  const worker = typescriptWorker(new URL('./kafka-producer.thread.ts', import.meta.url), data);
+  const worker = typescriptWorker(new URL('./kafka-producer.thread.ts', import.meta.url), data, 'kestrel-kafka-p');
   const sends = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
   let nextId = 0;
   let gone: Error | undefined;

@@ -118,7 +118,7 @@ export class EnginePool {
   }
 
   private start(slot: number): void {
-    const worker = typescriptWorker(new URL('./engine-worker.thread.ts', import.meta.url), this.options);
+    const worker = typescriptWorker(new URL('./engine-worker.thread.ts', import.meta.url), this.options, 'kestrel-engine');
     const thread: Thread = { worker, version: undefined, inFlight: 0, pending: new Map(), closed: Promise.resolve() };
     thread.closed = new Promise((resolve) => {
       worker.on('message', (message: FromThread) => {

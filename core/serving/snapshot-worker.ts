@@ -9,7 +9,7 @@ export type SnapshotWorkerReply = { data: CatalogData } | { error: { message: st
 
 export function readCatalogDataInWorker(inputs: CatalogDataInputs): Promise<CatalogData> {
   return new Promise((resolve, reject) => {
-    const worker = typescriptWorker(new URL('./snapshot-worker.thread.ts', import.meta.url), inputs);
+    const worker = typescriptWorker(new URL('./snapshot-worker.thread.ts', import.meta.url), inputs, 'kestrel-snap');
     let settled = false;
     worker.once('message', (reply: SnapshotWorkerReply) => {
       settled = true;

@@ -40,7 +40,7 @@ export interface AppendWorker extends Pick<InteractionStore, 'append'> {
 }
 
 export function openAppendWorker(path: string): AppendWorker {
-  const worker = typescriptWorker(new URL('./append-worker.thread.ts', import.meta.url), { path });
+  const worker = typescriptWorker(new URL('./append-worker.thread.ts', import.meta.url), { path }, 'kestrel-sqlite');
   const pending = new Map<number, { resolve: (r: AppendReport) => void; reject: (e: unknown) => void }>();
   let nextId = 0;
   let failed: unknown;
