@@ -61,7 +61,26 @@ export interface RrfOptions {
   k?: number;
   /** Weight per source, ≥ 0; a source not named weighs 1. */
   weights?: Readonly<Record<string, number>>;
+  /**
+   * Where the fusion's arrays come from (its answer holds them): the core's per-request scratch
+   * (core/serving/scratch.ts). Default: new arrays.
+   */
+  arrays?: FusionArrays;
 }
+
+/**
+ * Zero-filled typed arrays of the length asked, one per name, not shared with anything else
+ * while the fusion's answer is in use.
+ */
+export interface FusionArrays {
+  float64(name: string, length: number): Float64Array;
+  int32(name: string, length: number): Int32Array;
+}
+
+const NEW_ARRAYS: FusionArrays = {
+  float64: (_name, length) => new Float64Array(length),
+  int32: (_name, length) => new Int32Array(length),
+};
 
 function checkDistinctSources(lists: readonly { source: string }[]): void {
   const seen = new Set<string>();
@@ -119,16 +138,17 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
   checkDistinctSources(given);
   const lists = given.map(columnsOf);
   const weights = options.weights ?? {};
+  const arrays = options.arrays ?? NEW_ARRAYS;
   const sources = lists.length;
   const most = lists.reduce((n, l) => n + l.items.length, 0);
   // Item indexes (the core's lists) find their slot in a typed array; other keys in a Map.
-  const dense = denseSlots(lists);
+  const dense = denseSlots(lists, arrays);
   const slotOf = dense === undefined ? new Map<K, number>() : undefined;
   const slotItems: K[] = [];
-  const slotScore = new Float64Array(most);
+  const slotScore = arrays.float64('fusion.slotScore', most);
   // Per slot and source, 1 + the rank where the source first lists the item (0: not listed); its
   // score is read from the list when a candidate is built.
-  const listedAt = new Int32Array(most * sources);
+  const listedAt = arrays.int32('fusion.listedAt', most * sources);
   for (let s = 0; s < sources; s++) {
     const { source, items: listItems } = lists[s] as SourceColumns<K>;
     const w = Object.prototype.hasOwnProperty.call(weights, source) ? (weights[source] as number) : 1;
@@ -152,10 +172,10 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
   // Best first; equal scores in slot order, which is the order of first appearance.
   // Plain loops, no iterators: ~1,500 items per request in the core.
   const count = slotItems.length;
-  const order = new Int32Array(count);
+  const order = arrays.int32('fusion.order', count);
   for (let i = 0; i < count; i++) order[i] = i;
   sortSlots(order, slotScore, 0, count, 2 * Math.ceil(Math.log2(count + 1)));
-  const scores = new Float64Array(count);
+  const scores = arrays.float64('fusion.scores', count);
   const items = new Array<K>(count);
   for (let rank = 0; rank < count; rank++) {
     const slot = order[rank] as number;
@@ -183,7 +203,7 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
 const DENSE_SLOT_ITEMS = 1 << 24;
 
 /** 1 + the slot index per item, all 0 (none yet), when every item of the lists is an integer in [0, DENSE_SLOT_ITEMS); else undefined. */
-function denseSlots<K>(lists: readonly SourceColumns<K>[]): Int32Array | undefined {
+function denseSlots<K>(lists: readonly SourceColumns<K>[], arrays: FusionArrays): Int32Array | undefined {
   let max = -1;
   for (const { items } of lists) {
     for (let r = 0; r < items.length; r++) {
@@ -192,7 +212,7 @@ function denseSlots<K>(lists: readonly SourceColumns<K>[]): Int32Array | undefin
       if (item > max) max = item;
     }
   }
-  return new Int32Array(max + 1);
+  return arrays.int32('fusion.slotOfItem', max + 1);
 }
 
 /** Whether slot a goes before slot b: the higher score, then the earlier slot. */

@@ -44,6 +44,20 @@ export interface SummedRows extends ScoringRows {
 const ITEM_BATCH = 4096;
 
 /** The ranker split by what its parts depend on (see the header); one per model version. */
+/**
+ * Where `rows` takes its arrays from (the rows hold them): zero-filled, the length asked, one per
+ * name, not shared while the rows are in use; the core's per-request scratch (core/serving/scratch.ts).
+ */
+export interface RowArrays {
+  float32(name: string, length: number): Float32Array;
+  int32(name: string, length: number): Int32Array;
+}
+
+const NEW_ROW_ARRAYS: RowArrays = {
+  float32: (_name, length) => new Float32Array(length),
+  int32: (_name, length) => new Int32Array(length),
+};
+
 export class FactoredRanker {
   /** What the Ranker adapters run: the layers after the first, input FACTORED_INPUT [batch × width]. */
   readonly spec: NetworkSpec;
@@ -138,15 +152,15 @@ export class FactoredRanker {
    * row adds its categories' sums and its item × position weight. The same values `score` sums
    * from the ids, in another order of float64 additions of float32 weights, rounded once.
    */
-  rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1): SummedRows {
+  rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1, arrays: RowArrays = NEW_ROW_ARRAYS): SummedRows {
     const n = items.length;
-    const dense = new Float32Array(n * DENSE_SIZE);
+    const dense = arrays.float32('rows.dense', n * DENSE_SIZE);
     const sums = new WideSums(this.wide, this.outputs, items, features.state.dataset.categoryNames.length, this.itemWideOf(features, position));
     features.rows(user, items, dense, sums, position);
     if (sums.rows !== n) throw new Error(`the features gave ${sums.rows} wide rows for ${n} items`);
     return {
-      length: n, user: new Int32Array(n).fill(user), item: items, dense,
-      wideOffsets: new Int32Array(n + 1), wideIds: new Int32Array(0), wideSums: sums.out,
+      length: n, user: arrays.int32('rows.user', n).fill(user), item: items, dense,
+      wideOffsets: arrays.int32('rows.wideOffsets', n + 1), wideIds: new Int32Array(0), wideSums: sums.out,
     };
   }
 

@@ -37,6 +37,8 @@ import {
   coVisitationSource, contentSource, descendingTop, freshSource, itemItemSource, popularSource, trendingSource, twoTowerSource, withTimeout,
 } from './sources.ts';
 import type { Candidates, RetrievalContext, RetrievalSource, Scored } from './sources.ts';
+import { ScratchPool } from './scratch.ts';
+import type { RequestScratch } from './scratch.ts';
 
 export interface EngineConfig {
   /** Candidates each source may contribute. A source with quota 0 is not run. */
@@ -267,6 +269,8 @@ export class ServingEngine {
   /** The ranker's item parts per snapshot (its vocabulary and item categories), filled as items are ranked. */
   private readonly itemParts = new WeakMap<ServingSnapshot, ItemParts>();
   private readonly breaker = new SourceBreaker();
+  /** Each request's working arrays, given back once its answer is built (scratch.ts). */
+  private readonly scratches = new ScratchPool();
   /** User-tower vectors of the current snapshot's users, kept with the history they came from. */
   private vectors: { snapshot: ServingSnapshot; byUser: Map<number, { recent: Int32Array; vector: Float32Array }> } | undefined;
 
@@ -343,9 +347,18 @@ export class ServingEngine {
   async recommend(userId: string, request: RecommendRequest): Promise<{ response: RecommendResponse; served: ServedFeatures }> {
     const t0 = now();
     const snapshot = this.snapshotRef;
-    const ranked = await this.rankFor(snapshot, userId, request, request.n * 4);
+    const scratch = this.scratches.take();
+    try {
+      return await this.recommendWith(scratch, snapshot, t0, userId, request);
+    } finally {
+      this.scratches.give(scratch);
+    }
+  }
+
+  private async recommendWith(scratch: RequestScratch, snapshot: ServingSnapshot, t0: number, userId: string, request: RecommendRequest): Promise<{ response: RecommendResponse; served: ServedFeatures }> {
+    const ranked = await this.rankFor(snapshot, userId, request, request.n * 4, scratch);
     const t1 = now();
-    const picked = this.rerank(snapshot, ranked, request.n);
+    const picked = this.rerank(snapshot, ranked, request.n, scratch);
     this.parts.timer?.stage('reranking', (now() - t1) / 1000);
     const items: RecommendedItem[] = [];
     const served: ServedFeatures = { requestId: request.requestId, userId, modelVersion: this.version, at: Date.now(), features: DENSE_FEATURES, items: [] };
@@ -380,7 +393,16 @@ export class ServingEngine {
   async candidates(userId: string, request: RecommendRequest): Promise<Slate> {
     const t0 = now();
     const snapshot = this.snapshotRef;
-    const ranked = await this.rankFor(snapshot, userId, request, request.n);
+    const scratch = this.scratches.take();
+    try {
+      return await this.candidatesWith(scratch, snapshot, t0, userId, request);
+    } finally {
+      this.scratches.give(scratch);
+    }
+  }
+
+  private async candidatesWith(scratch: RequestScratch, snapshot: ServingSnapshot, t0: number, userId: string, request: RecommendRequest): Promise<Slate> {
+    const ranked = await this.rankFor(snapshot, userId, request, request.n, scratch);
     const { dataset } = snapshot;
     const slate: Slate = {
       version: 1, userId, modelVersion: this.version, createdAt: Date.now(), ttlSeconds: this.parts.config.slateTtlSeconds,
@@ -442,7 +464,8 @@ export class ServingEngine {
     return out;
   }
 
-  private async rankFor(snapshot: ServingSnapshot, userId: string, request: RecommendRequest, keep: number): Promise<Ranked> {
+  /** The ranked candidates of one request; its arrays (rows, fused candidates) live in `scratch` until the request gives it back. */
+  private async rankFor(snapshot: ServingSnapshot, userId: string, request: RecommendRequest, keep: number, scratch: RequestScratch): Promise<Ranked> {
     const { dataset } = snapshot;
     const timer = this.parts.timer;
     const tHistory = now();
@@ -570,7 +593,7 @@ export class ServingEngine {
     // Fused in typed arrays: candidate objects only for the items the request keeps.
     const fused = config.fusion === 'quota'
       ? fusedOf(quotaMerge(present.map(toList), { quotas, total: config.maxCandidates }))
-      : reciprocalRankFusionOf(present, { k: config.fusionK, weights: config.fusionWeights });
+      : reciprocalRankFusionOf(present, { k: config.fusionK, weights: config.fusionWeights, arrays: scratch });
     const items = Int32Array.from(fused.items.slice(0, config.maxCandidates));
     timer?.stage('fusion', (now() - tFusion) / 1000);
     if (anonymous || items.length === 0) {
@@ -591,7 +614,7 @@ export class ServingEngine {
     } else {
       snapshot.generator.retrieve(featureUser, history, vector ?? new Float32Array(snapshot.dim), 0);
     }
-    const rows = this.parts.factored.rows(snapshot.features, featureUser, items);
+    const rows = this.parts.factored.rows(snapshot.features, featureUser, items, -1, scratch);
     const userPart = this.parts.factored.userPart(snapshot.vocabulary, featureUser);
     const itemParts = this.itemPartsOf(snapshot);
     timer?.stage('features', (now() - tFeatures) / 1000);
@@ -622,13 +645,13 @@ export class ServingEngine {
   }
 
   /** MMR over the ranked list's embeddings, then business rules; indexes into `ranked`, best first. */
-  private rerank(snapshot: ServingSnapshot, ranked: Ranked, n: number): number[] {
+  private rerank(snapshot: ServingSnapshot, ranked: Ranked, n: number, scratch: RequestScratch): number[] {
     const count = ranked.items.length;
     if (count === 0) return [];
     const { dim, dataset } = snapshot;
     let order: number[];
     if (this.parts.config.mmrLambda < 1) {
-      const embeddings = new Float32Array(count * dim);
+      const embeddings = scratch.float32('rerank.embeddings', count * dim);
       ranked.items.forEach((item, k) => embeddings.set(embeddingOf(snapshot, item), k * dim));
       const k = Math.min(count, n * 2);
       const lambda = this.parts.config.mmrLambda;
@@ -636,7 +659,10 @@ export class ServingEngine {
       // The kernel's MMR with no affinity, shown penalty or exploration is mmr() bit for bit
       // (test/kernels/rerank-wasm.test.ts), ~5× faster for 80 candidates of 64 dims.
       order = reranker === undefined ? mmr(ranked.scores, embeddings, { lambda, k, dim }) : Array.from(reranker.picks(
-        { dim, coreScore: ranked.scores, embeddings, shown: new Float64Array(count), alpha: new Float32Array(count).fill(1), beta: new Float32Array(count).fill(1), interest: new Float32Array(dim) },
+        {
+          dim, coreScore: ranked.scores, embeddings, shown: scratch.float64('rerank.shown', count), alpha: scratch.float32('rerank.alpha', count).fill(1),
+          beta: scratch.float32('rerank.beta', count).fill(1), interest: scratch.float32('rerank.interest', dim),
+        },
         { affinityWeight: 0, shownPenalty: 0, lambda, k, exploreShare: 0, seed: 0 },
       ));
     } else {

@@ -126,6 +126,24 @@ describe('serving recommendations from the current model', () => {
     expect(without.items.map((i) => i.id)).not.toContain(excluded);
   });
 
+  it('answers requests made at once as it answers them one at a time', async () => {
+    // Started together, requests interleave at every await, each with its own working arrays
+    // (core/serving/scratch.ts): were any shared, one request's rows, fused slots or MMR
+    // embeddings would be overwritten by another's before it read them.
+    const engine = runtime.serving?.host.engine;
+    expect(engine).toBeDefined();
+    if (engine === undefined) return;
+    const users = activeUsers(12);
+    const answer = (user: string, k: number) => (k % 3 === 2
+      ? engine.candidates(user, { n: 30, requestId: 'slate' }).then((slate) => ({ ...slate, createdAt: 0 }))
+      : engine.recommend(user, { n: 8, requestId: 'once', explain: k % 3 === 0 }).then(({ response }) => response.items));
+    const alone: unknown[] = [];
+    for (const [k, user] of users.entries()) alone.push(await answer(user, k));
+    const together = await Promise.all(users.map((user, k) => answer(user, k)));
+    expect(together).toEqual(alone);
+    expect(alone.every((a) => (Array.isArray(a) ? a.length > 0 : true))).toBe(true);
+  });
+
   it('filters by item attributes, and says how to write a predicate', async () => {
     const user = activeUsers(1)[0] ?? '';
     const items = readFileSync(join(generated, 'items.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; attributes: { brand: string; price: number } });
