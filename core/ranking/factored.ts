@@ -155,7 +155,7 @@ export class FactoredRanker {
   rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1, arrays: RowArrays = NEW_ROW_ARRAYS): SummedRows {
     const n = items.length;
     const dense = arrays.float32('rows.dense', n * DENSE_SIZE);
-    const sums = new WideSums(this.wide, this.outputs, items, features.state.dataset.categoryNames.length, this.itemWideOf(features, position));
+    const sums = new WideSums(this.wide, this.outputs, items, features.state.dataset.categoryNames.length, this.itemWideOf(features, position), arrays.float32('rows.wideSums', n * this.outputs));
     features.rows(user, items, dense, sums, position);
     if (sums.rows !== n) throw new Error(`the features gave ${sums.rows} wide rows for ${n} items`);
     return {
@@ -330,10 +330,11 @@ class WideSums implements WideGroupSink {
    */
   constructor(
     private readonly wide: BagSpec | undefined, private readonly dim: number, private readonly items: Int32Array, categories: number,
-    private readonly itemWeights: Float32Array,
+    private readonly itemWeights: Float32Array, out: Float32Array = new Float32Array(items.length * dim),
   ) {
     if (wide !== undefined && wide.dim !== dim) throw new RangeError(`the wide bag '${wide.name}' has dim ${wide.dim}, the ranker ${dim} outputs`);
-    this.out = new Float32Array(items.length * dim);
+    if (out.length !== items.length * dim) throw new RangeError(`the wide sums of ${items.length} rows × ${dim} need ${items.length * dim} floats, got ${out.length}`);
+    this.out = out;
     this.byCategory = new Float64Array(wide === undefined ? 0 : categories * dim);
   }
 

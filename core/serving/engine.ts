@@ -530,7 +530,12 @@ export class ServingEngine {
       const { generator } = snapshot;
       if (snapshot.moments === undefined) {
         generator.retrieve(featureUser, history, vector, 0);
-        generated = { tt: generator.tt.slice(), products: generator.innerProducts.slice(), cv: generator.cv.slice() };
+        const copy = (name: string, from: Float32Array) => {
+          const to = scratch.float32(name, from.length);
+          to.set(from);
+          return to;
+        };
+        generated = { tt: copy('scores.tt', generator.tt), products: copy('scores.products', generator.innerProducts), cv: copy('scores.cv', generator.cv) };
       } else {
         // A large catalog: item-item scores over the model's subset only, two-tower statistics from
         // the moments (CandidateGenerator.zScores, as training computes them).
@@ -620,7 +625,7 @@ export class ServingEngine {
     timer?.stage('features', (now() - tFeatures) / 1000);
     const tRank = now();
     const logits = await this.parts.factored.score(this.parts.ranker, rows, itemParts, userPart);
-    const combined = combineLogits(logits, snapshot.pipeline.scoreWeights);
+    const combined = combineLogits(logits, snapshot.pipeline.scoreWeights, scratch.float32('ranking.combined', logits.length / 2));
     const fresh = snapshot.signals.fresh.score;
     const w = this.parts.config.freshnessWeight;
     if (w !== 0) items.forEach((i, k) => (combined[k] = (combined[k] ?? 0) + w * (fresh[i] ?? 0)));

@@ -1,12 +1,13 @@
 // Typed arrays that one request works in and is done with by its answer: kept for the next
 // request instead of made anew. A typed array over 64 bytes lives outside V8's heap, and a request
 // made ~195 KB of them in ~40 arrays (the ranker's dense rows, fusion's slots, MMR's embeddings
-// the largest). Freeing them falls to V8's helper threads, which on a machine whose cores the
-// engine threads already fill wait for a core and take it from the requests. With the largest
-// taken from here (~62 KB a request left), `kestrel serve --engine-threads 2` under wrk c8 on the
-// 2-core machine, alternated with the parent (ml-100k, 15 s runs): more requests in 5 of 6 pairs
-// (+4% in all), p99 28.5 against 33.7 ms (medians), V8's helper threads 0.19–0.21 → 0.10–0.13 ms of
-// CPU per request; answers byte-identical for 300 users.
+// and the scores of every item the largest). Freeing them falls to V8's helper threads, which on
+// a machine whose cores the engine threads already fill wait for a core and take it from the
+// requests. With the largest taken from here (~29 KB a request left), `kestrel serve
+// --engine-threads 2` under wrk c8 on the 2-core machine, alternated with the parent (ml-100k,
+// 15 s runs): V8's helper threads 0.15–0.21 → 0.11–0.14 ms of CPU per request (8 pairs); p99
+// better in 5 of 6 pairs (medians 33.7 → 28.5 ms), though the total CPU per request moved within
+// this VM's noise; answers byte-identical for 300 users.
 //
 // Each request takes its own RequestScratch and gives it back after its answer is built, so
 // requests that interleave (an engine waits on Milvus, or on an asynchronous ranker) never share

@@ -5,10 +5,10 @@ export const OBJECTIVES = ['click', 'engagement'] as const;
 export type Objective = (typeof OBJECTIVES)[number];
 export type ObjectiveWeights = Record<Objective, number>;
 
-/** Σ_o w_o · log σ(z_o) per row of [n × 2] logits. */
-export function combineLogits(logits: Float32Array, weights: ObjectiveWeights): Float32Array {
+/** Σ_o w_o · log σ(z_o) per row of [n × 2] logits, into `out` when given (n long), else a new array. */
+export function combineLogits(logits: Float32Array, weights: ObjectiveWeights, out: Float32Array = new Float32Array(logits.length / OBJECTIVES.length)): Float32Array {
   const n = logits.length / OBJECTIVES.length;
-  const out = new Float32Array(n);
+  if (out.length !== n) throw new RangeError(`combineLogits writes ${n} scores, got room for ${out.length}`);
   for (let r = 0; r < n; r++) {
     out[r] = weights.click * logSigmoid(logits[2 * r] ?? 0) + weights.engagement * logSigmoid(logits[2 * r + 1] ?? 0);
   }
