@@ -9,6 +9,9 @@
 //   guaranteed (and limited to) a share of the candidates, whatever the others score.
 // Pure: no runtime imports.
 
+import { NEW_ARRAYS } from './arrays.ts';
+import type { ArraySource } from './arrays.ts';
+
 /**
  * One candidate of one source's list; lists are best first. `K` is the item's key: its id, or a
  * dense index (the core fuses item indexes: no string per candidate).
@@ -65,22 +68,8 @@ export interface RrfOptions {
    * Where the fusion's arrays come from (its answer holds them): the core's per-request scratch
    * (core/serving/scratch.ts). Default: new arrays.
    */
-  arrays?: FusionArrays;
+  arrays?: ArraySource;
 }
-
-/**
- * Zero-filled typed arrays of the length asked, one per name, not shared with anything else
- * while the fusion's answer is in use.
- */
-export interface FusionArrays {
-  float64(name: string, length: number): Float64Array;
-  int32(name: string, length: number): Int32Array;
-}
-
-const NEW_ARRAYS: FusionArrays = {
-  float64: (_name, length) => new Float64Array(length),
-  int32: (_name, length) => new Int32Array(length),
-};
 
 function checkDistinctSources(lists: readonly { source: string }[]): void {
   const seen = new Set<string>();
@@ -203,7 +192,7 @@ export function reciprocalRankFusionOf<K = string>(given: readonly (SourceList<K
 const DENSE_SLOT_ITEMS = 1 << 24;
 
 /** 1 + the slot index per item, all 0 (none yet), when every item of the lists is an integer in [0, DENSE_SLOT_ITEMS); else undefined. */
-function denseSlots<K>(lists: readonly SourceColumns<K>[], arrays: FusionArrays): Int32Array | undefined {
+function denseSlots<K>(lists: readonly SourceColumns<K>[], arrays: ArraySource): Int32Array | undefined {
   let max = -1;
   for (const { items } of lists) {
     for (let r = 0; r < items.length; r++) {

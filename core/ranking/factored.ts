@@ -26,6 +26,8 @@ import { InputBuilder, RANKER_INPUTS } from '../../training/ranker/inputs.ts';
 import type { RankerVocabulary, ScoringRows } from '../../training/ranker/inputs.ts';
 import type { WasmFirstLayer } from '../../wasm/index.ts';
 import type { Ranker } from './ranker.ts';
+import { NEW_ARRAYS } from '../domain/arrays.ts';
+import type { ArraySource } from '../domain/arrays.ts';
 
 /** The bags of ranker.onnx that depend on the user alone; every other bag depends on the item alone. */
 export const USER_BAGS: readonly string[] = [RANKER_INPUTS.user, RANKER_INPUTS.userFeatures];
@@ -44,20 +46,6 @@ export interface SummedRows extends ScoringRows {
 const ITEM_BATCH = 4096;
 
 /** The ranker split by what its parts depend on (see the header); one per model version. */
-/**
- * Where `rows` takes its arrays from (the rows hold them): zero-filled, the length asked, one per
- * name, not shared while the rows are in use; the core's per-request scratch (core/serving/scratch.ts).
- */
-export interface RowArrays {
-  float32(name: string, length: number): Float32Array;
-  int32(name: string, length: number): Int32Array;
-}
-
-const NEW_ROW_ARRAYS: RowArrays = {
-  float32: (_name, length) => new Float32Array(length),
-  int32: (_name, length) => new Int32Array(length),
-};
-
 export class FactoredRanker {
   /** What the Ranker adapters run: the layers after the first, input FACTORED_INPUT [batch × width]. */
   readonly spec: NetworkSpec;
@@ -152,7 +140,7 @@ export class FactoredRanker {
    * row adds its categories' sums and its item × position weight. The same values `score` sums
    * from the ids, in another order of float64 additions of float32 weights, rounded once.
    */
-  rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1, arrays: RowArrays = NEW_ROW_ARRAYS): SummedRows {
+  rows(features: FrozenFeatures, user: number, items: Int32Array, position = -1, arrays: ArraySource = NEW_ARRAYS): SummedRows {
     const n = items.length;
     const dense = arrays.float32('rows.dense', n * DENSE_SIZE);
     const sums = new WideSums(this.wide, this.outputs, items, features.state.dataset.categoryNames.length, this.itemWideOf(features, position), arrays.float32('rows.wideSums', n * this.outputs));

@@ -13,8 +13,10 @@
 // requests that interleave (an engine waits on Milvus, or on an asynchronous ranker) never share
 // one. Nothing from a scratch may outlive the request: answers copy what they keep.
 
+import type { ArraySource } from '../domain/arrays.ts';
+
 /** Zero-filled arrays by name, each the length asked: the same name twice in one request is the same memory. */
-export class RequestScratch {
+export class RequestScratch implements ArraySource {
   readonly #float32 = new Map<string, Float32Array>();
   readonly #float64 = new Map<string, Float64Array>();
   readonly #int32 = new Map<string, Int32Array>();
