@@ -28,7 +28,7 @@ import type { Ranker } from '../ranking/ranker.ts';
 import { forwardNetwork } from '../../training/models/forward.ts';
 import type { NetworkSpec } from '../../training/models/spec.ts';
 import { DENSE_FEATURES, DENSE_SIZE } from '../../training/features/feature-state.ts';
-import { combineLogits } from '../../training/ranker/objectives.ts';
+import { combineLogits, OBJECTIVES } from '../../training/ranker/objectives.ts';
 import { UserInputs } from '../../training/two-tower/inputs.ts';
 import { row } from '../../training/data/dataset.ts';
 import { categoriesOf, embeddingOf } from './snapshot.ts';
@@ -625,7 +625,7 @@ export class ServingEngine {
     timer?.stage('features', (now() - tFeatures) / 1000);
     const tRank = now();
     const logits = await this.parts.factored.score(this.parts.ranker, rows, itemParts, userPart);
-    const combined = combineLogits(logits, snapshot.pipeline.scoreWeights, scratch.float32('ranking.combined', logits.length / 2));
+    const combined = combineLogits(logits, snapshot.pipeline.scoreWeights, scratch.float32('ranking.combined', logits.length / OBJECTIVES.length));
     const fresh = snapshot.signals.fresh.score;
     const w = this.parts.config.freshnessWeight;
     if (w !== 0) items.forEach((i, k) => (combined[k] = (combined[k] ?? 0) + w * (fresh[i] ?? 0)));
