@@ -47,13 +47,14 @@ function measure(bus: EventBus, name: string, concurrency: number, salt: string)
 /** `prepare` turns each batch into what `send` sends (a request body) before the clock starts. */
 async function measureWith<T>(
   prepare: (batch: Event[]) => T, publish: (batch: T) => Promise<void>, name: string, concurrency: number, salt: string,
-  warmedUp: () => void = () => undefined,
+  starting: () => void = () => undefined,
 ): Promise<BenchRow[]> {
   for (const batch of makeBatches(WARMUP_BATCHES, `${salt}-warm`)) await publish(prepare(batch));
-  warmedUp();
   const batches = makeBatches(BATCHES, salt).map(prepare);
   const latencies: number[] = [];
   let next = 0;
+  // After the batches are prepared, before the first is sent, outside every batch's time.
+  starting();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < batches.length) {
@@ -91,13 +92,12 @@ async function measureHttp(name: string, dataDir: string, concurrency: number, s
       body: JSON.stringify({ events: batch }),
       expect: `{"accepted":${batch.length},"duplicate":0,"rejected":0,`,
     }), async ({ body, expect }) => {
-      if (cpu0 === undefined) {
-        threads0 = threadCpuSeconds(core.child.pid);
-        cpu0 = cpuSeconds(core.child.pid);
-      }
       const res = await send(agent, endpoint, 'POST', body);
       if (res.status !== 200 || !res.body.startsWith(expect)) throw new Error(`POST /v1/events answered ${res.status}: ${res.body.slice(0, 300)}`);
-    }, name, concurrency, salt, () => { cpu0 = undefined; threads0 = undefined; });
+    }, name, concurrency, salt, () => {
+      threads0 = threadCpuSeconds(core.child.pid);
+      cpu0 = cpuSeconds(core.child.pid);
+    });
     const cpu1 = cpuSeconds(core.child.pid);
     // The projector stores the events after they were acknowledged, and under load falls behind:
     // its share of the CPU comes after the last answer. Wait until the server idles.
