@@ -67,8 +67,6 @@ export class FactoredRanker {
   /** Its rows for the dense features, [DENSE_SIZE × width]. */
   private readonly denseWeight: Float32Array;
   private readonly relu: boolean;
-  /** The first layer's output buffer, while no call holds it (`score`). */
-  private firstOut: Float32Array | undefined = new Float32Array(0);
 
   constructor(ranker: NetworkSpec) {
     checkNetworkSpec(ranker);
@@ -104,21 +102,13 @@ export class FactoredRanker {
    * The logits [rows.length × outputs] of one user's rows on `ranker` (an adapter opened on
    * `this.spec`): the deep part there, then the wide part summed here from the rows' wide ids.
    */
-  async score(ranker: Ranker, rows: ScoringRows | SummedRows, parts: ItemParts, userPart: Float32Array): Promise<Float32Array> {
-    // The first layer's output (~256 KB for 1,000 rows) goes in a buffer kept for the next call,
-    // unless a call still holds it (an asynchronous adapter). A fresh one per request was most
-    // of the request's memory outside V8's heap, and under load that memory made V8 run a full
-    // collection several times a second (one core, in process: 52 against 8 in 6,500 requests).
-    const size = rows.length * this.width;
-    const kept = this.firstOut !== undefined;
-    let out = this.firstOut ?? new Float32Array(size);
-    this.firstOut = undefined;
-    if (out.length < size) out = new Float32Array(size);
-    try {
-      return this.withWide(rows, await ranker.score(this.inputs(rows, parts, userPart, out.subarray(0, size))));
-    } finally {
-      if (kept) this.firstOut = out;
-    }
+  async score(ranker: Ranker, rows: ScoringRows | SummedRows, parts: ItemParts, userPart: Float32Array, arrays: ArraySource = NEW_ARRAYS): Promise<Float32Array> {
+    // The first layer's output, ~256 KB for 1,000 rows: the core passes its request's scratch
+    // (core/serving/scratch.ts). A fresh one per request was most of the request's memory outside
+    // V8's heap, and under load that memory made V8 run a full collection several times a second
+    // (one core, in process: 52 against 8 in 6,500 requests, with a buffer kept between calls).
+    const out = arrays.float32('ranking.firstLayer', rows.length * this.width);
+    return this.withWide(rows, await ranker.score(this.inputs(rows, parts, userPart, out)));
   }
 
   private withWide(rows: ScoringRows | SummedRows, logits: Float32Array): Float32Array {

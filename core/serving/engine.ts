@@ -364,7 +364,7 @@ export class ServingEngine {
     const served: ServedFeatures = { requestId: request.requestId, userId, modelVersion: this.version, at: Date.now(), features: DENSE_FEATURES, items: [] };
     const { dataset } = snapshot;
     let contributions: Float32Array | undefined;
-    if (request.explain === true && ranked.rows && ranked.rowOf) contributions = await this.contributions(snapshot, ranked, picked);
+    if (request.explain === true && ranked.rows && ranked.rowOf) contributions = await this.contributions(snapshot, ranked, picked, scratch);
     picked.forEach((k, position) => {
       const item = ranked.items[k] ?? 0;
       const fused = ranked.fused[k];
@@ -624,7 +624,7 @@ export class ServingEngine {
     const itemParts = this.itemPartsOf(snapshot);
     timer?.stage('features', (now() - tFeatures) / 1000);
     const tRank = now();
-    const logits = await this.parts.factored.score(this.parts.ranker, rows, itemParts, userPart);
+    const logits = await this.parts.factored.score(this.parts.ranker, rows, itemParts, userPart, scratch);
     const combined = combineLogits(logits, snapshot.pipeline.scoreWeights, scratch.float32('ranking.combined', logits.length / OBJECTIVES.length));
     const fresh = snapshot.signals.fresh.score;
     const w = this.parts.config.freshnessWeight;
@@ -729,7 +729,7 @@ export class ServingEngine {
    * Per returned item and dense feature: combined score minus the score with that feature set to
    * the mean over this request's candidates (one batched ranker call of n × features rows).
    */
-  private async contributions(snapshot: ServingSnapshot, ranked: Ranked, picked: readonly number[]): Promise<Float32Array> {
+  private async contributions(snapshot: ServingSnapshot, ranked: Ranked, picked: readonly number[], scratch: RequestScratch): Promise<Float32Array> {
     const rows = ranked.rows;
     const rowOf = ranked.rowOf;
     if (!rows || !rowOf) return new Float32Array(0);
@@ -753,7 +753,8 @@ export class ServingEngine {
         ablated.wideSums.set(rows.wideSums.subarray(r * outputs, (r + 1) * outputs), a * outputs);
       }
     });
-    const logits = await factored.score(ranker, ablated, this.itemPartsOf(snapshot), factored.userPart(snapshot.vocabulary, rows.user[0] ?? 0));
+    // The request's first ranking is done with the scratch's first-layer array by now.
+    const logits = await factored.score(ranker, ablated, this.itemPartsOf(snapshot), factored.userPart(snapshot.vocabulary, rows.user[0] ?? 0), scratch);
     const scores = combineLogits(logits, snapshot.pipeline.scoreWeights);
     const w = this.parts.config.freshnessWeight;
     const out = new Float32Array(n);

@@ -282,8 +282,8 @@ describe('Ranker parity: ONNX (CPU), WGSL (WebGPU) and the WASM GEMM against for
       }
     }
     console.info(`factored ranker parity (seed ${seed}): max relative difference to the whole network ${worst.toExponential(2)}`);
-    // An adapter that reads its input later (as an asynchronous one may) keeps the first layer's
-    // kept buffer to itself: a call meanwhile writes its rows elsewhere.
+    // An adapter that reads its input later (as an asynchronous one may) reads its own call's
+    // first layer: a call meanwhile writes its rows elsewhere.
     const late: Ranker = {
       kind: 'wasm', outputs: 2, close: async () => {},
       score: async (inputs) => {
