@@ -1,7 +1,8 @@
 // Typed arrays that one request works in and is done with by its answer: kept for the next
 // request instead of made anew. A typed array over 64 bytes lives outside V8's heap, and a request
 // made ~195 KB of them in ~40 arrays (the ranker's dense rows, fusion's slots, MMR's embeddings
-// and the scores of every item the largest). Freeing them falls to V8's helper threads, which on
+// and the scores of every item the largest; the ranker's first layer, 256 KB, already had a buffer
+// of its own, now one of these). Freeing them falls to V8's helper threads, which on
 // a machine whose cores the engine threads already fill wait for a core and take it from the
 // requests. With the largest taken from here (~29 KB a request left), `kestrel serve
 // --engine-threads 2` under wrk c8 on the 2-core machine, alternated with the parent (ml-100k,
