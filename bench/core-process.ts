@@ -20,18 +20,26 @@ export interface CoreProcess {
  * Runs `kestrel serve --port 0 ...args` and resolves once it listens and `ready(url)` is true,
  * within `timeoutMs` (default 5 min).
  */
-export async function startCoreProcess(args: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<CoreProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+export function startCoreProcess(args: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<CoreProcess> {
+  return startServerProcess('kestrel serve', [BIN, 'serve', '--port', '0', ...args], ready, timeoutMs);
+}
+
+/**
+ * Runs `node ...argv`, a server that prints `listening on <url>` and then `Press Ctrl-C to stop.`,
+ * and resolves once `ready(url)` is true, within `timeoutMs`; `what` names it in errors.
+ */
+export async function startServerProcess(what: string, argv: readonly string[], ready: (url: string) => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<CoreProcess> {
+  const child = spawn(process.execPath, argv, {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KESTREL_API_KEYS: '' },
   });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const deadline = Date.now() + timeoutMs;
-  // A core that does not come up is stopped, not left running (and holding its data folder's lock).
-  const fail = (what: string): never => {
+  // A server that does not come up is stopped, not left running (and holding its data folder's lock).
+  const fail = (how: string): never => {
     child.kill('SIGKILL');
-    throw new Error(`kestrel serve ${what}:\n${output}`);
+    throw new Error(`${what} ${how}:\n${output}`);
   };
   while (!output.includes('Press Ctrl-C to stop.')) {
     if (child.exitCode !== null || Date.now() > deadline) fail('did not start');

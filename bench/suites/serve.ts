@@ -16,13 +16,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkMilvusReachable } from '../../core/retrieval/milvus-index.ts';
 import { main } from '../../cli/main.ts';
-import { startCoreProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
+import { startCoreProcess, startServerProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
 import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import { send, wrkAvailable, wrkLoad } from '../http-load.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const FLOOR = fileURLToPath(new URL('../floor-server.ts', import.meta.url));
 const DATASET = resolve(process.env.KESTREL_ML100K ?? join(ROOT, '../shared/datasets/ml-100k'));
 const DATA = join(tmpdir(), 'kestrel-bench-serve-ml100k');
 const MILVUS = process.env.MILVUS_ADDRESS ?? '127.0.0.1:19530';
@@ -143,6 +144,12 @@ export async function stageMeans(url: string): Promise<Map<string, number>> {
   return out;
 }
 
+/** The reference server (bench/floor-server.ts), doing `workMs` of CPU a request and answering `bytes`. */
+function startFloor(workMs: number, bytes: number): Promise<CoreProcess> {
+  const argv = ['--import', 'tsx', FLOOR, '--work-ms', workMs.toFixed(3), '--bytes', String(bytes), '--threads', '2'];
+  return startServerProcess('the floor server', argv, async (url) => (await fetch(url)).ok, 60_000);
+}
+
 async function milvusUp(): Promise<boolean> {
   try {
     await checkMilvusReachable(MILVUS, 3000);
@@ -157,35 +164,49 @@ export const suite: BenchSuite = {
   async run(notes) {
     await ensureModel();
     const rows: BenchRow[] = [];
-    const indexes: { name: string; args: string[]; serving?: object }[] = [
+    /**
+     * The setups, in this order. `floor` is the reference server (bench/floor-server.ts) of the
+     * same shape as the two-engine-thread row and doing, per request, the CPU that row's engine
+     * threads measured at c8, in fixed work: the p99 this machine allows a server of that cost.
+     */
+    const setups: { name: string; args: string[]; serving?: object; floor?: true }[] = [
       { name: 'embedded', args: [] },
       { name: 'embedded-2-threads', args: ['--engine-threads', '2'] },
+      { name: 'floor', args: [], floor: true },
       { name: 'embedded-wasm-ranker', args: ['--ranker', 'wasm'] },
     ];
     if (await milvusUp()) {
-      indexes.push(
+      setups.push(
         { name: 'milvus', args: ['--milvus', MILVUS], serving: MILVUS_CONFIG },
         { name: 'milvus-2-threads', args: ['--milvus', MILVUS, '--engine-threads', '2'], serving: MILVUS_CONFIG },
       );
     } else {
       notes.milvus = `no Milvus answering at ${MILVUS}: its rows are left out (bash scripts/milvus.sh start)`;
     }
-    for (const index of indexes) {
-      const core = await startServer(index.args, index.serving);
+    /** The two-engine-thread row's engine CPU per request at c8, and the size of its answers. */
+    let engineMs: number | undefined;
+    let answerBytes = 2600;
+    for (const setup of setups) {
+      if (setup.floor === true && engineMs === undefined) continue;
+      const core = setup.floor === true
+        ? await startFloor(engineMs ?? 0, answerBytes)
+        : await startServer(setup.args, setup.serving);
       const { url } = core;
       try {
         // Warm-up, long enough for every engine thread's JIT as well.
         await load(url, 4, 6);
+        if (setup.name === 'embedded-2-threads') answerBytes = Buffer.byteLength(await (await fetch(`${url}/v1/recommendations/1?n=20`)).text());
         for (const c of LEVELS) {
           const cpuBefore = threadCpuSeconds(core.child.pid);
           const r = await load(url, c, SECONDS_PER_LEVEL);
           const cpuAfter = threadCpuSeconds(core.child.pid);
-          const name = `${index.name}-c${c}`;
+          const name = `${setup.name}-c${c}`;
           if (cpuBefore !== undefined && cpuAfter !== undefined && r.requests > 0) {
             const split = threadCpuMsPer(cpuBefore, cpuAfter, r.requests);
             rows.push({ name, metric: 'server_cpu_ms_per_request', value: Object.values(split).reduce((sum, ms) => sum + ms, 0), unit: 'ms' });
             // Where it went: the event loop, the engine threads, V8's and libuv's helpers, ...
             for (const [group, ms] of Object.entries(split)) if (ms > 0) rows.push({ name: `${name}-thread:${group}`, metric: 'cpu_ms_per_request', value: ms, unit: 'ms' });
+            if (setup.name === 'embedded-2-threads' && c === 8) engineMs = split['kestrel-engine'];
           }
           rows.push(
             { name, metric: 'p50_ms', value: r.p50, unit: 'ms' },
@@ -193,11 +214,15 @@ export const suite: BenchSuite = {
             { name, metric: 'requests_per_s', value: r.requests / r.seconds, unit: 'req/s' },
             { name, metric: 'errors', value: r.errors, unit: 'requests' },
           );
-          if (c === LEVELS[0]) notes[`${index.name}_candidates_per_request`] = Math.round(r.candidates.reduce((s, v) => s + v, 0) / Math.max(1, r.candidates.length));
+          if (c === LEVELS[0] && setup.floor !== true) notes[`${setup.name}_candidates_per_request`] = Math.round(r.candidates.reduce((s, v) => s + v, 0) / Math.max(1, r.candidates.length));
         }
-        for (const [stage, mean] of await stageMeans(url)) rows.push({ name: `${index.name}-stage:${stage}`, metric: 'mean_ms', value: mean * 1000, unit: 'ms' });
+        if (setup.floor === true) {
+          notes.floor = `bench/floor-server.ts: node:http and two worker threads, the less busy one taking each request and doing fixed work calibrated to ${(engineMs ?? 0).toFixed(2)} ms of CPU (the embedded-2-threads row's engine threads at c8), answering ${answerBytes} bytes; its rows give the p99 this machine allows a server of that cost and shape, in the same run`;
+          continue;
+        }
+        for (const [stage, mean] of await stageMeans(url)) rows.push({ name: `${setup.name}-stage:${stage}`, metric: 'mean_ms', value: mean * 1000, unit: 'ms' });
         // A two-tower search that failed or ran late was answered from the exact scores instead.
-        for (const [source, n] of await retrievalErrors(url)) rows.push({ name: `${index.name}-source:${source}`, metric: 'retrieval_errors', value: n, unit: 'requests' });
+        for (const [source, n] of await retrievalErrors(url)) rows.push({ name: `${setup.name}-source:${source}`, metric: 'retrieval_errors', value: n, unit: 'requests' });
       } finally {
         await core.stop();
       }
