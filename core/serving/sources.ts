@@ -472,7 +472,8 @@ export const coVisitationSource: RetrievalSource = {
     // Sums in a dense scratch array (a Map boxed every sum), the items touched in a list.
     const sums = scratchSums(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
     const seen = scratchSeen(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
-    const touched: number[] = [];
+    const touched = scratchTouched(snapshot.signals.coVisitation, snapshot.dataset.itemIds.length);
+    let count = 0;
     if (n <= 0) return NONE;
     for (let k = 0; k < Math.min(RECENT_ITEMS, history.length); k++) {
       const h = history[history.length - 1 - k] ?? 0;
@@ -482,14 +483,15 @@ export const coVisitationSource: RetrievalSource = {
         if (context.excluded[j] === 1) continue;
         if (seen[j] === 0) {
           seen[j] = 1;
-          touched.push(j);
+          touched[count++] = j;
         }
         sums[j] = (sums[j] ?? 0) + recency * (weights[e] ?? 0);
       }
     }
     // The n best, then the scratch zeroed again.
     const top = new TopN(n);
-    for (const j of touched) {
+    for (let k = 0; k < count; k++) {
+      const j = touched[k] ?? 0;
       top.offer(sums[j] ?? 0, j);
       sums[j] = 0;
       seen[j] = 0;
@@ -524,7 +526,8 @@ export const contentSource: RetrievalSource = {
     // thousands of items, each adding little.
     if (n <= 0) return NONE;
     const sums = scratchSums(snapshot.signals.content, dataset.itemIds.length);
-    const touched: number[] = [];
+    const touched = scratchTouched(snapshot.signals.content, dataset.itemIds.length);
+    let count = 0;
     const { offsets, indices } = postings;
     const tokens = Array.from(profile, ([t, weight]) => ({ t, w: weight * (idf[t] ?? 0) })).sort((a, b) => b.w - a.w || a.t - b.t);
     let budget = CONTENT_POSTINGS;
@@ -537,12 +540,13 @@ export const contentSource: RetrievalSource = {
         const i = indices[e] ?? 0;
         if (context.excluded[i] === 1) continue;
         const before = sums[i] ?? 0;
-        if (before === 0) touched.push(i);
+        if (before === 0) touched[count++] = i;
         sums[i] = before + w * (norm[i] ?? 0);
       }
     }
     const top = new TopN(n);
-    for (const i of touched) {
+    for (let k = 0; k < count; k++) {
+      const i = touched[k] ?? 0;
       top.offer(sums[i] ?? 0, i);
       sums[i] = 0;
     }
@@ -556,8 +560,9 @@ export const contentSource: RetrievalSource = {
  */
 const sumScratch = new WeakMap<object, Float64Array>();
 const seenScratch = new WeakMap<object, Uint8Array>();
+const touchedScratch = new WeakMap<object, Int32Array>();
 
-function scratchOf<T extends Float64Array | Uint8Array>(cache: WeakMap<object, T>, owner: object, items: number, make: (items: number) => T): T {
+function scratchOf<T extends Float64Array | Uint8Array | Int32Array>(cache: WeakMap<object, T>, owner: object, items: number, make: (items: number) => T): T {
   let scratch = cache.get(owner);
   if (scratch === undefined || scratch.length < items) {
     scratch = make(items);
@@ -572,6 +577,11 @@ function scratchSums(owner: object, items: number): Float64Array {
 
 function scratchSeen(owner: object, items: number): Uint8Array {
   return scratchOf(seenScratch, owner, items, (n) => new Uint8Array(n));
+}
+
+/** Room for the items a source touched, each once (what is past its count is stale). */
+function scratchTouched(owner: object, items: number): Int32Array {
+  return scratchOf(touchedScratch, owner, items, (n) => new Int32Array(n));
 }
 
 export const trendingSource: RetrievalSource = {

@@ -250,6 +250,8 @@ export class CandidateGenerator {
   /** Scores every item for a query into `out` in place of the TypeScript loop (`useScorer`). */
   private scorer: ((query: Float32Array, out: Float32Array) => void) | undefined;
   private readonly excluded: Uint8Array;
+  /** `retrieve`'s distinct history items (reused between calls). */
+  private distinct = new Int32Array(64);
   private readonly top: Int32Array;
   private readonly heap: Float32Array;
   private coVisitationScorer: Recommender;
@@ -323,10 +325,19 @@ export class CandidateGenerator {
   retrieve(user: number, history: ArrayLike<number>, userVector: Float32Array, n: number): number[] {
     this.twoTowerScores(userVector);
     this.innerProducts.set(this.tt);
-    this.coVisitationScorer.scoreUser(user, Int32Array.from(new Set(Array.from(history))), this.cv);
-    this.current = user;
+    // The history's distinct items in order of first appearance (what a Set of them iterates),
+    // found with the exclusion marks, which end up on every history item as before.
     this.excluded.fill(0);
-    for (let k = 0; k < history.length; k++) this.excluded[history[k] ?? 0] = 1;
+    if (this.distinct.length < history.length) this.distinct = new Int32Array(Math.max(history.length, 2 * this.distinct.length));
+    let distinct = 0;
+    for (let k = 0; k < history.length; k++) {
+      const item = history[k] ?? 0;
+      if (this.excluded[item] === 1) continue;
+      this.excluded[item] = 1;
+      this.distinct[distinct++] = item;
+    }
+    this.coVisitationScorer.scoreUser(user, this.distinct.subarray(0, distinct), this.cv);
+    this.current = user;
     standardise(this.tt, this.excluded);
     // Only the item-item model's items have a score (−∞ elsewhere, which z-scoring keeps): the
     // same values as standardise over the catalog, in the same order, without reading the rest.
