@@ -234,8 +234,12 @@ export function encodeRecommendation({ response, served }: { response: Recommend
 interface Ranked {
   items: Int32Array;
   scores: Float32Array;
-  /** The fused candidate of each item (item indexes of the snapshot's dataset). */
-  fused: FusedCandidate<number>[];
+  /**
+   * The fused candidate of `items[k]` (item indexes of the snapshot's dataset), built when asked
+   * for: a request asks for the few it answers with. Reads the request's scratch, so only while
+   * the request holds it.
+   */
+  fused(k: number): FusedCandidate<number> | undefined;
   rows?: SummedRows;
   /** Row of each ranked item in `rows`. */
   rowOf?: Int32Array;
@@ -262,6 +266,10 @@ export class ServingEngine {
   private snapshotRef: ServingSnapshot;
   private readonly sources: RetrievalSource[];
   private readonly consumed: Set<string>;
+  /** The weight of each event type. */
+  private readonly weights: Map<string, number>;
+  /** Per item, historyOf's marks (SEEN, CONSUMED); all 0 between its calls. */
+  private itemMarks = new Uint8Array(0);
   /** Users erased while this engine serves (the snapshot learns of them at its next refresh). */
   private readonly erasedLive = new Map<string, number>();
   private inFlight = 0;
@@ -278,6 +286,7 @@ export class ServingEngine {
     this.snapshotRef = snapshot;
     this.sources = [twoTowerSource(parts.index), itemItemSource, coVisitationSource, contentSource, trendingSource, freshSource, popularSource];
     this.consumed = consumedTypes(parts.config, parts.eventTypes);
+    this.weights = new Map(parts.eventTypes.map((t) => [t.name, t.weight]));
   }
 
   get version(): string {
@@ -367,11 +376,12 @@ export class ServingEngine {
     if (request.explain === true && ranked.rows && ranked.rowOf) contributions = await this.contributions(snapshot, ranked, picked, scratch);
     picked.forEach((k, position) => {
       const item = ranked.items[k] ?? 0;
-      const fused = ranked.fused[k];
+      const fused = ranked.fused(k);
       const id = dataset.itemIds[item] ?? '';
       const out: RecommendedItem = { id, score: round(ranked.scores[k] ?? 0), sources: fused?.sources ?? [], categories: categoriesOf(dataset, item) };
       const r = ranked.rowOf?.[k];
-      const dense = ranked.rows && r !== undefined ? Array.from(ranked.rows.dense.subarray(r * DENSE_SIZE, (r + 1) * DENSE_SIZE), round) : [];
+      const dense: number[] = [];
+      if (ranked.rows && r !== undefined) for (let f = 0; f < DENSE_SIZE; f++) dense.push(round(ranked.rows.dense[r * DENSE_SIZE + f] ?? 0));
       if (request.explain === true) {
         out.explain = {
           features: Object.fromEntries(DENSE_FEATURES.map((name, f) => [name, dense[f] ?? 0])),
@@ -413,7 +423,7 @@ export class ServingEngine {
       const item = ranked.items[k] ?? 0;
       slate.candidates.push({
         item: dataset.itemIds[item] ?? '', score: round(ranked.scores[k] ?? 0), categories: categoriesOf(dataset, item),
-        sources: ranked.fused[k]?.sources ?? [], embedding: embeddingOf(snapshot, item).slice(),
+        sources: ranked.fused(k)?.sources ?? [], embedding: embeddingOf(snapshot, item).slice(),
       });
     }
     this.parts.timer?.stage('total', (now() - t0) / 1000);
@@ -512,7 +522,7 @@ export class ServingEngine {
       ...(wanted !== undefined && Object.keys(wanted).length > 0 ? { attributes: wanted } : {}),
       ...(request.categories !== undefined && request.categories.length > 0 ? { categoriesAny: request.categories } : {}),
       ...(request.excludeCategories !== undefined && request.excludeCategories.length > 0 ? { categoriesNone: request.excludeCategories } : {}),
-      excludeIds: [...consumed].map((i) => dataset.itemIds[i] ?? '').concat(request.exclude ?? []),
+      excludeIds: idsOf(dataset.itemIds, consumed).concat(request.exclude ?? []),
     };
     const anonymous = history.length === 0 && (user < 0 || user >= snapshot.pipeline.towerInputs.users);
     const context: RetrievalContext = { snapshot, user, history, excluded, filter, ...(categories ? { categories } : {}) };
@@ -599,13 +609,14 @@ export class ServingEngine {
     const fused = config.fusion === 'quota'
       ? fusedOf(quotaMerge(present.map(toList), { quotas, total: config.maxCandidates }))
       : reciprocalRankFusionOf(present, { k: config.fusionK, weights: config.fusionWeights, arrays: scratch });
-    const items = Int32Array.from(fused.items.slice(0, config.maxCandidates));
+    const items = new Int32Array(Math.min(fused.items.length, config.maxCandidates));
+    for (let k = 0; k < items.length; k++) items[k] = fused.items[k] ?? 0;
     timer?.stage('fusion', (now() - tFusion) / 1000);
     if (anonymous || items.length === 0) {
       const count = Math.min(keep, items.length);
       return {
         items: items.slice(0, count), scores: Float32Array.from(fused.scores.subarray(0, count)),
-        fused: Array.from({ length: count }, (_, k) => fused.candidate(k)), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports,
+        fused: (k) => (k >= 0 && k < count ? fused.candidate(k) : undefined), user, mode: anonymous ? 'anonymous' : 'personal', sources: reports,
       };
     }
     // Features and ranker inputs in one synchronous block: the generator holds the scores of the
@@ -634,7 +645,10 @@ export class ServingEngine {
     return {
       items: Int32Array.from(top, (k) => items[k] ?? 0),
       scores: Float32Array.from(top, (k) => combined[k] ?? 0),
-      fused: Array.from(top, (k) => fused.candidate(k)),
+      fused: (k) => {
+        const rank = top[k];
+        return rank === undefined ? undefined : fused.candidate(rank);
+      },
       rows, rowOf: Int32Array.from(top), user, mode: 'personal', sources: reports,
     };
   }
@@ -678,27 +692,50 @@ export class ServingEngine {
     return applyRules(candidates, this.parts.config.rules, n).map((c) => c.k);
   }
 
-  private historyOf(snapshot: ServingSnapshot, user: number, recent: readonly Event[]): { history: Int32Array; consumed: Set<number> } {
+  /**
+   * The user's history (the snapshot's, then the positive events it has not seen, oldest first,
+   * each item once) and the items they consumed (each once: the snapshot's consumed, its history,
+   * then the latest events of a consuming type). Marks items in `itemMarks` and clears them
+   * before it returns: synchronous, so requests that interleave never see each other's marks.
+   */
+  private historyOf(snapshot: ServingSnapshot, user: number, recent: readonly Event[]): { history: Int32Array; consumed: Int32Array } {
     const { dataset } = snapshot;
-    const history: number[] = user >= 0 ? Array.from(row(snapshot.histories, user)) : [];
-    const seen = new Set(history);
-    const consumed = new Set(user >= 0 ? row(snapshot.consumed, user) : []);
-    for (const i of history) consumed.add(i);
-    const weights = new Map(this.parts.eventTypes.map((t) => [t.name, t.weight]));
+    const base = user >= 0 ? row(snapshot.histories, user) : NO_ITEMS;
+    const baseConsumed = user >= 0 ? row(snapshot.consumed, user) : NO_ITEMS;
+    if (this.itemMarks.length < dataset.itemIds.length) this.itemMarks = new Uint8Array(dataset.itemIds.length);
+    const marks = this.itemMarks;
+    const history = new Int32Array(base.length + recent.length);
+    const consumed = new Int32Array(baseConsumed.length + base.length + recent.length);
+    let h = 0;
+    let c = 0;
+    const consume = (i: number): void => {
+      if ((marks[i] ?? 0) & CONSUMED) return;
+      marks[i] = (marks[i] ?? 0) | CONSUMED;
+      consumed[c++] = i;
+    };
+    for (let k = 0; k < baseConsumed.length; k++) consume(baseConsumed[k] ?? 0);
+    for (let k = 0; k < base.length; k++) {
+      const i = base[k] ?? 0;
+      marks[i] = (marks[i] ?? 0) | SEEN;
+      history[h++] = i;
+      consume(i);
+    }
     // Newest first from the store: walk oldest first so the history keeps time order.
     for (let k = recent.length - 1; k >= 0; k--) {
       const event = recent[k];
       if (event === undefined) continue;
       const i = dataset.itemIndex.get(event.itemId);
       if (i === undefined) continue;
-      if (this.consumed.has(event.type)) consumed.add(i);
+      if (this.consumed.has(event.type)) consume(i);
       // Every event here is one the snapshot did not see (or, stamped at its clock, may not have).
-      if ((weights.get(event.type) ?? 0) > 0 && !seen.has(i)) {
-        seen.add(i);
-        history.push(i);
+      if ((this.weights.get(event.type) ?? 0) > 0 && ((marks[i] ?? 0) & SEEN) === 0) {
+        marks[i] = (marks[i] ?? 0) | SEEN;
+        history[h++] = i;
       }
     }
-    return { history: Int32Array.from(history), consumed };
+    for (let k = 0; k < h; k++) marks[history[k] ?? 0] = 0;
+    for (let k = 0; k < c; k++) marks[consumed[k] ?? 0] = 0;
+    return { history: history.slice(0, h), consumed: consumed.subarray(0, c) };
   }
 
   /**
@@ -779,6 +816,18 @@ function toColumns(source: string, found: Candidates): SourceColumns<number> {
 /** A source's columns as objects, for quotaMerge. */
 function toList(list: SourceColumns<number>): SourceList<number> {
   return { source: list.source, candidates: Array.from(list.items, (item, k) => ({ item, score: list.scores[k] ?? 0 })) };
+}
+
+const NO_ITEMS = new Int32Array(0);
+/** historyOf's marks: in the history, consumed. */
+const SEEN = 1;
+const CONSUMED = 2;
+
+/** The ids of `items` (indexes into `itemIds`), in order. */
+function idsOf(itemIds: readonly string[], items: Int32Array): string[] {
+  const ids = new Array<string>(items.length);
+  for (let k = 0; k < items.length; k++) ids[k] = itemIds[items[k] ?? 0] ?? '';
+  return ids;
 }
 
 function round(x: number): number {
