@@ -13,7 +13,7 @@
 // (`eraseUser` here, training/data/served-join.ts) skip a line that is not a JSON record and
 // count it.
 
-import { appendFile, mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EncodedServed, ServedFeatures } from './engine.ts';
@@ -25,7 +25,11 @@ export interface FeatureLogOptions {
   /** Flush as soon as this many records wait. Default 1,000. */
   maxBuffered?: number;
   log?: (line: string) => void;
+  /** Bytes read (and written) at a time when erasing a user from the files. Default 1 MiB. */
+  readChunkBytes?: number;
 }
+
+const READ_CHUNK_BYTES = 1 << 20;
 
 export class FeatureLog {
   private buffer: EncodedServed[] = [];
@@ -74,36 +78,61 @@ export class FeatureLog {
     let removed = 0;
     let unreadable = 0;
     const quoted = JSON.stringify(userId);
-    const erase = async () => {
+    const erase = async (): Promise<void> => {
       let files: string[];
       try {
         files = (await readdir(this.options.dir)).filter((f) => /^served-.*\.jsonl$/.test(f));
       } catch {
         return;
       }
+      const chunk = this.options.readChunkBytes ?? READ_CHUNK_BYTES;
+      // Read as a stream, a line at a time: a day's log runs to gigabytes (~4 KB a request), past
+      // what one string or Buffer holds. A first pass looks for the user's lines; only a file
+      // that has some is written again, to a temporary file renamed over it. A line is theirs
+      // when it is their record, or not a record (a torn append) and holds their id.
+      const theirs = (line: string, owner: string | undefined): boolean => (owner === undefined ? line.includes(quoted) : owner === userId);
       for (const f of files) {
         const path = join(this.options.dir, f);
-        const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '');
-        let dropped = 0;
-        const kept = lines.filter((l) => {
-          const owner = userOf(l);
-          if (owner !== undefined) {
-            if (owner === userId) dropped++;
-            return owner !== userId;
-          }
-          unreadable++;
-          return !l.includes(quoted);
+        let found = 0;
+        await forEachLine(path, chunk, (line) => {
+          const owner = userOf(line);
+          if (owner === undefined) unreadable++;
+          if (theirs(line, owner)) found++;
         });
-        if (kept.length === lines.length) continue;
-        removed += dropped;
+        if (found === 0) continue;
         const tmp = `${path}.erase-${process.pid}`;
-        await writeFile(tmp, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+        const out = await open(tmp, 'w');
+        let written = false;
+        try {
+          let pending: string[] = [];
+          let pendingBytes = 0;
+          await forEachLine(path, chunk, async (line) => {
+            const owner = userOf(line);
+            if (theirs(line, owner)) {
+              if (owner === userId) removed++;
+              return;
+            }
+            pending.push(line);
+            pendingBytes += line.length + 1;
+            if (pendingBytes < chunk) return;
+            await out.write(`${pending.join('\n')}\n`);
+            pending = [];
+            pendingBytes = 0;
+          });
+          if (pending.length > 0) await out.write(`${pending.join('\n')}\n`);
+          written = true;
+        } finally {
+          await out.close();
+          if (!written) await rm(tmp, { force: true });
+        }
         await rename(tmp, path);
       }
     };
-    // In the write chain, so no append lands between the read and the rename.
-    this.writing = this.writing.then(erase);
-    await this.writing;
+    // In the write chain, so no append lands between the read and the rename; a failed erasure
+    // is the caller's error, and the appends after it still run.
+    const erased = this.writing.then(erase);
+    this.writing = erased.catch(() => undefined);
+    await erased;
     if (unreadable > 0) this.log(`kestrel core: skipped ${unreadable} unreadable line(s) of the served-features log in ${this.options.dir} while erasing a user (a crash mid-append)`);
     return removed;
   }
@@ -159,6 +188,36 @@ async function endsWithNewline(path: string): Promise<boolean> {
     const last = Buffer.alloc(1);
     await handle.read(last, 0, 1, size - 1);
     return last[0] === 0x0a;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Calls `each` with every non-empty line of the file, without its newline, reading `chunkBytes`
+ * at a time (a line may span chunks; a last line without a newline counts too). Lines split at
+ * byte 0x0a, which UTF-8 never uses inside a character.
+ */
+async function forEachLine(path: string, chunkBytes: number, each: (line: string) => void | Promise<void>): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.max(1, chunkBytes));
+    let carry: Buffer[] = [];
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      let start = 0;
+      for (let nl = buffer.indexOf(0x0a, 0); nl !== -1 && nl < bytesRead; nl = buffer.indexOf(0x0a, start)) {
+        const part = buffer.subarray(start, nl);
+        const line = carry.length === 0 ? part.toString('utf8') : Buffer.concat([...carry, part]).toString('utf8');
+        carry = [];
+        start = nl + 1;
+        if (line !== '') await each(line);
+      }
+      if (start < bytesRead) carry.push(Buffer.from(buffer.subarray(start, bytesRead)));
+    }
+    const last = Buffer.concat(carry).toString('utf8');
+    if (last !== '') await each(last);
   } finally {
     await handle.close();
   }

@@ -96,4 +96,28 @@ describe('FeatureLog after a torn append', () => {
     await again.close();
     expect(readFileSync(other, 'utf8')).toBe(`${JSON.stringify(record('r6', 'u2'))}\n{"requestId":"r7","us`);
   });
+
+  it('erases a user reading the files in chunks smaller than a line, multi-byte ids cut across chunks, as with whole reads', async () => {
+    const users = ['u1', 'ü-2', '用户3', 'u1'];
+    const records = Array.from({ length: 40 }, (_, k) => record(`r${k}`, users[k % users.length] ?? 'u1'));
+    const results: string[][] = [];
+    for (const readChunkBytes of [5, 7, 64, 1 << 20]) {
+      const dir = join(root, `chunks-${readChunkBytes}`, 'served');
+      const featureLog = await write(dir, records);
+      const file = featureLog.fileFor(AT);
+      // A torn last line of another user, with no newline after it.
+      appendFileSync(file, '{"requestId":"r99","userId":"ü-');
+      const eraser = new FeatureLog({ dir, flushMs: 60_000, readChunkBytes, log: () => undefined });
+      expect(await eraser.eraseUser('ü-2')).toBe(10);
+      // Appends after an erasure still land.
+      eraser.record(record('r100', 'u1'));
+      await eraser.close();
+      results.push(lines(file));
+    }
+    const expected = [
+      ...records.filter((r) => r.userId !== 'ü-2').map((r) => JSON.stringify(r)),
+      '{"requestId":"r99","userId":"ü-', JSON.stringify(record('r100', 'u1')), '',
+    ];
+    for (const got of results) expect(got).toEqual(expected);
+  });
 });
