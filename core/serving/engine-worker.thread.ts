@@ -10,7 +10,7 @@ import { ServingHost } from './host.ts';
 if (parentPort === null) throw new Error('engine-worker.thread.ts runs as a worker thread: use EnginePool');
 const port = parentPort;
 const options = workerData as EngineThreadOptions;
-const post = (message: FromThread) => port.postMessage(message);
+const post = (message: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
 // Timer calls gathered between answers; each answer carries those made since the last one.
 let timings: TimerEvent[] = [];
@@ -38,7 +38,8 @@ async function answer(message: Extract<ToThread, { type: 'recommend' | 'candidat
     const value = message.type === 'recommend'
       ? encodeRecommendation(await engine.track(() => engine.recommend(message.userId, message.request)))
       : await engine.track(() => engine.candidates(message.userId, message.request));
-    post({ type: 'answer', id: message.id, value, timings: taken() });
+    // A recommendation's served-features line moves to the main thread instead of being copied.
+    post({ type: 'answer', id: message.id, value, timings: taken() }, 'served' in value ? [value.served.bytes.buffer as ArrayBuffer] : []);
   } catch (error) {
     post({ type: 'failed', id: message.id, message: error instanceof Error ? error.message : String(error), timings: taken() });
   }

@@ -14,6 +14,7 @@
 import type { Event } from '../domain/event.ts';
 import type { EventTypeConfig } from '../domain/event-types.ts';
 import { fusedOf, quotaMerge, reciprocalRankFusion, reciprocalRankFusionOf } from '../domain/fusion.ts';
+import { encodeServed } from './feature-log.ts';
 import type { FusedCandidate, SourceColumns, SourceList } from '../domain/fusion.ts';
 import { mmr } from '../domain/mmr.ts';
 import type { WasmFirstLayer, WasmReranker } from '../../wasm/index.ts';
@@ -223,12 +224,15 @@ export interface EncodedRecommendation {
 export interface EncodedServed {
   /** ServedFeatures.at: which day's file the line goes to. */
   at: number;
-  /** JSON of the ServedFeatures. */
-  line: string;
+  /**
+   * JSON of the ServedFeatures and a newline, as UTF-8, in an ArrayBuffer of its own: an engine
+   * thread hands it over without a copy, and the log appends it without encoding it again.
+   */
+  bytes: Uint8Array;
 }
 
 export function encodeRecommendation({ response, served }: { response: RecommendResponse; served: ServedFeatures }): EncodedRecommendation {
-  return { body: JSON.stringify(response), served: { at: served.at, line: JSON.stringify(served) } };
+  return { body: JSON.stringify(response), served: encodeServed(served) };
 }
 
 interface Ranked {

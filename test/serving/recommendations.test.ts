@@ -588,7 +588,10 @@ describe('engine settings', () => {
         for (const answer of answers) {
           const { items } = JSON.parse(answer?.body ?? '{}') as RecommendResponse;
           expect(items).toEqual(json(local?.response.items));
-          expect((JSON.parse(answer?.served.line ?? '{}') as ServedFeatures).items).toEqual(json(local?.served.items));
+          // The served line arrives as bytes (transferred from the thread): one JSON line and its newline.
+          const line = new TextDecoder().decode(answer?.served.bytes);
+          expect(line.endsWith('\n') && !line.slice(0, -1).includes('\n')).toBe(true);
+          expect((JSON.parse(line) as ServedFeatures).items).toEqual(json(local?.served.items));
           expect(answer?.served.at).toBeTypeOf('number');
         }
         const slate = await pool.candidates(user, { n: 50, requestId: 'slate' });
