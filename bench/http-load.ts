@@ -1,8 +1,10 @@
-// Closed-loop HTTP load: `concurrency` clients on keep-alive connections, each sending its next
-// GET as soon as the last one answered (autocannon's model, without the dependency). `closedLoop`
-// runs it in this process on node:http rather than fetch: fetch's own overhead (~0.3 ms a request
-// on this machine) would be a large share of a sub-millisecond Worker's latency. `wrkLoad` runs
-// the same loop in wrk, far cheaper where the load generator shares the server's cores.
+// HTTP load generators for the benches.
+// * Closed loops: `concurrency` clients on keep-alive connections, each sending its next GET as
+//   soon as the last one answered (autocannon's model, without the dependency). `closedLoop` runs
+//   it in this process on node:http rather than fetch: fetch's own overhead (~0.3 ms a request on
+//   this machine) would be a large share of a sub-millisecond Worker's latency. `wrkLoad` runs the
+//   same loop in wrk, far cheaper where the load generator shares the server's cores.
+// * An open loop, `fixedRate`: POSTs sent on a fixed schedule, for the latency at a given rate.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -80,6 +82,71 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return { requests: latencies.length, errors, seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), requestsPerSecond: latencies.length / seconds };
+}
+
+/** What `fixedRate` measured. */
+export interface RateResult {
+  /** Requests sent (all of them answered). */
+  requests: number;
+  /** From the first request's scheduled time to the last answer. */
+  seconds: number;
+  /** Latency from each request's scheduled send time to its whole answer. */
+  p50: number;
+  p99: number;
+  max: number;
+  /** The most requests awaiting an answer at once. */
+  maxInFlight: number;
+}
+
+/**
+ * An open loop: POSTs `bodies[i]` to `url` at `perSecond` requests a second, request i due at i /
+ * perSecond seconds from the start whether or not the earlier ones have answered, and times each
+ * from when it was due. A closed loop sends no request while its clients wait, so a server that
+ * stalls is charged for one slow request; here every request due meanwhile queues behind it and
+ * is charged too (no coordinated omission). `check` judges each answer; a request that fails it,
+ * or fails to be answered, rejects the run once every request has settled.
+ */
+export async function fixedRate(
+  url: URL, bodies: readonly string[], perSecond: number, check: (status: number, body: string) => string | undefined,
+): Promise<RateResult> {
+  if (!(perSecond > 0)) throw new RangeError(`fixedRate needs a positive rate, got ${perSecond}`);
+  const agent = new Agent({ keepAlive: true });
+  const interval = 1000 / perSecond;
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let lastAnswer = 0;
+  const t0 = performance.now();
+  const sent: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < bodies.length; i++) {
+      const due = t0 + i * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      sent.push(send(agent, url, 'POST', bodies[i]).then(({ status, body }) => {
+        const failure = check(status, body);
+        if (failure !== undefined) failures.push(`request ${i}: ${failure}`);
+      }, (error: unknown) => {
+        failures.push(`request ${i}: ${error instanceof Error ? error.message : String(error)}`);
+      }).finally(() => {
+        lastAnswer = performance.now();
+        latencies.push(lastAnswer - due);
+        inFlight--;
+      }));
+    }
+    await Promise.all(sent);
+  } finally {
+    agent.destroy();
+  }
+  if (failures.length > 0) throw new Error(`${failures.length} of ${bodies.length} requests failed; the first: ${failures[0]}`);
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: bodies.length, seconds: (lastAnswer - t0) / 1000, maxInFlight,
+    p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies.at(-1) ?? 0,
+  };
 }
 
 /** What `wrkLoad` measured: wrk's own request count, latency percentiles and errors. */

@@ -4,6 +4,9 @@
 // flushes between them). The `http-*` rows send the same batches as `POST /v1/events` bodies
 // to the real core server (`startCore` on a runtime in a temp dir, the projector consuming as it
 // would in production) and time each request until its 2xx, which means durable in the bus.
+// The `-at-` rows send them instead at the rate the issue sets as the goal (50,000 events/s into
+// the log, 20,000 into Kafka), on a fixed schedule whatever the answers' pace, and time each from
+// when it was due: the latency at that rate, and how far behind the projector falls there.
 // The ml-100k `kestrel import` timing comes with the import command.
 //
 // Kafka rows need a broker at KAFKA_BROKERS (default 127.0.0.1:9092): `bash scripts/kafka.sh
@@ -18,14 +21,20 @@ import type { EventBus } from '../../core/events/bus.ts';
 import { openKafkaBus } from '../../core/events/kafka.ts';
 import { openLogBus } from '../../core/events/log/index.ts';
 import { cpuSeconds, startCoreProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
+import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
-import { send } from '../http-load.ts';
+import { fixedRate, send } from '../http-load.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 
 const BATCH = 1_000;
 const BATCHES = 200;
 const WARMUP_BATCHES = 10;
 const USERS = 10_000;
+/** The issue's goals, events/s accepted by POST /v1/events with p99 batch latency under 50 ms. */
+const GOAL_LOG = 50_000;
+const GOAL_KAFKA = 20_000;
+/** How long the `-at-` rows send at the goal's rate. */
+const RATE_SECONDS = 20;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
 
 function makeBatches(count: number, salt: string): Event[][] {
@@ -74,46 +83,64 @@ async function measureWith<T>(
   ];
 }
 
+/** `kestrel serve` on a fresh data folder: the embedded log, or Kafka with `topic`. */
+function startIngestCore(dataDir: string, topic?: string): Promise<CoreProcess> {
+  return startCoreProcess(
+    ['--data', dataDir, ...(topic === undefined ? [] : ['--kafka', brokers.join(','), '--topic', topic])],
+    async (url) => (await fetch(`${url}/readyz`)).ok,
+  );
+}
+
+/** A batch as its POST /v1/events body, and how the answer of a fresh batch begins. */
+function requestOf(batch: Event[]): { body: string; expect: string } {
+  return { body: JSON.stringify({ events: batch }), expect: `{"accepted":${batch.length},"duplicate":0,"rejected":0,` };
+}
+
+/**
+ * The server's CPU per batch: from `before` (taken as the first measured request went) to the last
+ * answer, then until it idles, the projector having stored every event, and that split by thread;
+ * also how long after the last answer the projector caught up.
+ */
+async function serverCpuRows(core: CoreProcess, row: string, batches: number, before: { cpu?: number; threads?: Record<string, number> }): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const cpu1 = cpuSeconds(core.child.pid);
+  // The projector stores the events after they were acknowledged, and under load falls behind:
+  // its share of the CPU comes after the last answer. Wait until the server idles.
+  const idle = await idleCpu(core.child.pid);
+  if (before.cpu !== undefined && cpu1 !== undefined && idle !== undefined) {
+    rows.push({ name: row, metric: 'server_cpu_ms_per_batch', value: ((cpu1 - before.cpu) * 1000) / batches, unit: 'ms' });
+    rows.push({ name: row, metric: 'server_cpu_ms_per_batch_stored', value: ((idle.cpu - before.cpu) * 1000) / batches, unit: 'ms' });
+    rows.push({ name: row, metric: 'stored_after_s', value: idle.afterMs / 1000, unit: 's' });
+  }
+  // The stored CPU split by thread: the event loop, the ingest threads, the projector's SQLite
+  // writer, Kafka's threads, V8's and libuv's helpers.
+  const threads2 = threadCpuSeconds(core.child.pid);
+  if (before.threads !== undefined && threads2 !== undefined) {
+    for (const [group, ms] of Object.entries(threadCpuMsPer(before.threads, threads2, batches))) {
+      if (ms > 0) rows.push({ name: `${row}-thread:${group}`, metric: 'cpu_ms_per_batch_stored', value: ms, unit: 'ms' });
+    }
+  }
+  return rows;
+}
+
 /**
  * POST /v1/events to a `kestrel serve` process on a fresh data folder (embedded log, or Kafka with
  * `topic`), with `concurrency` clients on keep-alive connections; also the server's CPU per batch.
  */
 async function measureHttp(name: string, dataDir: string, concurrency: number, salt: string, topic?: string): Promise<BenchRow[]> {
-  const core = await startCoreProcess(
-    ['--data', dataDir, ...(topic === undefined ? [] : ['--kafka', brokers.join(','), '--topic', topic])],
-    async (url) => (await fetch(`${url}/readyz`)).ok,
-  );
+  const core = await startIngestCore(dataDir, topic);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const endpoint = new URL('/v1/events', core.url);
   try {
-    let cpu0: number | undefined;
-    let threads0: Record<string, number> | undefined;
-    const rows = await measureWith((batch) => ({
-      body: JSON.stringify({ events: batch }),
-      expect: `{"accepted":${batch.length},"duplicate":0,"rejected":0,`,
-    }), async ({ body, expect }) => {
+    const before: { cpu?: number; threads?: Record<string, number> } = {};
+    const rows = await measureWith(requestOf, async ({ body, expect }) => {
       const res = await send(agent, endpoint, 'POST', body);
       if (res.status !== 200 || !res.body.startsWith(expect)) throw new Error(`POST /v1/events answered ${res.status}: ${res.body.slice(0, 300)}`);
     }, name, concurrency, salt, () => {
-      threads0 = threadCpuSeconds(core.child.pid);
-      cpu0 = cpuSeconds(core.child.pid);
+      before.threads = threadCpuSeconds(core.child.pid);
+      before.cpu = cpuSeconds(core.child.pid);
     });
-    const cpu1 = cpuSeconds(core.child.pid);
-    // The projector stores the events after they were acknowledged, and under load falls behind:
-    // its share of the CPU comes after the last answer. Wait until the server idles.
-    const cpu2 = await idleCpu(core.child.pid);
-    if (cpu0 !== undefined && cpu1 !== undefined && cpu2 !== undefined) {
-      rows.push({ name: `${name}-c${concurrency}`, metric: 'server_cpu_ms_per_batch', value: ((cpu1 - cpu0) * 1000) / BATCHES, unit: 'ms' });
-      rows.push({ name: `${name}-c${concurrency}`, metric: 'server_cpu_ms_per_batch_stored', value: ((cpu2 - cpu0) * 1000) / BATCHES, unit: 'ms' });
-    }
-    // The stored CPU split by thread: the event loop, the ingest threads, the projector's SQLite
-    // writer, Kafka's threads, V8's and libuv's helpers.
-    const threads2 = threadCpuSeconds(core.child.pid);
-    if (threads0 !== undefined && threads2 !== undefined) {
-      for (const [group, ms] of Object.entries(threadCpuMsPer(threads0, threads2, BATCHES))) {
-        if (ms > 0) rows.push({ name: `${name}-c${concurrency}-thread:${group}`, metric: 'cpu_ms_per_batch_stored', value: ms, unit: 'ms' });
-      }
-    }
+    rows.push(...await serverCpuRows(core, `${name}-c${concurrency}`, BATCHES, before));
     return rows;
   } finally {
     agent.destroy();
@@ -122,20 +149,57 @@ async function measureHttp(name: string, dataDir: string, concurrency: number, s
 }
 
 /**
- * The process's CPU seconds once it idles: under 50 ms of CPU in half a second (a tenth of a
- * core; an idle core on Kafka polls at ~7%), so the projector has stored what it was behind on
- * (at most 60 s).
+ * POST /v1/events at `eventsPerSecond` for RATE_SECONDS, on the schedule of `fixedRate` (an open
+ * loop: each batch timed from when it was due), to a fresh `kestrel serve` as in measureHttp.
  */
-async function idleCpu(pid: number | undefined): Promise<number | undefined> {
+async function measureHttpAtRate(name: string, dataDir: string, eventsPerSecond: number, salt: string, topic?: string): Promise<BenchRow[]> {
+  const core = await startIngestCore(dataDir, topic);
+  const endpoint = new URL('/v1/events', core.url);
+  try {
+    const warm = new Agent({ keepAlive: true });
+    try {
+      for (const batch of makeBatches(WARMUP_BATCHES, `${salt}-warm`)) await send(warm, endpoint, 'POST', requestOf(batch).body);
+    } finally {
+      warm.destroy();
+    }
+    const count = Math.round((eventsPerSecond / BATCH) * RATE_SECONDS);
+    const requests = makeBatches(count, salt).map(requestOf);
+    const bodies = requests.map((r) => r.body);
+    const before = { threads: threadCpuSeconds(core.child.pid), cpu: cpuSeconds(core.child.pid) };
+    // Every batch is fresh and of the same size: one answer's beginning fits all.
+    const expect = requests[0]?.expect ?? '';
+    const result = await fixedRate(endpoint, bodies, eventsPerSecond / BATCH, (status, body) =>
+      status === 200 && body.startsWith(expect) ? undefined : `answered ${status}: ${body.slice(0, 300)}`);
+    const row = `${name}-at-${eventsPerSecond / 1000}k`;
+    return [
+      { name: row, metric: 'events_per_s', value: (count * BATCH) / result.seconds, unit: 'events/s' },
+      { name: row, metric: 'p50_batch_ms', value: result.p50, unit: 'ms' },
+      { name: row, metric: 'p99_batch_ms', value: result.p99, unit: 'ms' },
+      { name: row, metric: 'max_batch_ms', value: result.max, unit: 'ms' },
+      { name: row, metric: 'max_in_flight', value: result.maxInFlight, unit: 'requests' },
+      ...await serverCpuRows(core, row, count, before),
+    ];
+  } finally {
+    await core.stop();
+  }
+}
+
+/**
+ * The process's CPU seconds once it idles, and how long that took: under 50 ms of CPU in half a
+ * second (a tenth of a core; an idle core on Kafka polls at ~7%), so the projector has stored what
+ * it was behind on (at most 60 s). `afterMs` counts to the start of the first idle half second.
+ */
+async function idleCpu(pid: number | undefined): Promise<{ cpu: number; afterMs: number } | undefined> {
   let last = cpuSeconds(pid);
-  for (let waited = 0; last !== undefined && waited < 60_000; waited += 500) {
+  let waited = 0;
+  for (; last !== undefined && waited < 60_000; waited += 500) {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const now = cpuSeconds(pid);
     if (now === undefined) return undefined;
-    if (now - last < 0.05) return now;
+    if (now - last < 0.05) return { cpu: now, afterMs: waited };
     last = now;
   }
-  return last;
+  return last === undefined ? undefined : { cpu: last, afterMs: waited };
 }
 
 async function kafkaReachable(): Promise<boolean> {
@@ -156,8 +220,9 @@ export const suite: BenchSuite = {
   async run(notes) {
     Object.assign(notes, {
       protocol: `${BATCHES} batches of ${BATCH} events after ${WARMUP_BATCHES} warm-up batches; cN = N publishers in flight`,
+      rate: `http-*-at-<N>k rows: POST /v1/events at N,000 events/s (the issue's goal: ${GOAL_LOG.toLocaleString('en')} into the log, ${GOAL_KAFKA.toLocaleString('en')} into Kafka) for ${RATE_SECONDS} s after ${WARMUP_BATCHES} warm-up batches, an open loop: batch i sent at i/rate s whatever the earlier answers' pace, its latency from then to its 2xx; events_per_s = events / (first due to last answer); max_in_flight = batches awaiting their answers at once`,
       event: 'JSON Event with requestId, position and a 2-key context (~230 bytes)',
-      http: 'http-* rows: POST /v1/events { events: [1,000] } to a kestrel serve process on 127.0.0.1 (fresh data folder; validation, duplicate check, publish, projector consuming alongside) from node:http clients in the bench process (bodies JSON-encoded before the clock starts, answers checked by their leading counts); latency is request to 2xx; server_cpu_ms_per_batch: CPU of the server process, every thread, per batch, from the first measured request to the last answer; server_cpu_ms_per_batch_stored: the same until the server idles after it, the projector having stored every event; <row>-thread:<group> rows split that by thread (/proc/<pid>/task/*: main = the event loop, kestrel-* = the worker threads of that role, other = V8 and libuv helper threads and threads that ended)',
+      http: 'http-* rows: POST /v1/events { events: [1,000] } to a kestrel serve process on 127.0.0.1 (fresh data folder; validation, duplicate check, publish, projector consuming alongside) from node:http clients in the bench process (bodies JSON-encoded before the clock starts, answers checked by their leading counts); latency is request to 2xx; server_cpu_ms_per_batch: CPU of the server process, every thread, per batch, from the first measured request to the last answer; server_cpu_ms_per_batch_stored: the same until the server idles after it, the projector having stored every event; stored_after_s: how long after the last answer the server idled, the projector having caught up; <row>-thread:<group> rows split that by thread (/proc/<pid>/task/*: main = the event loop, kestrel-* = the worker threads of that role, other = V8 and libuv helper threads and threads that ended)',
     });
     const rows: BenchRow[] = [];
     const dir = await mkdtemp(join(tmpdir(), 'kestrel-bench-ingest-'));
@@ -173,6 +238,7 @@ export const suite: BenchSuite = {
       for (const concurrency of [1, 4]) {
         rows.push(...await measureHttp('http-embedded-log', join(dir, `http-log-c${concurrency}`), concurrency, `http-log-c${concurrency}`));
       }
+      rows.push(...await measureHttpAtRate('http-embedded-log', join(dir, 'http-log-rate'), GOAL_LOG, 'http-log-rate'));
       notes['embedded-log'] = `segment log in ${tmpdir()} (fdatasync per group commit)`;
 
       if (await kafkaReachable()) {
@@ -191,11 +257,12 @@ export const suite: BenchSuite = {
             // A topic of its own: the projector's group would otherwise start by consuming the rows above.
             rows.push(...await measureHttp('http-kafka', join(dir, `http-kafka-c${concurrency}`), concurrency, `http-kafka-c${concurrency}`, `${topic}-http-c${concurrency}`));
           }
+          rows.push(...await measureHttpAtRate('http-kafka', join(dir, 'http-kafka-rate'), GOAL_KAFKA, 'http-kafka-rate', `${topic}-http-rate`));
           notes.kafka = `Apache Kafka 4.4 (scripts/kafka.sh) at ${brokers.join(',')}, topic of 6 partitions, idempotent producer, acks=all`;
         } finally {
           const admin = new Kafka({ clientId: 'kestrel-bench-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
           await admin.connect();
-          await admin.deleteTopics({ topics: [topic, `${topic}-http-c1`, `${topic}-http-c4`], timeout: 60_000 }).catch(() => undefined);
+          await admin.deleteTopics({ topics: [topic, `${topic}-http-c1`, `${topic}-http-c4`, `${topic}-http-rate`], timeout: 60_000 }).catch(() => undefined);
           await admin.disconnect();
         }
       } else {
