@@ -2,8 +2,9 @@
 // CPU is not the load generator's: started from this checkout's CLI, with no API keys, and handed
 // back once `ready(url)` says it serves.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/kestrel.js', import.meta.url));
@@ -57,6 +58,15 @@ export async function startServerProcess(what: string, argv: readonly string[], 
     await exited;
   };
   return { url, child, stop };
+}
+
+/**
+ * Empties the served-features log (`<dataDir>/served/`) of a data folder a bench reuses from run
+ * to run for its model: each recommendation served appends a ~4 KB line there, and the serve
+ * bench's folder had grown to 17 GB over its runs. Nothing a bench measures reads it.
+ */
+export function clearServedLog(dataDir: string): void {
+  rmSync(join(dataDir, 'served'), { recursive: true, force: true });
 }
 
 /** CPU seconds the process has used (all its threads), from /proc on Linux; undefined elsewhere. */

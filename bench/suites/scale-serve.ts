@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.ts';
-import { cpuSeconds, startCoreProcess } from '../core-process.ts';
+import { clearServedLog, cpuSeconds, startCoreProcess } from '../core-process.ts';
 import type { BenchRow, BenchSuite } from '../harness.ts';
 import { load, loadGenerator, stageMeans } from './serve.ts';
 
@@ -59,6 +59,7 @@ export const suite: BenchSuite = {
   ...(ITEMS === 1_000_000 ? {} : { resultName: `scale-serve-${ITEMS % 1000 === 0 ? `${ITEMS / 1000}k` : ITEMS}` }),
   async run(notes) {
     await ensureModel(notes);
+    clearServedLog(DATA);
     const config = join(DATA, 'bench-serving.json');
     writeFileSync(config, JSON.stringify(CONFIG));
     const users = Array.from({ length: USERS }, (_, i) => `u${i}`);

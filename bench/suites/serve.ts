@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkMilvusReachable } from '../../core/retrieval/milvus-index.ts';
 import { main } from '../../cli/main.ts';
-import { startCoreProcess, startServerProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
+import { clearServedLog, startCoreProcess, startServerProcess, threadCpuMsPer, threadCpuSeconds } from '../core-process.ts';
 import type { CoreProcess } from '../core-process.ts';
 import { quantile } from '../harness.ts';
 import { send, wrkAvailable, wrkLoad } from '../http-load.ts';
@@ -163,6 +163,7 @@ export const suite: BenchSuite = {
   description: 'GET /v1/recommendations end to end on an ml-100k model (≈1,000 candidates ranked), embedded HNSW and Milvus',
   async run(notes) {
     await ensureModel();
+    clearServedLog(DATA);
     const rows: BenchRow[] = [];
     /**
      * The setups, in this order. `floor` is the reference server (bench/floor-server.ts) of the
