@@ -12,7 +12,7 @@ import type { Command } from '../command.ts';
 
 const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.1] [--data DIR] [--milvus ADDRESS]
                      [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--engine-threads N] [--api-keys FILE]
-                     [--event-types FILE] [--ingest-threads N]
+                     [--event-types FILE] [--ingest-threads N] [--served-retention-days N]
 
 Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
 /readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
@@ -41,6 +41,11 @@ Options:
                           framing) on n worker threads, so concurrent batches use more than one
                           core; 0 does it on the main thread. Default: the cores, at most 4,
                           with the embedded log; 0 with --kafka (slower there on 2 cores).
+      --served-retention-days <n>
+                          Days the served-features log (<data>/served/, the features each
+                          recommendation was ranked with, ~4 KB a request) keeps a record: a
+                          day's file is deleted once its last record is n days old. Default 7;
+                          0 keeps it for ever.
       --kafka <brokers>   Publish events to Kafka (host:port,...) instead of the embedded log.
       --topic <name>      Kafka topic (default events).
       --event-types <file>
@@ -66,7 +71,11 @@ export interface CoreConfigFlags {
   servingConfig?: string;
   engineThreads?: string;
   ingestThreads?: string;
+  servedRetentionDays?: string;
 }
+
+/** Days the served-features log keeps records when no --served-retention-days is given. */
+export const DEFAULT_SERVED_RETENTION_DAYS = 7;
 
 /** Opens the runtime and starts the core's HTTP server on it; closes what it opened on failure. */
 export async function startFullCore(flags: CoreConfigFlags, log: (line: string) => void = console.error): Promise<{ core: RunningCore; runtime: CoreRuntime; close(): Promise<void> }> {
@@ -115,12 +124,12 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
 }
 
 /** The serving part of the runtime config: --models, or <data>/models when it exists. */
-function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
+export function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
   if (flags.ranker !== undefined && flags.ranker !== 'onnx' && flags.ranker !== 'webgpu' && flags.ranker !== 'wasm') throw new UsageError(`--ranker must be onnx, wasm or webgpu, not '${flags.ranker}'`);
   const models = flags.models ?? join(dataPaths(flags.data).dir, 'models');
   if (flags.models === undefined && !existsSync(models)) {
-    if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined || flags.engineThreads !== undefined) {
-      throw new UsageError(`--ranker, --milvus, --serving-config and --engine-threads need a model registry: pass --models DIR (no ${models})`);
+    if (flags.ranker !== undefined || flags.milvus !== undefined || flags.servingConfig !== undefined || flags.engineThreads !== undefined || flags.servedRetentionDays !== undefined) {
+      throw new UsageError(`--ranker, --milvus, --serving-config, --engine-threads and --served-retention-days need a model registry: pass --models DIR (no ${models})`);
     }
     return {};
   }
@@ -143,10 +152,18 @@ function servingConfig(flags: CoreConfigFlags): Pick<RuntimeConfig, 'serving'> {
     engineThreads = Number(flags.engineThreads);
     if (!/^\d+$/.test(flags.engineThreads) || engineThreads > 64) throw new UsageError(`--engine-threads must be a whole number from 0 to 64, not '${flags.engineThreads}'`);
   }
+  let retentionDays = DEFAULT_SERVED_RETENTION_DAYS;
+  if (flags.servedRetentionDays !== undefined) {
+    retentionDays = Number(flags.servedRetentionDays);
+    if (!/^\d+$/.test(flags.servedRetentionDays) || retentionDays > 36_500) {
+      throw new UsageError(`--served-retention-days must be a whole number of days (0 keeps the log for ever), not '${flags.servedRetentionDays}'`);
+    }
+  }
   return {
     serving: {
       models: resolve(models), ...(flags.ranker ? { ranker: flags.ranker } : {}), ...(flags.milvus ? { milvus: flags.milvus } : {}), ...(engine ? { engine } : {}),
       ...(engineThreads !== undefined ? { engineThreads } : {}),
+      ...(retentionDays > 0 ? { featureLogRetentionDays: retentionDays } : {}),
     },
   };
 }
@@ -187,6 +204,7 @@ export const serveCommand: Command = {
       'serving-config': { type: 'string' },
       'engine-threads': { type: 'string' },
       'ingest-threads': { type: 'string' },
+      'served-retention-days': { type: 'string' },
     }, false);
     const running = await startFullCore({
       port: parsePort(values.port, 8080, '--port'),
@@ -202,6 +220,7 @@ export const serveCommand: Command = {
       servingConfig: values['serving-config'],
       engineThreads: values['engine-threads'],
       ingestThreads: values['ingest-threads'],
+      servedRetentionDays: values['served-retention-days'],
     });
     console.log([
       `Kestrel core listening on ${running.core.url} (${running.runtime.describe})`,

@@ -7,13 +7,19 @@
 // appended in the background (every second, or at 1,000 records), so a request never waits on
 // the disk; `close()` flushes what is left.
 //
+// Retention. A day's file goes once its last record would be `retentionDays` old (a week by
+// default from `kestrel serve` and `kestrel start`; without the option, never): checked when the
+// log opens and at the first append of each UTC day, in the write chain, so it never races an
+// append or an erasure. At ~4 KB a request the log otherwise grows without bound
+// (~35 GB a day at 100 requests/s), and so does what each GDPR erasure has to read.
+//
 // Torn lines. A process that dies mid-append leaves the file ending in half a line. The first
 // append of this process to a file (and the first after a failed one) starts on a new line when
 // the file does not end with one, so the next record is never glued onto the torn half. Readers
 // (`eraseUser` here, training/data/served-join.ts) skip a line that is not a JSON record and
 // count it.
 
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EncodedServed, ServedFeatures } from './engine.ts';
@@ -27,6 +33,29 @@ export interface FeatureLogOptions {
   log?: (line: string) => void;
   /** Bytes read (and written) at a time when erasing a user from the files. Default 1 MiB. */
   readChunkBytes?: number;
+  /**
+   * Days a record is kept at least: a day's file is deleted once the end of its day is this many
+   * days past. Default: kept for ever.
+   */
+  retentionDays?: number;
+  /** The clock retention counts by; tests set it. Default Date.now. */
+  now?: () => number;
+}
+
+const DAY_MS = 86_400_000;
+const FILE_NAME = /^served-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+
+/**
+ * The log files in `dir` whose every record is over `retentionDays` old at `now`: day D's file
+ * once D + 1 + retentionDays days have begun (UTC). Other files in the folder are not the log's.
+ */
+export function expiredLogFiles(files: readonly string[], retentionDays: number, now: number): string[] {
+  return files.filter((f) => {
+    const day = FILE_NAME.exec(f)?.[1];
+    if (day === undefined) return false;
+    const start = Date.parse(`${day}T00:00:00Z`);
+    return Number.isFinite(start) && start + DAY_MS * (1 + retentionDays) <= now;
+  });
 }
 
 const READ_CHUNK_BYTES = 1 << 20;
@@ -49,11 +78,19 @@ export class FeatureLog {
   /** Files this process has appended to since it last checked how they end. */
   private readonly checked = new Set<string>();
 
+  /** The UTC day (YYYY-MM-DD) retention last ran on. */
+  private prunedOn: string | undefined;
+
   constructor(private readonly options: FeatureLogOptions) {
+    const { retentionDays } = options;
+    if (retentionDays !== undefined && !(Number.isInteger(retentionDays) && retentionDays >= 1)) {
+      throw new RangeError(`served-features retention must be a whole number of days, at least 1, got ${retentionDays}`);
+    }
     this.maxBuffered = options.maxBuffered ?? 1000;
     this.log = options.log ?? console.error;
     this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
     this.timer.unref();
+    if (retentionDays !== undefined) this.writing = this.writing.then(() => this.prune());
   }
 
   record(served: ServedFeatures): void {
@@ -155,7 +192,38 @@ export class FeatureLog {
     return join(this.options.dir, `served-${new Date(at).toISOString().slice(0, 10)}.jsonl`);
   }
 
+  /**
+   * Deletes the files past retention, once a UTC day (see the top of this file). A file that
+   * cannot be deleted is said and left for the next day's check; appends go on regardless.
+   */
+  private async prune(): Promise<void> {
+    const { retentionDays } = this.options;
+    if (retentionDays === undefined) return;
+    const now = (this.options.now ?? Date.now)();
+    const today = new Date(now).toISOString().slice(0, 10);
+    if (this.prunedOn === today) return;
+    this.prunedOn = today;
+    let files: string[];
+    try {
+      files = await readdir(this.options.dir);
+    } catch {
+      return;
+    }
+    for (const f of expiredLogFiles(files, retentionDays, now)) {
+      try {
+        await unlink(join(this.options.dir, f));
+        this.checked.delete(join(this.options.dir, f));
+        this.log(`kestrel core: deleted ${f} from the served-features log in ${this.options.dir}: its records are over ${retentionDays} day(s) old`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.log(`kestrel core: cannot delete ${f} from the served-features log in ${this.options.dir} (past retention): ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    }
+  }
+
   private async write(batch: readonly EncodedServed[]): Promise<void> {
+    await this.prune();
     const byFile = new Map<string, Uint8Array[]>();
     for (const r of batch) {
       const file = this.fileFor(r.at);

@@ -83,6 +83,8 @@ export interface ServingConfig {
   refreshMs?: number;
   /** Write the served-features log under <dataDir>/served. Default true. */
   featureLog?: boolean;
+  /** Days the served-features log keeps a record at least (FeatureLogOptions.retentionDays). Default: for ever. */
+  featureLogRetentionDays?: number;
   /**
    * Engine threads that answer recommendations and slates beside the main thread (engine-pool.ts):
    * each holds its own snapshot, sessions and in-memory index. Default 0: the main thread's engine.
@@ -126,7 +128,10 @@ export async function openServing(config: ServingConfig, deps: {
     ...(config.modelPollMs !== undefined ? { modelPollMs: config.modelPollMs } : {}),
     ...(config.refreshMs !== undefined ? { refreshMs: config.refreshMs } : {}),
   });
-  const featureLog = config.featureLog === false ? undefined : new FeatureLog({ dir: join(deps.dataDir, 'served'), log: deps.log });
+  const featureLog = config.featureLog === false ? undefined : new FeatureLog({
+    dir: join(deps.dataDir, 'served'), log: deps.log,
+    ...(config.featureLogRetentionDays !== undefined ? { retentionDays: config.featureLogRetentionDays } : {}),
+  });
   const threads = config.engineThreads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`engineThreads must be a whole number ≥ 0, got ${threads}`);
   // Started once the main host has loaded (and, as the index's owner, filled) the current model.

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_SERVED_RETENTION_DAYS, servingConfig } from '../../cli/commands/serve.ts';
 import { main } from '../../cli/main.ts';
 import { captureConsole } from '../support/console.ts';
 
@@ -42,6 +46,32 @@ describe('kestrel CLI', () => {
     const io = captureConsole();
     expect(await main(['serve', '--models', 'no-such-registry', '--engine-threads', 'two'])).toBe(2);
     expect(io.err()).toContain("--engine-threads must be a whole number from 0 to 64, not 'two'");
+  });
+
+  it('names a bad --served-retention-days, and one given without a model registry', async () => {
+    const io = captureConsole();
+    expect(await main(['serve', '--models', 'no-such-registry', '--served-retention-days', 'a week'])).toBe(2);
+    expect(io.err()).toContain("--served-retention-days must be a whole number of days (0 keeps the log for ever), not 'a week'");
+    const dir = mkdtempSync(join(tmpdir(), 'kestrel-cli-retention-'));
+    try {
+      expect(await main(['serve', '--data', dir, '--served-retention-days', '3'])).toBe(2);
+      expect(io.err()).toContain('--served-retention-days need a model registry: pass --models DIR');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a week of the served-features log unless told otherwise; 0 keeps it for ever', () => {
+    const models = mkdtempSync(join(tmpdir(), 'kestrel-cli-models-'));
+    try {
+      const retention = (days?: string) => servingConfig({ port: 0, host: '127.0.0.1', models, ...(days === undefined ? {} : { servedRetentionDays: days }) }).serving?.featureLogRetentionDays;
+      expect(retention()).toBe(DEFAULT_SERVED_RETENTION_DAYS);
+      expect(DEFAULT_SERVED_RETENTION_DAYS).toBe(7);
+      expect(retention('30')).toBe(30);
+      expect(retention('0')).toBeUndefined();
+    } finally {
+      rmSync(models, { recursive: true, force: true });
+    }
   });
 
   it('rejects an unknown flag', async () => {

@@ -1,13 +1,13 @@
 // The served-features log after a crash mid-append: the file ends in half a line. The next
 // process's first append must start on a new line, so the records on both sides of the torn line
 // stay readable, and the readers (the training join, erasure) skip the torn line and count it.
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteCatalog } from '../../core/catalog/index.ts';
 import type { ServedFeatures } from '../../core/serving/engine.ts';
-import { FeatureLog } from '../../core/serving/feature-log.ts';
+import { FeatureLog, expiredLogFiles } from '../../core/serving/feature-log.ts';
 import { joinServedFeatures } from '../../training/data/served-join.ts';
 import type { ServedJoinRow } from '../../training/data/served-join.ts';
 
@@ -119,5 +119,60 @@ describe('FeatureLog after a torn append', () => {
       '{"requestId":"r99","userId":"ü-', JSON.stringify(record('r100', 'u1')), '',
     ];
     for (const got of results) expect(got).toEqual(expected);
+  });
+});
+
+describe('FeatureLog retention', () => {
+  const day = (iso: string): number => Date.parse(`${iso}T00:00:00Z`);
+
+  it("deletes a day's file once its last record is retentionDays old, at open and at the first append of each day", async () => {
+    const dir = join(root, 'retention');
+    // Files of 2026-03-01 to 2026-03-05, and a file that is not the log's.
+    for (const d of ['01', '02', '03', '04', '05']) {
+      const seed = new FeatureLog({ dir, flushMs: 60_000, now: () => day(`2026-03-${d}`) });
+      seed.record(record(`r${d}`, 'u1', Date.parse(`2026-03-${d}T12:00:00Z`)));
+      await seed.close();
+    }
+    writeFileSync(join(dir, 'notes.txt'), 'kept');
+    const files = () => readdirSync(dir).sort();
+    expect(files()).toHaveLength(6);
+
+    // On 2026-03-06 at noon, 2 days kept: the 1st, 2nd and 3rd days ended 4.5, 3.5 and 2.5 days
+    // before, so their files go; the 4th ended 1.5 days before.
+    let now = Date.parse('2026-03-06T12:00:00Z');
+    const messages: string[] = [];
+    const log = new FeatureLog({ dir, flushMs: 60_000, retentionDays: 2, now: () => now, log: (line) => messages.push(line) });
+    await log.flush();
+    expect(files()).toEqual(['notes.txt', 'served-2026-03-04.jsonl', 'served-2026-03-05.jsonl']);
+    expect(messages).toHaveLength(3);
+    expect(messages[0]).toMatch(/deleted served-2026-03-01\.jsonl .*over 2 day\(s\) old/);
+
+    // Later the same day nothing more goes; at the first append of the next day the 4th goes.
+    log.record(record('r6', 'u1', now));
+    await log.flush();
+    expect(files()).toContain('served-2026-03-04.jsonl');
+    now = Date.parse('2026-03-07T00:00:05Z');
+    log.record(record('r7', 'u1', now));
+    await log.close();
+    expect(files()).toEqual(['notes.txt', 'served-2026-03-05.jsonl', 'served-2026-03-06.jsonl', 'served-2026-03-07.jsonl']);
+    expect(lines(join(dir, 'served-2026-03-06.jsonl')).filter((l) => l !== '')).toHaveLength(1);
+  });
+
+  it('keeps every file without retentionDays, and refuses a retention that is not a whole number of days', async () => {
+    const dir = join(root, 'no-retention');
+    await write(dir, [record('old', 'u1', Date.UTC(2020, 0, 1))]);
+    await write(dir, [record('new', 'u1')]);
+    expect(readdirSync(dir)).toHaveLength(2);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new FeatureLog({ dir, retentionDays: bad })).toThrow(/whole number of days, at least 1/);
+    }
+  });
+
+  it('counts whole UTC days past the end of the file\'s day', () => {
+    const names = ['served-2026-03-01.jsonl', 'served-2026-03-02.jsonl', 'served-2026-13-45.jsonl', 'served-2026-03-01.jsonl.erase-1', 'other.jsonl'];
+    // The 1st's last record is 7 days old at the start of the 9th, not a millisecond before.
+    expect(expiredLogFiles(names, 7, Date.parse('2026-03-09T00:00:00Z') - 1)).toEqual([]);
+    expect(expiredLogFiles(names, 7, Date.parse('2026-03-09T00:00:00Z'))).toEqual(['served-2026-03-01.jsonl']);
+    expect(expiredLogFiles(names, 7, Date.parse('2026-03-10T00:00:00Z'))).toEqual(['served-2026-03-01.jsonl', 'served-2026-03-02.jsonl']);
   });
 });

@@ -2,7 +2,7 @@
 // is imported and trained on, a core with the model serves recommendations (the real FeatureLog
 // writes the log), events come back through POST /v1/events with those request ids, a user is
 // erased through DELETE /v1/users/{id}, and `kestrel served-join` labels what was served.
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -64,7 +64,10 @@ beforeAll(async () => {
   captureConsole();
   expect(await main(['import', '--data', dataDir, generated])).toBe(0);
   expect(await main(['train', '--from-bus', '--data', dataDir, '--out', models, '--epochs', '1'])).toBe(0);
-  runtime = await openRuntime({ dataDir, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0 } });
+  // A day's log from long ago: past the 30 days kept, it goes when serving opens the log.
+  mkdirSync(join(dataDir, 'served'), { recursive: true });
+  writeFileSync(join(dataDir, 'served', 'served-2020-01-01.jsonl'), '{"requestId":"old"}\n');
+  runtime = await openRuntime({ dataDir, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0, featureLogRetentionDays: 30 } });
   app = createCoreApp({ version: 'test', services: runtime.services, readiness: runtime.readiness, log: () => undefined });
 
   // Three users are served one request each; the log the real FeatureLog wrote says what they saw.
@@ -85,6 +88,10 @@ afterAll(async () => {
 });
 
 describe('kestrel served-join', () => {
+  it('reads a log whose files past the retention serving was given are gone', () => {
+    expect(existsSync(join(dataDir, 'served', 'served-2020-01-01.jsonl'))).toBe(false);
+  });
+
   it('labels each served (request, item) with the events that came back, by the attribution rules', async () => {
     const [a, b, c] = served;
     if (!a || !b || !c) throw new Error('three served requests expected');
