@@ -1,6 +1,6 @@
 // API keys (401/403 in our error format), the body limit (413), malformed JSON (400) and /readyz,
 // through the app and through a real listening server.
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../core/api/auth.ts';
 import { checkOpenApi, loadApiKeys } from '../../core/runtime.ts';
@@ -108,6 +108,34 @@ describe('a real listening server', () => {
       await server.close();
     }
   });
+
+  it("keeps an idle keep-alive connection past Node's default (5 s, closed at ~6), and closing the server still ends it at once", async () => {
+    core = await openTestCore();
+    const server = await startCore({ port: 0, version: 'test', services: core.runtime.services });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () => new Promise<{ status: number; port: number | undefined }>((resolve, reject) => {
+      request(`${server.url}/healthz`, { agent }, (res) => {
+        const port = res.socket.localPort;
+        res.resume().on('end', () => resolve({ status: res.statusCode ?? 0, port }));
+      }).on('error', reject).end();
+    });
+    let closed = false;
+    try {
+      const first = await get();
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      const second = await get();
+      expect([first.status, second.status]).toEqual([200, 200]);
+      // The same connection: the server did not close it while idle.
+      expect(second.port).toBe(first.port);
+      const t0 = performance.now();
+      await server.close();
+      closed = true;
+      expect(performance.now() - t0).toBeLessThan(2_000);
+    } finally {
+      agent.destroy();
+      if (!closed) await server.close();
+    }
+  }, 20_000);
 
   it('serves the API over HTTP with keys, and closes cleanly', async () => {
     core = await openTestCore();
