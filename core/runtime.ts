@@ -7,7 +7,7 @@ import type { ApiKey } from './api/auth.ts';
 import { parseApiKeys } from './api/auth.ts';
 import { openIngestPool } from './api/ingest-pool.ts';
 import type { CoreServices, ReadinessCheck } from './api/app.ts';
-import { DEFAULT_CHECKPOINT_PAGES, createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
+import { DEFAULT_CHECKPOINT_PAGES, DEFAULT_PROJECTOR_GROUP, createProjector, logPositions, openSqliteCatalog } from './catalog/index.ts';
 import type { BusPositions, Projector, SqliteCatalog } from './catalog/index.ts';
 import { openAppendWorker } from './catalog/sqlite/append-worker.ts';
 import type { AppendWorker } from './catalog/sqlite/append-worker.ts';
@@ -21,6 +21,7 @@ import { checkEventTypeConfig } from './domain/event-types.ts';
 import type { EventTypeConfig } from './domain/event-types.ts';
 import type { DataPaths } from './paths.ts';
 import { openServing } from './serving/index.ts';
+import { METRICS_CONTENT_TYPE, MetricsRegistry } from './serving/metrics.ts';
 import type { Serving, ServingConfig } from './serving/index.ts';
 import { DEFAULT_EVENT_TYPES } from './domain/event-types.ts';
 
@@ -62,10 +63,21 @@ export interface CoreRuntime {
   readiness: ReadinessCheck[];
   /** The recommendation side, when a model registry was configured. */
   serving?: Serving;
+  /**
+   * What `/metrics` serves: HTTP requests by route, events ingested, the projector's progress
+   * (and how far behind the embedded log it is), Kafka's spool, and serving's own when it runs.
+   */
+  metrics: CoreMetrics;
   /** One line for the start-up banner: where the data is and which bus. */
   describe: string;
   /** Stops the projector, then closes the bus and the catalog. */
   close(): Promise<void>;
+}
+
+export interface CoreMetrics {
+  contentType: string;
+  render(): Promise<string>;
+  observeRequest(route: string, status: number, seconds: number): void;
 }
 
 export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRuntime> {
@@ -117,10 +129,33 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     catalog.close();
     throw error;
   }
+  // /metrics: the data plane's series here, serving's (below) on the same registry.
+  const registry = new MetricsRegistry();
+  const requests = registry.counter('kestrel_http_requests_total', 'HTTP requests to /v1 by route and status', ['route', 'status']);
+  const requestSeconds = registry.histogram('kestrel_http_request_duration_seconds', 'Time to answer /v1 requests, by route', ['route']);
+  const ingested = registry.counter('kestrel_events_ingested_total',
+    'Events in POST /v1/events answers, by outcome: accepted (durable in the bus), duplicate (stored or sent before), rejected (invalid)', ['outcome']);
+  const projected = registry.counter('kestrel_projector_events_total',
+    'Events the projector took from the bus into the catalog, by result: inserted, duplicate (stored already), erased (of a user erased after them), unknown (user or item unknown and not created)', ['result']);
+  const projectedBatches = registry.counter('kestrel_projector_batches_total', 'Batches the projector stored and committed');
+  const lag = positions === undefined ? undefined
+    : registry.gauge('kestrel_projector_lag_bytes', 'Bytes of the embedded log the projector has not stored in the catalog yet (it falls behind under bursts and catches up)');
+  const spooled = kafka === undefined ? undefined
+    : registry.gauge('kestrel_event_spool_bytes', 'Bytes of accepted events waiting in the local spool while Kafka is unreachable');
+
   // The projector's transactions take ~12 ms per 1,000 events; in a worker thread they no
   // longer hold up the requests this thread serves.
   const writer: AppendWorker | undefined = config.inlineProjector === true ? undefined : openAppendWorker(paths.catalog);
-  const projector = createProjector({ bus, store: writer ?? catalog.interactions, createUnknown: config.createUnknown ?? true, positions });
+  const projector = createProjector({
+    bus, store: writer ?? catalog.interactions, createUnknown: config.createUnknown ?? true, positions,
+    onBatch: (report) => {
+      projectedBatches.inc();
+      projected.inc({ result: 'inserted' }, report.inserted);
+      projected.inc({ result: 'duplicate' }, report.duplicates);
+      projected.inc({ result: 'erased' }, report.erased);
+      projected.inc({ result: 'unknown' }, report.unknown);
+    },
+  });
   let closed = false;
   try {
     await projector.start();
@@ -148,6 +183,11 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     storedEventIds: async (ids) => knownIds(ids),
     ...(config.eventTypes ? { eventTypes: config.eventTypes } : {}),
     ...(ingest ? { ingest } : {}),
+    onEvents: ({ accepted, duplicate, rejected }) => {
+      ingested.inc({ outcome: 'accepted' }, accepted);
+      ingested.inc({ outcome: 'duplicate' }, duplicate);
+      ingested.inc({ outcome: 'rejected' }, rejected);
+    },
   };
 
   const readiness: ReadinessCheck[] = [
@@ -174,7 +214,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
   if (config.serving !== undefined) {
     try {
       serving = await openServing(config.serving, {
-        dataDir: paths.dir, interactions: catalog.interactions, eventTypes: config.eventTypes ?? DEFAULT_EVENT_TYPES, log,
+        dataDir: paths.dir, interactions: catalog.interactions, eventTypes: config.eventTypes ?? DEFAULT_EVENT_TYPES, log, registry,
       });
     } catch (error) {
       closed = true;
@@ -209,6 +249,25 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     }
   }
 
+  const metrics: CoreMetrics = {
+    contentType: METRICS_CONTENT_TYPE,
+    observeRequest(route, status, seconds) {
+      requests.inc({ route, status: String(status) });
+      requestSeconds.observe({ route }, seconds);
+    },
+    async render() {
+      serving?.refreshMetrics();
+      if (lag !== undefined && positions !== undefined && !closed) {
+        const [head, done] = await Promise.all([positions.head(), positions.committed(DEFAULT_PROJECTOR_GROUP)]);
+        let behind = 0;
+        for (const [partition, end] of head) behind += Math.max(0, end - (done.get(partition) ?? 0));
+        lag.set({}, behind);
+      }
+      spooled?.set({}, kafka?.spooledBytes() ?? 0);
+      return registry.render();
+    },
+  };
+
   return {
     paths,
     catalog,
@@ -216,6 +275,7 @@ export async function openRuntime(config: RuntimeConfig = {}): Promise<CoreRunti
     projector,
     services,
     readiness,
+    metrics,
     ...(serving ? { serving } : {}),
     describe: `data ${paths.dir}, events ${config.kafka === undefined ? `embedded log ${paths.eventLog}` : `Kafka ${config.kafka.brokers.join(',')} topic ${config.kafka.topic ?? 'events'} (spool ${join(paths.dir, 'spool')})`}`,
     async close() {

@@ -14,12 +14,12 @@ const help = `Usage: kestrel serve [--models DIR] [--port 8080] [--host 127.0.0.
                      [--kafka BROKERS] [--ranker onnx|wasm|webgpu] [--engine-threads N] [--api-keys FILE]
                      [--event-types FILE] [--ingest-threads N] [--served-retention-days N]
 
-Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz and
-/readyz, over the SQLite catalog and the event bus, with the projector that feeds the catalog
-from the bus. With --models it also serves recommendations (/v1/recommendations/{user},
-/v1/candidates/{user}, /v1/items/{id}/similar, /v1/popular) from the registry's current model,
-swapping in a newly promoted one without a restart, and Prometheus metrics on /metrics. Runs
-until interrupted (Ctrl-C), then stops the projector and closes the bus and the catalog.
+Runs the core: the REST API (/v1/items, /v1/users, /v1/events, /v1/openapi.json), /healthz,
+/readyz and Prometheus metrics on /metrics, over the SQLite catalog and the event bus, with the
+projector that feeds the catalog from the bus. With --models it also serves recommendations
+(/v1/recommendations/{user}, /v1/candidates/{user}, /v1/items/{id}/similar, /v1/popular) from
+the registry's current model, swapping in a newly promoted one without a restart. Runs until
+interrupted (Ctrl-C), then stops the projector and closes the bus and the catalog.
 
 Options:
       --port <port>       Port (default 8080; 0 picks a free one).
@@ -104,7 +104,7 @@ export async function startFullCore(flags: CoreConfigFlags, log: (line: string) 
     core = await startCore({
       port: flags.port, host: flags.host, version: process.env.npm_package_version ?? 'dev',
       services: runtime.services, readiness: runtime.readiness, apiKeys, log,
-      ...(runtime.serving ? { metrics: runtime.serving.metrics } : {}),
+      metrics: runtime.metrics,
     });
   } catch (error) {
     await runtime.close();

@@ -44,6 +44,8 @@ export interface CoreServices {
    * encoded records (`publishFramed`); they validate with `eventTypes` and the wall clock, not `now`.
    */
   ingest?: IngestPool;
+  /** Told each POST /v1/events answer's counts (for the core's metrics). */
+  onEvents?: (counts: { accepted: number; duplicate: number; rejected: number }) => void;
 }
 
 export interface CoreOptions {
@@ -57,7 +59,7 @@ export interface CoreOptions {
   /** Default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
   /** Prometheus text for `/metrics`, and a per-request observer; without it the route is absent. */
-  metrics?: { render(): string; contentType: string; observeRequest?(route: string, status: number, seconds: number): void };
+  metrics?: { render(): string | Promise<string>; contentType: string; observeRequest?(route: string, status: number, seconds: number): void };
 }
 
 export type CoreEnv = { Variables: { requestId: string } };
@@ -94,7 +96,7 @@ export function createCoreApp({ version, readiness = [], log = console.error, se
 
   if (metrics !== undefined) {
     // Like the health checks, outside /v1: a scraper needs no API key and reads no catalog data.
-    app.get('/metrics', (c) => c.body(metrics.render(), 200, { 'content-type': metrics.contentType }));
+    app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
   }
 
   if (services !== undefined) {

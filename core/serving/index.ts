@@ -1,6 +1,6 @@
 // Serving, assembled from config: the model host (hot-swap, catalog refresh), the served-features
-// log and the Prometheus metrics the engine reports its stages to. core/runtime.ts opens it when
-// `kestrel serve` is given a model registry.
+// log, and the Prometheus metrics the engine reports its stages to (registered on the core's
+// registry, core/runtime.ts). core/runtime.ts opens it when `kestrel serve` is given a model registry.
 
 import { join } from 'node:path';
 import type { ServingServices } from '../api/routes/recommendations.ts';
@@ -16,7 +16,7 @@ import { FeatureLog } from './feature-log.ts';
 import { dataPaths } from '../paths.ts';
 import { ServingHost } from './host.ts';
 import type { IndexChoice } from './host.ts';
-import { METRICS_CONTENT_TYPE, MetricsRegistry } from './metrics.ts';
+import type { MetricsRegistry } from './metrics.ts';
 
 export { DEFAULT_ENGINE_CONFIG, ServingEngine } from './engine.ts';
 export type { EngineConfig, RecommendResponse } from './engine.ts';
@@ -94,10 +94,10 @@ export interface ServingConfig {
 
 export interface Serving {
   services: ServingServices;
-  /** `/metrics`, and the HTTP request observer the app reports every /v1 request to. */
   /** What serving holds of a user, removed on erasure (DELETE /v1/users/{id}), by name. */
   erasureHooks: Record<string, ErasureHook>;
-  metrics: { render(): string; contentType: string; observeRequest(route: string, status: number, seconds: number): void };
+  /** Brings the gauges it registered (model version, snapshot size) up to date; call before rendering the registry. */
+  refreshMetrics(): void;
   host: ServingHost;
   close(): Promise<void>;
 }
@@ -107,15 +107,15 @@ export async function openServing(config: ServingConfig, deps: {
   interactions: InteractionStore;
   eventTypes: readonly EventTypeConfig[];
   log: (line: string) => void;
+  /** Where serving registers its metrics (the core's /metrics). */
+  registry: MetricsRegistry;
 }): Promise<Serving> {
-  const registry = new MetricsRegistry();
+  const { registry } = deps;
   const stages = registry.histogram('kestrel_stage_duration_seconds', 'Time per serving stage (history, user-tower, retrieval:<source>, fusion, features, ranking, reranking, total)', ['stage']);
   const candidates = registry.counter('kestrel_retrieval_candidates_total', 'Candidates returned per retrieval source', ['source']);
   const errors = registry.counter('kestrel_retrieval_errors_total', 'Retrieval sources that failed or timed out', ['source']);
   const model = registry.gauge('kestrel_model_info', 'The model version serving (value 1)', ['version']);
   const snapshotItems = registry.gauge('kestrel_snapshot_items', 'Items in the serving snapshot', []);
-  const requests = registry.counter('kestrel_http_requests_total', 'HTTP requests to /v1 by route and status', ['route', 'status']);
-  const requestSeconds = registry.histogram('kestrel_http_request_duration_seconds', 'Time to answer /v1 requests, by route', ['route']);
   const timer: StageTimer = {
     stage: (stage, seconds) => stages.observe({ stage }, seconds),
     candidates: (source, count) => candidates.inc({ source }, count),
@@ -153,22 +153,14 @@ export async function openServing(config: ServingConfig, deps: {
       ...(featureLog ? { servedFeatureLog: (userId: string) => featureLog.eraseUser(userId) } : {}),
     },
     host,
-    metrics: {
-      contentType: METRICS_CONTENT_TYPE,
-      observeRequest(route, status, seconds) {
-        requests.inc({ route, status: String(status) });
-        requestSeconds.observe({ route }, seconds);
-      },
-      render() {
-        const status = host.status();
-        if (status.version !== shown) {
-          if (shown !== undefined) model.set({ version: shown }, 0);
-          if (status.version !== undefined) model.set({ version: status.version }, 1);
-          shown = status.version;
-        }
-        snapshotItems.set({}, status.snapshot?.items ?? 0);
-        return registry.render();
-      },
+    refreshMetrics() {
+      const status = host.status();
+      if (status.version !== shown) {
+        if (shown !== undefined) model.set({ version: shown }, 0);
+        if (status.version !== undefined) model.set({ version: status.version }, 1);
+        shown = status.version;
+      }
+      snapshotItems.set({}, status.snapshot?.items ?? 0);
     },
     async close() {
       await pool?.close();

@@ -28,7 +28,7 @@ export async function openTestCore(options: { apiKeys?: ApiKey[]; kafka?: Runtim
   await runtime.services.ingest?.whenReady();
   const app = createCoreApp({
     version: 'test', services: runtime.services, readiness: runtime.readiness, apiKeys: options.apiKeys,
-    maxBodyBytes: options.maxBodyBytes, log: (l) => logged.push(l),
+    maxBodyBytes: options.maxBodyBytes, log: (l) => logged.push(l), metrics: runtime.metrics,
   });
   return {
     dir,

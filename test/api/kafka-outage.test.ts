@@ -109,6 +109,9 @@ describe('POST /v1/events on Kafka while the broker is unreachable', () => {
       const whileCut = await readyz(core);
       expect(whileCut.status).toBe(503);
       expect(whileCut.body.checks.find((c) => c.name === 'event-bus')).toMatchObject({ ok: false, reason: expect.stringMatching(/^Kafka unreachable; \d+ bytes of accepted events wait in the local spool$/) });
+      // /metrics says how much waits in the spool.
+      const spooled = (text: string) => Number(/^kestrel_event_spool_bytes (\d+)$/m.exec(text)?.[1]);
+      expect(spooled(await (await core.call('GET', '/metrics')).text())).toBeGreaterThan(0);
       // Some of the acknowledged events cannot have reached the catalog yet: they are in the spool.
       expect(await core.runtime.catalog.interactions.count()).toBeLessThan(ingest.accepted.length);
 
@@ -134,6 +137,7 @@ describe('POST /v1/events on Kafka while the broker is unreachable', () => {
       await expect.poll(async () => (await readyz(core)).body, { timeout: 30_000, interval: 250 }).toEqual({
         status: 'ready', checks: ['catalog', 'event-bus', 'projector'].map((name) => ({ name, ok: true })),
       });
+      expect(spooled(await (await core.call('GET', '/metrics')).text())).toBe(0);
     } finally {
       await core.close();
     }

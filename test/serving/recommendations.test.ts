@@ -64,7 +64,7 @@ beforeAll(async () => {
   const current = await registry.current();
   versions.push(current ?? '', ...(await registry.list()).filter((v) => v !== current));
   runtime = await openRuntime({ dataDir, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0 } });
-  core = await startCore({ port: 0, version: 'test', services: runtime.services, readiness: runtime.readiness, log: () => undefined, ...(runtime.serving ? { metrics: runtime.serving.metrics } : {}) });
+  core = await startCore({ port: 0, version: 'test', services: runtime.services, readiness: runtime.readiness, log: () => undefined, metrics: runtime.metrics });
 }, 300_000);
 
 afterAll(async () => {
@@ -620,7 +620,7 @@ describe('engine settings', () => {
     const copy = join(root, 'core-threads');
     cpSync(dataDir, copy, { recursive: true, filter: (source) => !source.endsWith(`${join('events', 'LOCK')}`) });
     const threaded = await openRuntime({ dataDir: copy, log: () => undefined, serving: { models, modelPollMs: 0, refreshMs: 0, engineThreads: 1, featureLog: false } });
-    const server = await startCore({ port: 0, version: 'test', services: threaded.services, readiness: threaded.readiness, log: () => undefined, ...(threaded.serving ? { metrics: threaded.serving.metrics } : {}) });
+    const server = await startCore({ port: 0, version: 'test', services: threaded.services, readiness: threaded.readiness, log: () => undefined, metrics: threaded.metrics });
     try {
       const readiness: string[] = [];
       const deadline = Date.now() + 120_000;

@@ -19,7 +19,7 @@ import { errorResponses, jsonBody } from './params.ts';
 
 export function registerEventRoutes(
   app: CoreApp,
-  { bus, storedEventIds, ingest }: Pick<CoreServices, 'bus' | 'storedEventIds' | 'ingest'>,
+  { bus, storedEventIds, ingest, onEvents }: Pick<CoreServices, 'bus' | 'storedEventIds' | 'ingest' | 'onEvents'>,
   eventSchema: EventInputSchema,
 ): void {
   const fast = eventFastPath(eventSchema);
@@ -37,6 +37,7 @@ export function registerEventRoutes(
       const body = renderBatchResult<string>({ accepted: ids, acceptedIndices, rejected }, {
         idOf: (id) => id, isDuplicate: (_, index) => duplicates.has(index),
       });
+      onEvents?.(body);
       return c.json(body, batchStatus(body));
     });
   }
@@ -63,6 +64,7 @@ export function registerEventRoutes(
     const fresh = batch.accepted.filter((_, k) => !duplicateIndices.has(batch.acceptedIndices[k] ?? k));
     if (fresh.length > 0) await bus.publish(fresh);
     const body = renderBatchResult(batch, { isDuplicate: (_, index) => duplicateIndices.has(index) });
+    onEvents?.(body);
     return c.json(body, batchStatus(body));
   });
 }
