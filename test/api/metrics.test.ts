@@ -52,4 +52,15 @@ describe('GET /metrics on the data plane', () => {
     await c.runtime.projector.drained();
     expect(sample(await (await c.call('GET', '/metrics')).text(), 'kestrel_projector_lag_bytes')).toBe(0);
   });
+
+  it('counts a batch an ingest thread prepared as the route counts its own', async () => {
+    core = await openTestCore({ ingestThreads: 1 });
+    const c = core;
+    expect((await c.call('POST', '/v1/events', { events: [event(1), event(1), { id: 'bad', type: 'click' }, event(2)] })).status).toBe(207);
+    expect(c.runtime.services.ingest?.prepared).toBe(1);
+    const text = await (await c.call('GET', '/metrics')).text();
+    expect(sample(text, 'kestrel_events_ingested_total{outcome="accepted"}')).toBe(2);
+    expect(sample(text, 'kestrel_events_ingested_total{outcome="duplicate"}')).toBe(1);
+    expect(sample(text, 'kestrel_events_ingested_total{outcome="rejected"}')).toBe(1);
+  });
 });
